@@ -1,0 +1,5 @@
+import sys
+
+from ggcc.main import main
+
+sys.exit(main())

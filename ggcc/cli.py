@@ -1,0 +1,270 @@
+"""ggcc's subcommands: thunk, force, show, cat, cache, version.
+
+Exit codes: 0 success, 1 a thunk failed (its stderr is shown), 2 bad input
+or usage (one line on stderr saying what and what to do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from ggcc import __version__, config, ids
+from ggcc.errors import GgccError
+from ggcc.local_store import LocalStore
+
+
+def _store() -> LocalStore:
+    return LocalStore(config.ggcc_dir())
+
+
+# -- ggcc thunk ---------------------------------------------------------------
+def cmd_thunk(a: argparse.Namespace) -> int:
+    from ggcc import placeholder
+    from ggcc.create import thunk_from_command
+    from ggcc.hash_cache import HashCache
+
+    store = _store()
+    env = {}
+    for item in a.env:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise GgccError(f"--env {item!r}: write NAME=VALUE")
+        env[name] = value
+    if a.timeout < 0:
+        raise GgccError("--timeout: must be >= 0 seconds (0: no limit)")
+    command = a.command[1:] if a.command[:1] == ["--"] else a.command
+    thunk = thunk_from_command(
+        command, a.input, a.output, env, int(a.timeout * 1000), store, HashCache(store.root)
+    )
+    tid = store.put_thunk(thunk)
+    if not a.no_placeholder:
+        for o in thunk.outputs:
+            ref = tid if o is thunk.outputs[0] else f"{tid}#{o.tag}"
+            placeholder.write(o.path, ref)
+    print(tid)
+    return 0
+
+
+# -- ggcc force ---------------------------------------------------------------
+def cmd_force(a: argparse.Namespace) -> int:
+    from ggcc import progress, targets
+    from ggcc.engines import make_engine
+    from ggcc.scheduler import force
+
+    store = _store()
+    tlist = []
+    for text in a.targets:
+        try:
+            tlist.append(targets.resolve(text, store))
+        except targets.AlreadyReal:
+            if not a.quiet:
+                sys.stderr.write(f"ggcc: {text}: already a real file; nothing to do\n")
+    if a.jobs is not None and a.jobs < 1:
+        raise GgccError("--jobs: must be at least 1")
+    engine = make_engine(a.engine, store, a.jobs or config.default_jobs())
+    listener = progress.make_progress(a.quiet)
+    try:
+        report = force([t.ref for t in tlist], store, engine, listener)
+    finally:
+        progress.close(listener)
+        engine.shutdown()
+    for t in tlist:
+        value = report.values.get(t.ref)
+        if value is None:
+            continue
+        if t.placeholder_path is not None:
+            if not targets.write_back(t, value, store):
+                sys.stderr.write(f"ggcc: {t.text}: changed since it was made; left as it is\n")
+        else:
+            print(f"{t.ref} {value.ref}")
+    for f in report.failures:
+        sys.stderr.write(f"ggcc: thunk {f.thunk_id} failed: {f.message}\n")
+        if f.result is not None:
+            sys.stderr.buffer.write(f.result.stdout + f.result.stderr)
+            sys.stderr.flush()
+    if not a.quiet:
+        sys.stderr.write(
+            f"ggcc: {len(tlist)} target(s): {report.executed} run, {report.hits} cached, {len(report.failures)} failed\n"
+        )
+    store.maybe_trim(config.max_size())
+    return 0 if report.ok else 1
+
+
+# -- ggcc show / cat --------------------------------------------------------------
+def cmd_show(a: argparse.Namespace) -> int:
+    from ggcc import targets
+    from ggcc.thunk import split_ref
+
+    store = _store()
+    text = a.target
+    if ids.is_valid_id(text) and text[0] == ids.VALUE:
+        present = store.has(text)
+        info = {"value": text, "size": ids.id_size(text), "in_store": present}
+        print(json.dumps(info, indent=2) if a.json else f"value {text}\n  size      {info['size']}\n  in store  {present}")
+        return 0
+    target = targets.resolve(text, store)
+    tid, tag = split_ref(target.ref)
+    thunk = store.load_thunk(tid)
+    result = store.get_result(tid)
+    if a.json:
+        obj = json.loads(thunk.serialize()[len(b"ggcc-thunk 1\n"):])
+        obj["id"] = tid
+        if target.placeholder_path:
+            obj["placeholder"] = {"path": target.placeholder_path, "ref": target.ref}
+        obj["result"] = None if result is None else json.loads(result.to_json())
+        print(json.dumps(obj, indent=2, sort_keys=True))
+        return 0
+    lines = [f"thunk {tid}"]
+    if target.placeholder_path:
+        lines.append(f"  placeholder {target.placeholder_path} (output {tag or 'default'})")
+    lines.append(f"  program  {thunk.program.path} <- {thunk.program.ref}")
+    lines.append("  args     " + " ".join(_quote(x) for x in thunk.args))
+    lines.append("  cwd      " + thunk.cwd)
+    lines.append("  env      " + (" ".join(f"{k}={_quote(v)}" for k, v in thunk.env) or "(none)"))
+    lines.append(f"  inputs   {len(thunk.inputs)}")
+    for i in thunk.inputs:
+        lines.append(f"    {i.path} <- {i.ref}{'  (executable)' if i.executable else ''}")
+    lines.append(f"  outputs  {len(thunk.outputs)}")
+    for o in thunk.outputs:
+        lines.append(f"    {o.tag}: {o.path}")
+    lines.append("  timeout  " + (f"{thunk.timeout_ms / 1000:g} s" if thunk.timeout_ms else "none"))
+    if result is None:
+        lines.append("  result   not cached")
+    else:
+        lines.append(f"  result   cached, exit {result.exit_code}")
+        for ov in result.outputs:
+            lines.append(f"    {ov.tag} -> {ov.ref}")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_cat(a: argparse.Namespace) -> int:
+    if not ids.is_valid_id(a.id):
+        raise GgccError(f"{a.id!r} is not a value or thunk id")
+    sys.stdout.buffer.write(_store().read_bytes(a.id))
+    return 0
+
+
+def _quote(s: str) -> str:
+    import shlex
+
+    return shlex.quote(s)
+
+
+# -- ggcc cache ---------------------------------------------------------------
+def cmd_cache(a: argparse.Namespace) -> int:
+    store = _store()
+    limit = config.parse_size(a.max_size) if getattr(a, "max_size", None) else config.max_size()
+    if a.action == "stats":
+        s = store.stats()
+        info = {
+            "dir": store.root,
+            "blobs": s.blobs,
+            "blob_bytes": s.blob_bytes,
+            "results": s.results,
+            "result_bytes": s.result_bytes,
+            "total_bytes": s.total_bytes,
+            "max_bytes": limit,
+        }
+        if a.json:
+            print(json.dumps(info, indent=2))
+        else:
+            print(f"store      {store.root}")
+            print(f"blobs      {s.blobs} ({_human(s.blob_bytes)})")
+            print(f"results    {s.results} ({_human(s.result_bytes)})")
+            print(f"size       {_human(s.total_bytes)} of {_human(limit)} ({100 * s.total_bytes / max(limit, 1):.1f}%)")
+    elif a.action == "trim":
+        removed, freed = store.trim(limit)
+        print(f"removed {removed} files, freed {_human(freed)}; limit {_human(limit)}")
+    elif a.action == "clear":
+        store.clear()
+        print(f"cleared {store.root}")
+    return 0
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def cmd_version(a: argparse.Namespace) -> int:
+    print(f"ggcc {__version__}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ggcc",
+        description="Every build step a thunk: cached by content, run anywhere.",
+    )
+    p.add_argument("--version", action="version", version=f"ggcc {__version__}")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    t = sub.add_parser("thunk", help="make a thunk from a command and the files it reads; write placeholders")
+    t.add_argument("-i", "--input", action="append", default=[], metavar="PATH", help="a file the command reads")
+    t.add_argument("-o", "--output", action="append", default=[], metavar="PATH", help="a file the command writes")
+    t.add_argument("-e", "--env", action="append", default=[], metavar="NAME=VALUE", help="an environment variable (none is inherited)")
+    t.add_argument("--timeout", type=float, default=0.0, metavar="SECONDS", help="kill the command after this long (0: never)")
+    t.add_argument("--no-placeholder", action="store_true", help="only print the thunk id")
+    t.add_argument("command", nargs=argparse.REMAINDER, help="-- PROGRAM [ARGS...]")
+    t.set_defaults(func=cmd_thunk)
+
+    f = sub.add_parser("force", help="run thunks (placeholders, thunk ids or thunk files) and put outputs in place")
+    f.add_argument("targets", nargs="+", metavar="TARGET")
+    f.add_argument("-j", "--jobs", type=int, default=None, help="thunks at once (default: the number of cores)")
+    f.add_argument("--engine", default="local", choices=["local"], help="where thunks run")
+    f.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    f.set_defaults(func=cmd_force)
+
+    s = sub.add_parser("show", help="describe a placeholder, thunk or value")
+    s.add_argument("target", metavar="TARGET")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+
+    c = sub.add_parser("cat", help="print a blob from the store")
+    c.add_argument("id", metavar="ID")
+    c.set_defaults(func=cmd_cat)
+
+    k = sub.add_parser("cache", help="the local store: stats, trim, clear")
+    ksub = k.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ks = ksub.add_parser("stats", help="size and counts")
+    ks.add_argument("--json", action="store_true")
+    kt = ksub.add_parser("trim", help="evict least recently used entries down to the size limit")
+    kt.add_argument("--max-size", metavar="SIZE", help="limit to trim to (default: GGCC_MAX_SIZE or 5G)")
+    ksub.add_parser("clear", help="remove everything in the local store")
+    k.set_defaults(func=cmd_cache)
+
+    v = sub.add_parser("version", help="print the version")
+    v.set_defaults(func=cmd_version)
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = build_parser()
+    argv = list(argv)
+    if argv[:1] == ["help"]:
+        argv = argv[1:] + ["--help"]
+    a = parser.parse_args(argv)
+    if not getattr(a, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(a.func(a))
+    except GgccError as e:
+        sys.stderr.write(f"ggcc: error: {e.message}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("ggcc: interrupted\n")
+        return 130
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        sys.stderr.write(f"ggcc: error: {where}{e.strerror or e}\n")
+        return 2

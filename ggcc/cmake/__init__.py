@@ -1,0 +1,4 @@
+"""CMake integration (compiler and linker launchers, a toolchain snippet).
+
+Arrives with the CMake/Ninja/Make issue.
+"""

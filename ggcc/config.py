@@ -1,0 +1,47 @@
+"""Where ggcc keeps its state, and the knobs users set through the environment.
+
+GGCC_DIR       the local store and daemon state; default $XDG_CACHE_HOME/ggcc
+               (or ~/.cache/ggcc)
+GGCC_MAX_SIZE  the local store's size limit, e.g. 500M, 20G; default 5G
+"""
+
+from __future__ import annotations
+
+import os
+
+from ggcc.errors import GgccError
+
+DEFAULT_MAX_SIZE = 5 << 30
+
+
+def ggcc_dir() -> str:
+    d = os.environ.get("GGCC_DIR")
+    if d:
+        return os.path.abspath(d)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(os.path.abspath(cache), "ggcc")
+
+
+def parse_size(text: str) -> int:
+    """'500M' -> 524288000; plain numbers are bytes. GgccError if malformed."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    mult = 1
+    if t and t[-1] in "KMGT":
+        mult = 1 << (10 * ("KMGT".index(t[-1]) + 1))
+        t = t[:-1]
+    try:
+        n = float(t)
+    except ValueError:
+        raise GgccError(f"size {text!r} is not a size: write a number with K, M, G or T, e.g. 20G") from None
+    if n < 0:
+        raise GgccError(f"size {text!r} is negative")
+    return int(n * mult)
+
+
+def max_size() -> int:
+    v = os.environ.get("GGCC_MAX_SIZE")
+    return parse_size(v) if v else DEFAULT_MAX_SIZE
+
+
+def default_jobs() -> int:
+    return os.cpu_count() or 1

@@ -1,0 +1,36 @@
+"""Engines run thunks whose inputs are all forced; the scheduler decides when.
+
+An engine takes one thunk at a time and answers with a future of its Result.
+It never raises through the future: problems come back as failed Results,
+so one bad thunk cannot take the scheduler down.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Protocol
+
+from ggcc.result import Result
+from ggcc.thunk import Thunk
+
+
+class Engine(Protocol):
+    name: str
+
+    def submit(self, thunk: Thunk, resolved: dict[str, str]) -> Future[Result]:
+        """Run ``thunk``; ``resolved`` maps its thunk references to value ids."""
+        ...
+
+    def shutdown(self) -> None: ...
+
+
+def make_engine(name: str, store: object, jobs: int) -> Engine:
+    from ggcc.errors import GgccError
+
+    if name == "local":
+        from ggcc.engines.local import LocalEngine
+        from ggcc.local_store import LocalStore
+
+        assert isinstance(store, LocalStore)
+        return LocalEngine(store, jobs)
+    raise GgccError(f"unknown engine {name!r}: this version of ggcc has 'local'")

@@ -1,0 +1,257 @@
+"""The one thunk executor: materialise inputs, run the command, collect outputs.
+
+Every engine (local, Lambda, remote workers) runs thunks through
+``execute``; only where the store lives and how many run at once differ.
+
+A run happens in a fresh directory ``<store>/tmp/sbx-*/r`` (the root) that
+holds exactly the thunk's inputs. Inputs are hard links to read-only store
+files, so materialising a 30 MB compiler costs a link, not a copy; an input
+whose path is also an output is copied instead, so a command that edits it
+in place (ranlib) cannot damage the store. The command gets only the
+thunk's environment, stdin from /dev/null, and its own process group, which
+is killed whole on timeout and after exit (no stray children survive a
+thunk). stdout and stderr go to files outside the root and are kept for
+every run, successful or not.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+
+from ggcc import ids
+from ggcc.errors import GgccError
+from ggcc.local_store import LocalStore
+from ggcc.result import OutputValue, Result
+from ggcc.thunk import MAGIC as THUNK_MAGIC
+from ggcc.thunk import NEW_THUNKS_DIR, Thunk, ThunkFormatError, parse_thunk, substitute_root
+
+# Stop reading a runaway command's stdout/stderr here; the rest is dropped
+# with a note, so a looping program cannot fill the disk or the result cache.
+MAX_LOG_BYTES = 64 << 20
+
+
+def execute(thunk: Thunk, resolved: Mapping[str, str], store: LocalStore) -> Result:
+    """Run ``thunk`` once; ``resolved`` maps its thunk references to value ids.
+
+    Never raises for a problem with the thunk or its inputs: those come back
+    as a failed Result whose ``error`` says what went wrong.
+    """
+    tid = thunk.id
+    t0 = time.perf_counter()
+    work = tempfile.mkdtemp(prefix="sbx-", dir=store.tmp_dir())
+    try:
+        root = os.path.join(work, "r")
+        try:
+            checks = _materialise(thunk, resolved, store, root)
+        except (GgccError, OSError) as e:
+            return Result(tid, -1, error=f"cannot set up inputs: {_msg(e)}")
+        t1 = time.perf_counter()
+        exit_code, error, stdout, stderr = _run(thunk, root, work)
+        t2 = time.perf_counter()
+        timings = {"setup": (t1 - t0) * 1e3, "run": (t2 - t1) * 1e3}
+        damaged = [(p, vid) for p, size, vid in checks if _size(p) != size]
+        if damaged:
+            # The input is a hard link: the store's copy changed with it.
+            for _, vid in damaged:
+                store.remove_blob(vid)
+            rel = os.path.relpath(damaged[0][0], root)
+            return Result(tid, -1, (), stdout, stderr, f"the command wrote into its input {rel!r}; declare it as an output", timings)
+        if exit_code != 0 or error:
+            return Result(tid, exit_code, (), stdout, stderr, error, timings)
+        try:
+            outputs = _collect(thunk, root, store)
+        except (GgccError, OSError) as e:
+            return Result(tid, exit_code, (), stdout, stderr, _msg(e), timings)
+        timings["collect"] = (time.perf_counter() - t2) * 1e3
+        result = Result(tid, 0, outputs, stdout, stderr, "", timings)
+        store.put_result(result)
+        return result
+    finally:
+        _rmtree(work)
+
+
+def _materialise(
+    thunk: Thunk, resolved: Mapping[str, str], store: LocalStore, root: str
+) -> list[tuple[str, int, str]]:
+    """Place every input; returns (sandbox path, size, id) to re-check after the run."""
+    out_paths = {o.path for o in thunk.outputs}
+    made: set[str] = set()
+    checks: list[tuple[str, int, str]] = []
+
+    def mkdir(d: str) -> None:
+        if d not in made:
+            os.makedirs(d, exist_ok=True)
+            made.add(d)
+
+    mkdir(root)
+    for inp in thunk.all_inputs():
+        vid = inp.ref if inp.ref.startswith(ids.VALUE) else resolved.get(inp.ref)
+        if vid is None:
+            raise GgccError(f"input {inp.path}: {inp.ref} has not been forced")
+        dest = os.path.join(root, inp.path)
+        mkdir(os.path.dirname(dest))
+        copy = inp.path in out_paths
+        size, _ = store.link_into(vid, dest, inp.executable, copy=copy)
+        if size >= 0:
+            checks.append((dest, size, vid))
+    mkdir(os.path.join(root, thunk.cwd) if thunk.cwd != "." else root)
+    for o in thunk.outputs:
+        # The build tool made output directories on the host; do the same.
+        mkdir(os.path.dirname(os.path.join(root, o.path)))
+    return checks
+
+
+def _run(thunk: Thunk, root: str, work: str) -> tuple[int, str, bytes, bytes]:
+    argv = [substitute_root(a, root) for a in thunk.args]
+    env = {k: substitute_root(v, root) for k, v in thunk.env}
+    program = os.path.join(root, thunk.program.path)
+    cwd = os.path.join(root, thunk.cwd) if thunk.cwd != "." else root
+    out_path, err_path = os.path.join(work, "stdout"), os.path.join(work, "stderr")
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                executable=program,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as e:
+            return -1, f"cannot run program {thunk.program.path!r}: {e.strerror or e}", b"", b""
+    error = ""
+    timeout_s = thunk.timeout_ms / 1000.0 if thunk.timeout_ms else None
+    if not _wait_exit(proc, timeout_s):
+        error = f"timed out after {timeout_s:g} s; its process group was killed"
+    # The leader is a zombie until reaped, so its process-group id cannot be
+    # reused: killing the group now reaches only this thunk's processes.
+    _kill_group(proc.pid)
+    code = proc.wait()
+    return code, error, _read_log(out_path), _read_log(err_path)
+
+
+def _wait_exit(proc: subprocess.Popen[bytes], timeout_s: float | None) -> bool:
+    """Wait until the process exits without reaping it; False on timeout.
+
+    A pidfd wakes us the moment the process exits; Popen.wait(timeout)
+    would poll with sleeps, adding up to milliseconds to every thunk.
+    """
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        try:
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT) if timeout_s is None else proc.wait(timeout_s)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(None if timeout_s is None else int(timeout_s * 1000) + 1))
+    finally:
+        os.close(fd)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _read_log(path: str) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read(MAX_LOG_BYTES + 1)
+    if len(data) > MAX_LOG_BYTES:
+        data = data[:MAX_LOG_BYTES] + b"\n[ggcc: output truncated at 64 MiB]\n"
+    return data
+
+
+def _collect(thunk: Thunk, root: str, store: LocalStore) -> tuple[OutputValue, ...]:
+    outputs = []
+    for o in thunk.outputs:
+        path = os.path.join(root, o.path)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            raise GgccError(f"output {o.tag!r} ({o.path}) was not produced by the command") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise GgccError(f"output {o.tag!r} ({o.path}) is not a regular file")
+        with open(path, "rb") as f:
+            head = f.read(len(THUNK_MAGIC))
+        kind = ids.THUNK if head == THUNK_MAGIC else ids.VALUE
+        id_ = ids.hash_file(path, kind)
+        if kind == ids.THUNK:
+            _check_thunk_file(path, o.tag)
+        if st.st_nlink > 1:  # shares an inode with an input: copy, never move
+            store.put_file(path, id_)
+        elif not store.has(id_):
+            store.adopt_file(path, id_)
+        outputs.append(OutputValue(o.tag, id_, bool(st.st_mode & stat.S_IXUSR)))
+    _collect_new_thunks(root, store)
+    return tuple(outputs)
+
+
+def _check_thunk_file(path: str, what: str) -> None:
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        parse_thunk(data)
+    except ThunkFormatError as e:
+        raise GgccError(f"output {what!r} looks like a thunk but is not valid: {e}") from None
+
+
+def _collect_new_thunks(root: str, store: LocalStore) -> None:
+    """Store the thunks a command wrote to .ggcc/thunks (dynamic graphs)."""
+    d = os.path.join(root, NEW_THUNKS_DIR)
+    if not os.path.isdir(d):
+        return
+    for e in os.scandir(d):
+        if not e.is_file(follow_symlinks=False):
+            continue
+        with open(e.path, "rb") as f:
+            data = f.read()
+        try:
+            parse_thunk(data)
+        except ThunkFormatError as err:
+            raise GgccError(f"new thunk {e.name!r} written by the command is not valid: {err}") from None
+        store.put_bytes(data, ids.THUNK)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
+
+
+def _rmtree(path: str) -> None:
+    def fix(func, p, exc):  # type: ignore[no-untyped-def]
+        # A command may leave read-only directories behind.
+        try:
+            os.chmod(os.path.dirname(p), 0o755)
+            os.chmod(p, 0o755)
+            func(p)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=fix)
+
+
+def _msg(e: BaseException) -> str:
+    if isinstance(e, GgccError):
+        return e.message
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror}"
+    return str(e)

@@ -1,0 +1,338 @@
+"""The local store: blobs by content id and results by thunk id, on disk.
+
+Layout under the store root (GGCC_DIR)::
+
+    blobs/ab/<key>      content, read-only (0444); <key> is the id minus its type letter
+    blobs/ab/<key>.x    the same content, executable (0555), made on first need
+    results/ab/<key>    a successful result of thunk T<key> (JSON)
+    hashes/             the file-hash cache (see hash_cache.py)
+    tmp/                temporary files and sandboxes (same file system, so
+                        renames into the store and hard links out of it work)
+
+Many processes may write at once: every file is written to tmp/ and renamed
+into place, and two writers of one blob write the same bytes, so the last
+rename wins harmlessly. Recency for LRU eviction is the file's mtime, bumped
+on every use, because atime is unreliable (relatime, noatime).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+
+from ggcc import ids
+from ggcc.errors import GgccError
+from ggcc.result import Result
+from ggcc.thunk import Thunk, ThunkFormatError, parse_thunk
+
+_TRIM_INTERVAL_S = 60.0
+_TRIM_TARGET = 0.9  # trim to 90% of the limit so that trims are rare
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    blobs: int
+    blob_bytes: int
+    results: int
+    result_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.blob_bytes + self.result_bytes
+
+
+class LocalStore:
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.tmp = os.path.join(self.root, "tmp")
+        self._made_dirs: set[str] = set()
+
+    # -- paths -----------------------------------------------------------
+    def blob_path(self, id_: str) -> str:
+        key = ids.store_key(id_)
+        return os.path.join(self.root, "blobs", key[:2], key)
+
+    def result_path(self, thunk_id: str) -> str:
+        key = ids.store_key(thunk_id)
+        return os.path.join(self.root, "results", key[:2], key)
+
+    def _ensure_dir(self, d: str) -> None:
+        if d not in self._made_dirs:
+            os.makedirs(d, exist_ok=True)
+            self._made_dirs.add(d)
+
+    def tmp_dir(self) -> str:
+        self._ensure_dir(self.tmp)
+        return self.tmp
+
+    # -- blobs -------------------------------------------------------------
+    def has(self, id_: str) -> bool:
+        """True if the blob is present with the size its id promises."""
+        try:
+            return os.stat(self.blob_path(id_)).st_size == ids.id_size(id_)
+        except FileNotFoundError:
+            return False
+
+    def put_bytes(self, data: bytes, kind: str = ids.VALUE) -> str:
+        id_ = ids.value_id_of_bytes(data)
+        if kind == ids.THUNK:
+            id_ = ids.as_thunk_id(id_)
+        if not self.has(id_):
+            self._install(self.blob_path(id_), lambda f: f.write(data))
+        return id_
+
+    def put_thunk(self, thunk: Thunk) -> str:
+        data = thunk.serialize()
+        tid = self.put_bytes(data, ids.THUNK)
+        return tid
+
+    def put_file(self, path: str, id_: str | None = None) -> str:
+        """Copy a file into the store (if absent); returns its value id."""
+        if id_ is None:
+            id_ = ids.hash_file(path)
+        if not self.has(id_):
+
+            def copy(f: object) -> None:
+                with open(path, "rb") as src:
+                    shutil.copyfileobj(src, f, 1 << 20)  # type: ignore[arg-type]
+
+            self._install(self.blob_path(id_), copy)
+            if not self.has(id_):  # the file changed while we copied it
+                self._remove_quiet(self.blob_path(id_))
+                raise GgccError(f"{path}: changed while being stored; retry")
+        return id_
+
+    def adopt_file(self, path: str, id_: str) -> None:
+        """Move a file whose id is known into the store (used for outputs)."""
+        dest = self.blob_path(id_)
+        self._ensure_dir(os.path.dirname(dest))
+        os.chmod(path, 0o444)
+        os.replace(path, dest)
+
+    def _install(self, dest: str, write: object) -> None:
+        self._ensure_dir(os.path.dirname(dest))
+        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir(), prefix="blob-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)  # type: ignore[operator]
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, dest)
+        except BaseException:
+            self._remove_quiet(tmp)
+            raise
+
+    def read_bytes(self, id_: str) -> bytes:
+        """The blob's content, checked against its id (size and hash)."""
+        path = self.blob_path(id_)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise GgccError(f"{_kind_name(id_)} {id_} is not in the store at {self.root}") from None
+        got = ids.value_id_of_bytes(data)
+        if got[1:] != id_[1:]:
+            self._remove_quiet(path)
+            raise GgccError(f"{_kind_name(id_)} {id_} in the store at {self.root} was corrupt and has been removed; re-create it")
+        return data
+
+    def load_thunk(self, thunk_id: str) -> Thunk:
+        if not ids.is_valid_id(thunk_id) or thunk_id[0] != ids.THUNK:
+            raise GgccError(f"{thunk_id!r} is not a thunk id")
+        data = self.read_bytes(thunk_id)
+        try:
+            return parse_thunk(data)
+        except ThunkFormatError as e:
+            raise GgccError(f"thunk {thunk_id}: {e}") from None
+
+    def path_for_use(self, id_: str, executable: bool) -> str:
+        """A store path holding the blob, with the executable bit as asked.
+
+        Raises GgccError if the blob is missing or truncated.
+        """
+        path = self.blob_path(id_)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise GgccError(f"{_kind_name(id_)} {id_} is not in the store at {self.root}") from None
+        if st.st_size != ids.id_size(id_):
+            self._remove_quiet(path)
+            raise GgccError(f"{_kind_name(id_)} {id_} in the store was truncated and has been removed; re-create it")
+        self._touch(path)
+        if not executable:
+            return path
+        xpath = path + ".x"
+        if not os.path.exists(xpath):
+            # A hard link would share the mode bits, so the executable
+            # variant is a copy; only programs need one.
+            self._install(xpath, lambda f: _copy_into(path, f))
+            os.chmod(xpath, 0o555)
+        else:
+            self._touch(xpath)
+        return xpath
+
+    def link_into(self, id_: str, dest: str, executable: bool, copy: bool = False) -> tuple[int, int]:
+        """Place the blob at dest (hard link, or a private copy if asked).
+
+        Returns (size, mtime_ns) of the store file so the caller can check
+        after a run that the command did not write through the link.
+        """
+        src = self.path_for_use(id_, executable)
+        if not copy:
+            try:
+                os.link(src, dest)
+                st = os.stat(src)
+                return st.st_size, st.st_mtime_ns
+            except OSError as e:
+                if e.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.EACCES):
+                    raise
+        shutil.copyfile(src, dest)
+        os.chmod(dest, 0o755 if executable else 0o644)
+        return -1, -1
+
+    def remove_blob(self, id_: str) -> None:
+        path = self.blob_path(id_)
+        self._remove_quiet(path)
+        self._remove_quiet(path + ".x")
+
+    # -- results -----------------------------------------------------------
+    def get_result(self, thunk_id: str) -> Result | None:
+        """A cached successful result whose outputs are all still present."""
+        path = self.result_path(thunk_id)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        try:
+            res = Result.from_json(data)
+        except ValueError:
+            self._remove_quiet(path)  # corrupt: forget it, the thunk re-runs
+            return None
+        if res.thunk_id != thunk_id or not res.ok:
+            self._remove_quiet(path)
+            return None
+        for o in res.outputs:
+            if not self.has(o.ref):  # evicted or damaged: not a hit
+                return None
+        self._touch(path)
+        return res
+
+    def put_result(self, result: Result) -> None:
+        if not result.ok:
+            raise ValueError("only successful results are cached")
+        path = self.result_path(result.thunk_id)
+        data = result.to_json()
+        self._install(path, lambda f: f.write(data))
+        os.chmod(path, 0o644)
+
+    # -- size and eviction -----------------------------------------------
+    def stats(self) -> StoreStats:
+        nb = bb = nr = rb = 0
+        for _, size, _, is_result in self._scan():
+            if is_result:
+                nr += 1
+                rb += size
+            else:
+                nb += 1
+                bb += size
+        return StoreStats(nb, bb, nr, rb)
+
+    def trim(self, limit: int) -> tuple[int, int]:
+        """Evict least recently used files until the store fits in 90% of
+        ``limit``; returns (files removed, bytes freed). No-op under the limit."""
+        entries = list(self._scan())
+        total = sum(e[1] for e in entries)
+        if total <= limit:
+            return 0, 0
+        target = int(limit * _TRIM_TARGET)
+        entries.sort(key=lambda e: e[2])
+        removed = freed = 0
+        for path, size, _, _ in entries:
+            if total <= target:
+                break
+            self._remove_quiet(path)
+            total -= size
+            removed += 1
+            freed += size
+        self._clean_tmp()
+        return removed, freed
+
+    def maybe_trim(self, limit: int) -> None:
+        """Trim at most once a minute across all processes (a stamp file)."""
+        stamp = os.path.join(self.root, "last-trim")
+        try:
+            if time.time() - os.stat(stamp).st_mtime < _TRIM_INTERVAL_S:
+                return
+        except FileNotFoundError:
+            pass
+        os.makedirs(self.root, exist_ok=True)
+        with open(stamp, "wb"):
+            pass
+        self.trim(limit)
+
+    def clear(self) -> None:
+        for sub in ("blobs", "results", "hashes", "tmp"):
+            shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
+        self._made_dirs.clear()
+
+    def _scan(self):  # type: ignore[no-untyped-def]
+        """(path, size, mtime_ns, is_result) for every blob and result file."""
+        for sub, is_result in (("blobs", False), ("results", True)):
+            top = os.path.join(self.root, sub)
+            try:
+                shards = list(os.scandir(top))
+            except FileNotFoundError:
+                continue
+            for shard in shards:
+                if not shard.is_dir(follow_symlinks=False):
+                    continue
+                for e in os.scandir(shard.path):
+                    try:
+                        st = e.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    yield e.path, st.st_size, st.st_mtime_ns, is_result
+
+    def _clean_tmp(self, older_than_s: float = 3600.0) -> None:
+        """Remove temporary files and sandboxes left by crashed processes."""
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.tmp))
+        except FileNotFoundError:
+            return
+        for e in entries:
+            try:
+                if now - e.stat(follow_symlinks=False).st_mtime > older_than_s:
+                    if e.is_dir(follow_symlinks=False):
+                        shutil.rmtree(e.path, ignore_errors=True)
+                    else:
+                        os.unlink(e.path)
+            except OSError:
+                pass
+
+    @staticmethod
+    def _touch(path: str) -> None:
+        try:
+            os.utime(path)
+        except OSError:
+            pass
+
+    @staticmethod
+    def _remove_quiet(path: str) -> None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _copy_into(src: str, f: object) -> None:
+    with open(src, "rb") as s:
+        shutil.copyfileobj(s, f, 1 << 20)  # type: ignore[arg-type]
+
+
+def _kind_name(id_: str) -> str:
+    return "thunk" if id_.startswith(ids.THUNK) else "value"

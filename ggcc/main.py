@@ -1,0 +1,28 @@
+"""The ``ggcc`` entry point: dispatch before importing anything heavy.
+
+``ggcc <subcommand> ...`` goes to the CLI (argparse and friends);
+``ggcc <compiler> ...`` will go to the launcher, whose path must stay lean
+because it runs once per compile.
+"""
+
+from __future__ import annotations
+
+import sys
+
+SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "version", "help"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in SUBCOMMANDS or args[0].startswith("-"):
+        from ggcc import cli
+
+        return cli.main(args)
+    sys.stderr.write(
+        f"ggcc: error: {args[0]!r} is not a ggcc command; run 'ggcc --help' for the list\n"
+    )
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,4 @@
+"""Ninja and Make integration (running the build tool with a fitting -j).
+
+Arrives with the CMake/Ninja/Make issue.
+"""
