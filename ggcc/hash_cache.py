@@ -21,7 +21,7 @@ import time
 from ggcc import ids
 from ggcc.fsutil import atomic_write_bytes
 
-RACY_WINDOW_S = 2.0
+RACY_WINDOW_S = 1.0
 
 
 class HashCache:

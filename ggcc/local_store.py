@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ggcc import ids
@@ -279,7 +280,7 @@ class LocalStore:
             shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
         self._made_dirs.clear()
 
-    def _scan(self):  # type: ignore[no-untyped-def]
+    def _scan(self) -> Iterator[tuple[str, int, int, bool]]:
         """(path, size, mtime_ns, is_result) for every blob and result file."""
         for sub, is_result in (("blobs", False), ("results", True)):
             top = os.path.join(self.root, sub)

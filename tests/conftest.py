@@ -1,0 +1,52 @@
+"""Shared fixtures: a fresh store per test, and the ggcc CLI as users run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ggcc.local_store import LocalStore
+
+
+@pytest.fixture
+def ggcc_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "store"
+    monkeypatch.setenv("GGCC_DIR", str(d))
+    return d
+
+
+@pytest.fixture
+def store(ggcc_dir: Path) -> LocalStore:
+    return LocalStore(str(ggcc_dir))
+
+
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run_cli(ggcc_dir: Path, tmp_path: Path) -> RunCli:
+    """Run `ggcc ARGS` in a work directory, the way a user would."""
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+
+    def run(*args: str, cwd: Path | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, GGCC_DIR=str(ggcc_dir))
+        p = subprocess.run(
+            [sys.executable, "-m", "ggcc", *args],
+            cwd=cwd or work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and p.returncode != 0:
+            raise AssertionError(f"ggcc {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+        return p
+
+    run.work = work  # type: ignore[attr-defined]
+    return run

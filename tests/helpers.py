@@ -1,0 +1,27 @@
+"""Building small real thunks around /bin/sh for tests."""
+
+from __future__ import annotations
+
+from ggcc.hash_cache import HashCache
+from ggcc.local_store import LocalStore
+from ggcc.thunk import Input, Output, Thunk
+
+
+def sh_thunk(
+    store: LocalStore,
+    script: str,
+    inputs: dict[str, bytes | str] | None = None,
+    outputs: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    timeout_ms: int = 0,
+) -> Thunk:
+    """A thunk running `/bin/sh -c script`; str inputs are thunk references."""
+    sh = Input(".ggcc/bin/sh", store.put_file("/bin/sh", HashCache(store.root).file_id("/bin/sh")), True)
+    ins = []
+    for path, content in (inputs or {}).items():
+        ref = content if isinstance(content, str) else store.put_bytes(content)
+        ins.append(Input(path, ref))
+    outs = [Output(p, p) for p in (outputs or [])]
+    t = Thunk.make(sh, ["sh", "-c", script], env or {}, ins, outs, timeout_ms=timeout_ms)
+    store.put_thunk(t)
+    return t

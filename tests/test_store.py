@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from ggcc import ids
+from ggcc.errors import GgccError
+from ggcc.hash_cache import RACY_WINDOW_S, HashCache
+from ggcc.local_store import LocalStore
+from ggcc.result import OutputValue, Result
+
+
+def _writer(root: str, worker: int, rounds: int) -> list[str]:
+    store = LocalStore(root)
+    made = []
+    for r in range(rounds):
+        shared = (b"shared blob %d\n" % r) * 5000  # every worker writes these
+        own = (b"worker %d round %d\n" % (worker, r)) * 3000  # only this one
+        made.append(store.put_bytes(shared))
+        made.append(store.put_bytes(own))
+    return made
+
+
+def test_many_processes_write_same_and_different_blobs(tmp_path: Path) -> None:
+    root = str(tmp_path / "s")
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(8) as pool:
+        results = pool.starmap(_writer, [(root, w, 40) for w in range(8)])
+    store = LocalStore(root)
+    all_ids = {i for r in results for i in r}
+    assert len(all_ids) == 40 + 8 * 40
+    for i in all_ids:
+        assert store.read_bytes(i)  # present, complete, hash checked
+    leftovers = os.listdir(os.path.join(root, "tmp"))
+    assert leftovers == []  # no temporary file survived
+    st = store.stats()
+    assert st.blobs == len(all_ids)
+
+
+def test_blob_files_are_read_only(store: LocalStore) -> None:
+    vid = store.put_bytes(b"data")
+    assert os.stat(store.blob_path(vid)).st_mode & 0o777 == 0o444
+
+
+def test_corrupt_blob_is_detected_and_removed(store: LocalStore) -> None:
+    vid = store.put_bytes(b"the right content")
+    path = store.blob_path(vid)
+    os.chmod(path, 0o644)
+    Path(path).write_bytes(b"the wrong content")  # same size, other bytes
+    with pytest.raises(GgccError, match="corrupt"):
+        store.read_bytes(vid)
+    assert not os.path.exists(path)
+
+
+def test_truncated_blob_is_refused_for_use(store: LocalStore) -> None:
+    vid = store.put_bytes(b"0123456789")
+    path = store.blob_path(vid)
+    os.chmod(path, 0o644)
+    Path(path).write_bytes(b"01234")
+    assert not store.has(vid)
+    with pytest.raises(GgccError, match="truncated"):
+        store.path_for_use(vid, False)
+
+
+def test_results_round_trip_and_failures_are_not_cached(store: LocalStore) -> None:
+    vid = store.put_bytes(b"out")
+    tid = ids.thunk_id_of_bytes(b"some thunk")
+    ok = Result(tid, 0, (OutputValue("o", vid, True),), b"warn\n", b"\xff\x00err")
+    store.put_result(ok)
+    got = store.get_result(tid)
+    assert got == ok
+    with pytest.raises(ValueError):
+        store.put_result(Result(tid, 1))
+
+
+def test_result_whose_output_was_evicted_is_a_miss(store: LocalStore) -> None:
+    vid = store.put_bytes(b"out")
+    tid = ids.thunk_id_of_bytes(b"t")
+    store.put_result(Result(tid, 0, (OutputValue("o", vid),)))
+    store.remove_blob(vid)
+    assert store.get_result(tid) is None
+
+
+def test_corrupt_result_record_is_a_miss(store: LocalStore) -> None:
+    tid = ids.thunk_id_of_bytes(b"t2")
+    store.put_result(Result(tid, 0))
+    Path(store.result_path(tid)).write_bytes(b'{"thunk": "trunc')
+    assert store.get_result(tid) is None
+
+
+def test_trim_evicts_least_recently_used(store: LocalStore) -> None:
+    blobs = [store.put_bytes(bytes([i]) * 10_000) for i in range(10)]
+    now = time.time()
+    for age, vid in enumerate(blobs):  # blobs[0] is the newest
+        os.utime(store.blob_path(vid), (now - age * 100, now - age * 100))
+    store.path_for_use(blobs[9], False)  # using the oldest makes it the newest
+    removed, freed = store.trim(60_000)
+    assert removed == 5 and freed == 50_000
+    kept = {v for v in blobs if store.has(v)}
+    assert kept == {blobs[0], blobs[1], blobs[2], blobs[3], blobs[9]}
+    assert store.trim(60_000) == (0, 0)
+
+
+def test_hash_cache_never_hashes_an_unchanged_file_twice(tmp_path: Path, store: LocalStore) -> None:
+    f = tmp_path / "src.c"
+    f.write_bytes(b"int x;\n" * 1000)
+    old = time.time() - 10
+    os.utime(f, (old, old))
+    time.sleep(RACY_WINDOW_S + 0.1)  # ctime, which utime cannot set back, must age too
+    hc = HashCache(store.root)
+    first = hc.file_id(str(f))
+    assert hc.hashed_bytes == 7000
+    assert hc.file_id(str(f)) == first
+    assert hc.hashed_bytes == 7000  # in-memory hit
+    other = HashCache(store.root)  # another process: the on-disk entry
+    assert other.file_id(str(f)) == first
+    assert other.hashed_bytes == 0
+    f.write_bytes(b"int y;\n" * 1000)  # same size, new content
+    os.utime(f, (old + 1, old + 1))
+    assert other.file_id(str(f)) == ids.value_id_of_bytes(b"int y;\n" * 1000)
+
+
+def test_hash_cache_does_not_trust_a_just_written_file(tmp_path: Path, store: LocalStore) -> None:
+    f = tmp_path / "fresh.h"
+    f.write_bytes(b"a")
+    hc = HashCache(store.root)
+    hc.file_id(str(f))
+    hc.file_id(str(f))
+    assert hc.hashed_bytes == 2  # within the racy window: hashed each time
