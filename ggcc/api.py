@@ -219,7 +219,7 @@ def force_with_report(lazy: Lazy, jobs: int | None = None, quiet: bool = True) -
     engine = LocalEngine(store, jobs or config.default_jobs())
     listener = progress.make_progress(quiet)
     try:
-        report = force_refs([lazy.id], store, engine, listener)
+        report = force_refs([lazy.id], store, engine, listener, dict(_created))
     finally:
         progress.close(listener)
         engine.shutdown()

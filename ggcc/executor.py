@@ -3,11 +3,11 @@
 Every engine (local, Lambda, remote workers) runs thunks through
 ``execute``; only where the store lives and how many run at once differ.
 
-A run happens in a fresh directory ``<store>/tmp/sbx-*/r`` (the root) that
-holds exactly the thunk's inputs. Inputs are hard links to read-only store
-files, so materialising a 30 MB compiler costs a link, not a copy; an input
-whose path is also an output is copied instead, so a command that edits it
-in place (ranlib) cannot damage the store. The command gets only the
+A run happens in a sandbox (``<store>/tmp/sbx-*/r``, the root) that holds
+exactly the thunk's inputs (sandbox.py). Inputs are hard links to read-only
+store files, so materialising a 30 MB compiler costs a link, not a copy; an
+input whose path is also an output is copied instead, so a command that
+edits it in place (ranlib) cannot damage the store. The command gets only the
 thunk's environment, stdin from /dev/null, and its own process group, which
 is killed whole on timeout and after exit (no stray children survive a
 thunk). stdout and stderr go to files outside the root and are kept for
@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import signal
 import stat
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
 
@@ -30,6 +28,7 @@ from ggcc import ids
 from ggcc.errors import GgccError
 from ggcc.local_store import LocalStore
 from ggcc.result import OutputValue, Result
+from ggcc.sandbox import Sandbox, SandboxPool, Wanted
 from ggcc.thunk import MAGIC as THUNK_MAGIC
 from ggcc.thunk import NEW_THUNKS_DIR, Thunk, ThunkFormatError, parse_thunk, substitute_root
 
@@ -38,83 +37,88 @@ from ggcc.thunk import NEW_THUNKS_DIR, Thunk, ThunkFormatError, parse_thunk, sub
 MAX_LOG_BYTES = 64 << 20
 
 
-def execute(thunk: Thunk, resolved: Mapping[str, str], store: LocalStore) -> Result:
+def execute(
+    thunk: Thunk, resolved: Mapping[str, str], store: LocalStore, pool: SandboxPool | None = None
+) -> Result:
     """Run ``thunk`` once; ``resolved`` maps its thunk references to value ids.
 
-    Never raises for a problem with the thunk or its inputs: those come back
-    as a failed Result whose ``error`` says what went wrong.
+    With a pool, the run reuses an idle sandbox (see sandbox.py); without
+    one, it gets a fresh sandbox that is removed afterwards. Never raises for
+    a problem with the thunk or its inputs: those come back as a failed
+    Result whose ``error`` says what went wrong.
     """
+    sb = pool.acquire() if pool is not None else Sandbox(store.tmp_dir())
+    try:
+        result = _execute_in(sb, thunk, resolved, store)
+    except BaseException:
+        sb.destroy()
+        raise
+    if pool is None:
+        sb.destroy()
+    else:
+        sb.clean()
+        pool.release(sb)
+    return result
+
+
+def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: LocalStore) -> Result:
     tid = thunk.id
     t0 = time.perf_counter()
-    work = tempfile.mkdtemp(prefix="sbx-", dir=store.tmp_dir())
     try:
-        root = os.path.join(work, "r")
-        try:
-            checks = _materialise(thunk, resolved, store, root)
-        except (GgccError, OSError) as e:
-            return Result(tid, -1, error=f"cannot set up inputs: {_msg(e)}")
-        t1 = time.perf_counter()
-        exit_code, error, stdout, stderr = _run(thunk, root, work)
-        t2 = time.perf_counter()
-        timings = {"setup": (t1 - t0) * 1e3, "run": (t2 - t1) * 1e3}
-        damaged = [(p, vid) for p, size, vid in checks if _size(p) != size]
-        if damaged:
-            # The input is a hard link: the store's copy changed with it.
-            for _, vid in damaged:
-                store.remove_blob(vid)
-            rel = os.path.relpath(damaged[0][0], root)
-            return Result(tid, -1, (), stdout, stderr, f"the command wrote into its input {rel!r}; declare it as an output", timings)
-        if exit_code != 0 or error:
-            return Result(tid, exit_code, (), stdout, stderr, error, timings)
-        try:
-            outputs = _collect(thunk, root, store)
-        except (GgccError, OSError) as e:
-            return Result(tid, exit_code, (), stdout, stderr, _msg(e), timings)
-        timings["collect"] = (time.perf_counter() - t2) * 1e3
-        result = Result(tid, 0, outputs, stdout, stderr, "", timings)
-        store.put_result(result)
-        return result
-    finally:
-        _rmtree(work)
+        files, dirs = _wanted(thunk, resolved)
+        sb.prepare(files, dirs, store)
+    except (GgccError, OSError) as e:
+        sb.reset()
+        return Result(tid, -1, error=f"cannot set up inputs: {_msg(e)}")
+    t1 = time.perf_counter()
+    exit_code, error, stdout, stderr = _run(thunk, sb)
+    t2 = time.perf_counter()
+    timings = {"setup": (t1 - t0) * 1e3, "run": (t2 - t1) * 1e3}
+    damaged = sb.damaged_inputs()
+    if damaged:
+        # The input is a hard link: the store's copy changed with it.
+        for _, vid in damaged:
+            store.remove_blob(vid)
+        sb.reset()
+        return Result(tid, -1, (), stdout, stderr, f"the command wrote into its input {damaged[0][0]!r}; declare it as an output", timings)
+    if exit_code != 0 or error:
+        return Result(tid, exit_code, (), stdout, stderr, error, timings)
+    try:
+        outputs = _collect(thunk, sb.root, store)
+    except (GgccError, OSError) as e:
+        return Result(tid, exit_code, (), stdout, stderr, _msg(e), timings)
+    timings["collect"] = (time.perf_counter() - t2) * 1e3
+    result = Result(tid, 0, outputs, stdout, stderr, "", timings)
+    store.put_result(result)
+    return result
 
 
-def _materialise(
-    thunk: Thunk, resolved: Mapping[str, str], store: LocalStore, root: str
-) -> list[tuple[str, int, str]]:
-    """Place every input; returns (sandbox path, size, id) to re-check after the run."""
+def _wanted(thunk: Thunk, resolved: Mapping[str, str]) -> tuple[dict[str, Wanted], set[str]]:
+    """The files a thunk's tree holds, and the directories it needs besides."""
     out_paths = {o.path for o in thunk.outputs}
-    made: set[str] = set()
-    checks: list[tuple[str, int, str]] = []
-
-    def mkdir(d: str) -> None:
-        if d not in made:
-            os.makedirs(d, exist_ok=True)
-            made.add(d)
-
-    mkdir(root)
+    files = {}
     for inp in thunk.all_inputs():
         vid = inp.ref if inp.ref.startswith(ids.VALUE) else resolved.get(inp.ref)
         if vid is None:
             raise GgccError(f"input {inp.path}: {inp.ref} has not been forced")
-        dest = os.path.join(root, inp.path)
-        mkdir(os.path.dirname(dest))
-        copy = inp.path in out_paths
-        size, _ = store.link_into(vid, dest, inp.executable, copy=copy)
-        if size >= 0:
-            checks.append((dest, size, vid))
-    mkdir(os.path.join(root, thunk.cwd) if thunk.cwd != "." else root)
-    for o in thunk.outputs:
-        # The build tool made output directories on the host; do the same.
-        mkdir(os.path.dirname(os.path.join(root, o.path)))
-    return checks
+        # An input that is also an output is a private copy, so a command
+        # editing it in place (ranlib) cannot reach the store.
+        files[inp.path] = Wanted(vid, inp.executable, inp.path in out_paths)
+    # The build tool made output directories on the host; do the same.
+    dirs = {os.path.dirname(o.path) for o in thunk.outputs}
+    if thunk.cwd != ".":
+        dirs.add(thunk.cwd)
+    dirs.discard("")
+    return files, dirs
 
 
-def _run(thunk: Thunk, root: str, work: str) -> tuple[int, str, bytes, bytes]:
+def _run(thunk: Thunk, sb: Sandbox) -> tuple[int, str, bytes, bytes]:
+    root = sb.root
     argv = [substitute_root(a, root) for a in thunk.args]
     env = {k: substitute_root(v, root) for k, v in thunk.env}
     program = os.path.join(root, thunk.program.path)
     cwd = os.path.join(root, thunk.cwd) if thunk.cwd != "." else root
-    out_path, err_path = os.path.join(work, "stdout"), os.path.join(work, "stderr")
+    out_path, err_path = sb.stdout_path, sb.stderr_path
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         try:
             proc = subprocess.Popen(
@@ -227,26 +231,6 @@ def _collect_new_thunks(root: str, store: LocalStore) -> None:
         except ThunkFormatError as err:
             raise GgccError(f"new thunk {e.name!r} written by the command is not valid: {err}") from None
         store.put_bytes(data, ids.THUNK)
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return -1
-
-
-def _rmtree(path: str) -> None:
-    def fix(func, p, exc):  # type: ignore[no-untyped-def]
-        # A command may leave read-only directories behind.
-        try:
-            os.chmod(os.path.dirname(p), 0o755)
-            os.chmod(p, 0o755)
-            func(p)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=fix)
 
 
 def _msg(e: BaseException) -> str:

@@ -11,16 +11,22 @@ Layout under the store root (GGCC_DIR)::
 
 Many processes may write at once: every file is written to tmp/ and renamed
 into place, and two writers of one blob write the same bytes, so the last
-rename wins harmlessly. Recency for LRU eviction is the file's mtime, bumped
-on every use, because atime is unreliable (relatime, noatime).
+rename wins harmlessly.
+
+Recency for LRU eviction is each file's atime, which ggcc sets itself on use
+(the kernel's relatime/noatime updates are not relied on), at most once an
+hour per file so that a hit costs no write. A blob's mtime never changes
+after it is written: sandboxes hard-link blobs and use (inode, size, mtime)
+to tell whether a command wrote through a link.
 """
 
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import shutil
-import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +37,7 @@ from ggcc.result import Result
 from ggcc.thunk import Thunk, ThunkFormatError, parse_thunk
 
 _TRIM_INTERVAL_S = 60.0
+_RECENCY_GRANULARITY_S = 3600.0
 _TRIM_TARGET = 0.9  # trim to 90% of the limit so that trims are rare
 
 
@@ -114,13 +121,17 @@ class LocalStore:
         os.chmod(path, 0o444)
         os.replace(path, dest)
 
-    def _install(self, dest: str, write: object) -> None:
+    def _install(self, dest: str, write: object, mode: int = 0o444) -> None:
         self._ensure_dir(os.path.dirname(dest))
-        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir(), prefix="blob-")
+        # The mode is set at creation (the open fd may still write), which
+        # saves a chmod on a file system where every metadata call counts.
+        tmp = os.path.join(self.tmp_dir(), f"new-{os.getpid()}-{threading.get_ident()}-{next(_counter)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)  # type: ignore[operator]
-            os.chmod(tmp, 0o444)
+            if mode & ~_umask() != mode:
+                os.chmod(tmp, mode)
             os.replace(tmp, dest)
         except BaseException:
             self._remove_quiet(tmp)
@@ -162,31 +173,27 @@ class LocalStore:
         if st.st_size != ids.id_size(id_):
             self._remove_quiet(path)
             raise GgccError(f"{_kind_name(id_)} {id_} in the store was truncated and has been removed; re-create it")
-        self._touch(path)
+        _mark_used(path, st)
         if not executable:
             return path
         xpath = path + ".x"
-        if not os.path.exists(xpath):
+        try:
+            _mark_used(xpath, os.stat(xpath))
+        except FileNotFoundError:
             # A hard link would share the mode bits, so the executable
             # variant is a copy; only programs need one.
-            self._install(xpath, lambda f: _copy_into(path, f))
-            os.chmod(xpath, 0o555)
-        else:
-            self._touch(xpath)
+            self._install(xpath, lambda f: _copy_into(path, f), 0o555)
         return xpath
 
     def link_into(self, id_: str, dest: str, executable: bool, copy: bool = False) -> tuple[int, int]:
-        """Place the blob at dest (hard link, or a private copy if asked).
-
-        Returns (size, mtime_ns) of the store file so the caller can check
-        after a run that the command did not write through the link.
-        """
+        """Place the blob at dest: a hard link, or a private copy if asked
+        (or if linking is impossible). Returns (0, 0) for a link, (-1, -1)
+        for a copy."""
         src = self.path_for_use(id_, executable)
         if not copy:
             try:
                 os.link(src, dest)
-                st = os.stat(src)
-                return st.st_size, st.st_mtime_ns
+                return 0, 0
             except OSError as e:
                 if e.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.EACCES):
                     raise
@@ -217,9 +224,13 @@ class LocalStore:
             self._remove_quiet(path)
             return None
         for o in res.outputs:
-            if not self.has(o.ref):  # evicted or damaged: not a hit
+            ost = _stat(self.blob_path(o.ref))
+            if ost is None or ost.st_size != ids.id_size(o.ref):  # evicted or damaged: not a hit
                 return None
-        self._touch(path)
+            _mark_used(self.blob_path(o.ref), ost)
+        st = _stat(path)
+        if st is not None:
+            _mark_used(path, st)
         return res
 
     def put_result(self, result: Result) -> None:
@@ -227,8 +238,7 @@ class LocalStore:
             raise ValueError("only successful results are cached")
         path = self.result_path(result.thunk_id)
         data = result.to_json()
-        self._install(path, lambda f: f.write(data))
-        os.chmod(path, 0o644)
+        self._install(path, lambda f: f.write(data), 0o644)
 
     # -- size and eviction -----------------------------------------------
     def stats(self) -> StoreStats:
@@ -281,7 +291,7 @@ class LocalStore:
         self._made_dirs.clear()
 
     def _scan(self) -> Iterator[tuple[str, int, int, bool]]:
-        """(path, size, mtime_ns, is_result) for every blob and result file."""
+        """(path, size, atime_ns (recency), is_result) for every blob and result file."""
         for sub, is_result in (("blobs", False), ("results", True)):
             top = os.path.join(self.root, sub)
             try:
@@ -296,7 +306,7 @@ class LocalStore:
                         st = e.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue
-                    yield e.path, st.st_size, st.st_mtime_ns, is_result
+                    yield e.path, st.st_size, st.st_atime_ns, is_result
 
     def _clean_tmp(self, older_than_s: float = 3600.0) -> None:
         """Remove temporary files and sandboxes left by crashed processes."""
@@ -316,18 +326,40 @@ class LocalStore:
                 pass
 
     @staticmethod
-    def _touch(path: str) -> None:
-        try:
-            os.utime(path)
-        except OSError:
-            pass
-
-    @staticmethod
     def _remove_quiet(path: str) -> None:
         try:
             os.unlink(path)
         except OSError:
             pass
+
+
+def _mark_used(path: str, st: os.stat_result) -> None:
+    """Record a use for LRU: set atime, keep mtime, at most hourly."""
+    now = time.time_ns()
+    if now - st.st_atime_ns > _RECENCY_GRANULARITY_S * 1e9:
+        try:
+            os.utime(path, ns=(now, st.st_mtime_ns))
+        except OSError:
+            pass
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+_counter = itertools.count()
+_umask_value: int | None = None
+
+
+def _umask() -> int:
+    global _umask_value
+    if _umask_value is None:
+        _umask_value = os.umask(0)
+        os.umask(_umask_value)
+    return _umask_value
 
 
 def _copy_into(src: str, f: object) -> None:

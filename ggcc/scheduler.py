@@ -73,8 +73,17 @@ class Listener:
 
 
 class Scheduler:
-    def __init__(self, store: LocalStore, engine: Engine, listener: Listener | None = None) -> None:
+    def __init__(
+        self,
+        store: LocalStore,
+        engine: Engine,
+        listener: Listener | None = None,
+        known: dict[str, Thunk] | None = None,
+    ) -> None:
         self.store = store
+        # Thunks the caller already holds parsed (and has stored): no need
+        # to read them back from the store.
+        self._known = known or {}
         self.engine = engine
         self.listener = listener or Listener()
         self._nodes: dict[str, _Node] = {}
@@ -99,6 +108,8 @@ class Scheduler:
             if node.final is None:
                 self._report.failures.append(Failure(node.tid, "thunk graph has a cycle", None))
                 continue
+            if not tag and node.result is not None and not node.result.outputs:
+                continue  # run for its exit code alone: nothing to hand back
             try:
                 self._report.values[ref] = self._pick(node, tag)
             except GgccError as e:
@@ -137,7 +148,7 @@ class Scheduler:
             self._after_result(node, cached)
             return
         try:
-            node.thunk = self.store.load_thunk(node.tid)
+            node.thunk = self._known.get(node.tid) or self.store.load_thunk(node.tid)
         except GgccError as e:
             self._fail(node, e.message, None, root_cause=True)
             return
@@ -252,6 +263,7 @@ def force(
     store: LocalStore,
     engine: Engine,
     listener: Listener | None = None,
+    known: dict[str, Thunk] | None = None,
 ) -> ForceReport:
-    return Scheduler(store, engine, listener).force(refs)
+    return Scheduler(store, engine, listener, known).force(refs)
 

@@ -81,3 +81,12 @@ def test_unknown_thunk_is_a_clear_failure(store: LocalStore) -> None:
     missing = ids.thunk_id_of_bytes(b"never stored")
     report = _force(store, [missing])
     assert not report.ok and "not in the store" in report.failures[0].message
+
+
+def test_thunk_without_outputs_is_forced_for_its_exit_code(store: LocalStore) -> None:
+    ok = sh_thunk(store, "exit 0")
+    bad = sh_thunk(store, "exit 4")
+    report = _force(store, [ok.id, bad.id])
+    assert [f.thunk_id for f in report.failures] == [bad.id]
+    assert ok.id not in report.values and report.executed == 2
+    assert store.get_result(ok.id) is not None

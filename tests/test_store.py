@@ -96,7 +96,7 @@ def test_trim_evicts_least_recently_used(store: LocalStore) -> None:
     blobs = [store.put_bytes(bytes([i]) * 10_000) for i in range(10)]
     now = time.time()
     for age, vid in enumerate(blobs):  # blobs[0] is the newest
-        os.utime(store.blob_path(vid), (now - age * 100, now - age * 100))
+        os.utime(store.blob_path(vid), (now - age * 7200, now))  # atime is the recency
     store.path_for_use(blobs[9], False)  # using the oldest makes it the newest
     removed, freed = store.trim(60_000)
     assert removed == 5 and freed == 50_000

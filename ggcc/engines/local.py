@@ -7,6 +7,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from ggcc.executor import execute
 from ggcc.local_store import LocalStore
 from ggcc.result import Result
+from ggcc.sandbox import SandboxPool
 from ggcc.thunk import Thunk
 
 
@@ -19,15 +20,17 @@ class LocalEngine:
         # Threads, not processes: each thunk is its own child process anyway,
         # and the executor's Python work is small next to it.
         self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="ggcc-local")
+        self._sandboxes = SandboxPool(store)
 
     def submit(self, thunk: Thunk, resolved: dict[str, str]) -> Future[Result]:
         return self._pool.submit(self._run, thunk, resolved)
 
     def _run(self, thunk: Thunk, resolved: dict[str, str]) -> Result:
         try:
-            return execute(thunk, resolved, self.store)
+            return execute(thunk, resolved, self.store, self._sandboxes)
         except Exception as e:  # a bug or an I/O error: report, never hang
             return Result(thunk.id, -1, error=f"internal error while running the thunk: {e!r}")
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._sandboxes.close()

@@ -1,0 +1,232 @@
+"""A working tree, reused across runs, made to hold exactly one thunk's inputs.
+
+Creating and removing directories is the dearest thing a run does on this
+kind of machine (ext4 with online discard: ~55 us per mkdir, ~200 us per
+rmdir), and consecutive thunks of one build share most of their tree: the
+toolchain, the system headers, the project's include dirs. So a sandbox is
+not thrown away after a run. ``prepare`` reconciles the tree with the next
+thunk: files it does not want are removed, directories it does not want are
+removed, missing ones are made, and a file it wants at the same path with
+the same content and mode stays. The tree a command sees is therefore
+exactly its inputs, as if fresh; only directory timestamps differ.
+
+What stays is checked, not trusted: after every run ``clean`` walks the
+tree and removes everything the command created, replaced or changed.
+Inputs are hard links to store blobs, whose mtime ggcc never changes (LRU
+recency lives in atime, see local_store.py), so (inode, size, mtime) tells
+whether a kept file is still the blob. A change through the link means the
+store's copy changed too: ``damaged_inputs`` reports it so the blob is
+dropped and the run failed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+import threading
+from dataclasses import dataclass
+
+from ggcc.local_store import LocalStore
+
+
+@dataclass(frozen=True)
+class Wanted:
+    vid: str
+    executable: bool
+    private: bool  # a private copy (the path is also an output), never kept
+
+
+@dataclass(frozen=True)
+class _Placed:
+    vid: str
+    executable: bool
+    private: bool
+    ino: int
+    size: int
+    mtime_ns: int
+    mode: int
+
+
+class Sandbox:
+    def __init__(self, parent: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix="sbx-", dir=parent)
+        self.root = os.path.join(self.dir, "r")
+        self.stdout_path = os.path.join(self.dir, "stdout")
+        self.stderr_path = os.path.join(self.dir, "stderr")
+        os.mkdir(self.root)
+        self._root_mode = os.lstat(self.root).st_mode
+        self._dirs: dict[str, int] = {}  # relative dir -> its mode when made
+        self._files: dict[str, _Placed] = {}
+
+    # -- before a run ----------------------------------------------------------
+    def prepare(self, files: dict[str, Wanted], dirs: set[str], store: LocalStore) -> None:
+        """Make the tree hold exactly ``files`` in exactly ``dirs`` (plus their parents)."""
+        wanted_dirs = _with_parents(dirs | {os.path.dirname(p) for p in files})
+        wanted_dirs.discard("")
+        for path, placed in list(self._files.items()):
+            w = files.get(path)
+            if w is None or w.private or placed.private or (placed.vid, placed.executable) != (w.vid, w.executable):
+                _unlink(os.path.join(self.root, path))
+                del self._files[path]
+        for d in sorted(set(self._dirs) - wanted_dirs, key=_depth, reverse=True):
+            _rmtree_or_rmdir(os.path.join(self.root, d))
+            del self._dirs[d]
+        for d in sorted(wanted_dirs - set(self._dirs), key=_depth):
+            full = os.path.join(self.root, d)
+            os.mkdir(full)
+            self._dirs[d] = os.lstat(full).st_mode
+        for path, w in files.items():
+            if path in self._files:
+                continue
+            dest = os.path.join(self.root, path)
+            store.link_into(w.vid, dest, w.executable, copy=w.private)
+            st = os.lstat(dest)
+            self._files[path] = _Placed(w.vid, w.executable, w.private, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
+
+    # -- after a run ------------------------------------------------------------
+    def damaged_inputs(self) -> list[tuple[str, str]]:
+        """(path, value id) of inputs changed through their hard link.
+
+        A mode change (chmod through the link) is undone on the spot: the
+        content is intact, and the blob must keep its mode for later runs.
+        """
+        damaged = []
+        for path, p in self._files.items():
+            if p.private:
+                continue
+            full = os.path.join(self.root, path)
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                continue  # removed: the store's copy is untouched
+            if st.st_ino != p.ino:
+                continue  # replaced by another file: likewise
+            if (st.st_size, st.st_mtime_ns) != (p.size, p.mtime_ns):
+                damaged.append((path, p.vid))
+            elif st.st_mode != p.mode:
+                os.chmod(full, stat.S_IMODE(p.mode))
+        return damaged
+
+    def clean(self) -> None:
+        """Remove everything the command made or changed; keep intact inputs."""
+        try:
+            if stat.S_IMODE(os.lstat(self.root).st_mode) != stat.S_IMODE(self._root_mode):
+                os.chmod(self.root, stat.S_IMODE(self._root_mode))
+            seen_dirs: set[str] = set()
+            seen_files: set[str] = set()
+            self._walk("", seen_dirs, seen_files)
+        except OSError:
+            self.reset()
+            return
+        for d in set(self._dirs) - seen_dirs:
+            del self._dirs[d]
+        for f in set(self._files) - seen_files:
+            del self._files[f]
+
+    def _walk(self, rel: str, seen_dirs: set[str], seen_files: set[str]) -> None:
+        with os.scandir(os.path.join(self.root, rel)) as it:
+            entries = list(it)
+        for e in entries:
+            r = f"{rel}/{e.name}" if rel else e.name
+            if e.is_dir(follow_symlinks=False):
+                mode = self._dirs.get(r)
+                if mode is None:
+                    _rmtree_or_rmdir(e.path)
+                    continue
+                if e.stat(follow_symlinks=False).st_mode != mode:
+                    os.chmod(e.path, stat.S_IMODE(mode))
+                seen_dirs.add(r)
+                self._walk(r, seen_dirs, seen_files)
+                continue
+            p = self._files.get(r)
+            if p is not None and not p.private:
+                st = e.stat(follow_symlinks=False)
+                if (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode) == (p.ino, p.size, p.mtime_ns, p.mode):
+                    seen_files.add(r)
+                    continue
+            _unlink(e.path)
+
+    def reset(self) -> None:
+        """Start from an empty tree (after anything unexpected)."""
+        shutil.rmtree(self.root, onerror=_force_remove)
+        os.mkdir(self.root)
+        self._root_mode = os.lstat(self.root).st_mode
+        self._dirs.clear()
+        self._files.clear()
+
+    def destroy(self) -> None:
+        shutil.rmtree(self.dir, onerror=_force_remove)
+
+
+class SandboxPool:
+    """Idle sandboxes for reuse; one per concurrent run at most."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+        self._free: list[Sandbox] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def acquire(self) -> Sandbox:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return Sandbox(self.store.tmp_dir())
+
+    def release(self, sb: Sandbox) -> None:
+        with self._lock:
+            if not self._closed:
+                self._free.append(sb)
+                return
+        sb.destroy()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            free, self._free = self._free, []
+        for sb in free:
+            sb.destroy()
+
+
+def _with_parents(dirs: set[str]) -> set[str]:
+    out = set()
+    for d in dirs:
+        while d and d not in out:
+            out.add(d)
+            d = os.path.dirname(d)
+    return out
+
+
+def _depth(d: str) -> int:
+    return d.count("/")
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        _rmtree_or_rmdir(path)
+
+
+def _rmtree_or_rmdir(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        shutil.rmtree(path, onerror=_force_remove)
+
+
+def _force_remove(func, path, exc):  # type: ignore[no-untyped-def]
+    # A command may leave read-only directories behind.
+    try:
+        os.chmod(os.path.dirname(path), 0o755)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o755)
+        func(path)
+    except FileNotFoundError:
+        pass

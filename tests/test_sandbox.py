@@ -1,0 +1,82 @@
+"""Reused sandboxes: each run sees exactly its own inputs, whatever ran before."""
+
+from __future__ import annotations
+
+import os
+
+from ggcc.executor import execute
+from ggcc.local_store import LocalStore
+from ggcc.sandbox import SandboxPool
+
+from helpers import sh_thunk
+
+LIST = "find . -path ./.ggcc -prune -o -print | sort > listing; ls -l --time-style=+ a.h | cut -c1-10 >> listing"
+
+
+def _listing(store: LocalStore, r) -> list[str]:  # type: ignore[no-untyped-def]
+    assert r.ok, r
+    return store.read_bytes(r.output("listing").ref).decode().split("\n")[:-1]
+
+
+def test_second_run_sees_exactly_its_inputs(store: LocalStore) -> None:
+    pool = SandboxPool(store)
+    first = sh_thunk(
+        store,
+        # Leave litter everywhere: new files, new dirs, a deleted input, a
+        # replaced input, a chmod'ed input and a read-only directory.
+        "mkdir -p junk/deep; echo x > junk/deep/f; echo y > inc/new.h; rm b.h;"
+        " echo replaced > c.h.tmp; mv c.h.tmp c.h; chmod 777 a.h; mkdir ro; chmod 500 ro; : > o",
+        inputs={"a.h": b"A\n", "b.h": b"B\n", "c.h": b"C\n", "inc/i.h": b"I\n", "gone/g.h": b"G\n"},
+        outputs=["o"],
+    )
+    assert execute(first, {}, store, pool).ok
+    second = sh_thunk(
+        store,
+        LIST + "; cat a.h b.h c.h inc/i.h > cat",
+        inputs={"a.h": b"A\n", "b.h": b"B\n", "c.h": b"C\n", "inc/i.h": b"I\n"},
+        outputs=["listing", "cat"],
+    )
+    r = execute(second, {}, store, pool)
+    fresh = execute(second, {}, store)  # the same thunk in a brand-new sandbox
+    assert _listing(store, r) == _listing(store, fresh)
+    assert _listing(store, r)[:-1] == [".", "./a.h", "./b.h", "./c.h", "./inc", "./inc/i.h", "./listing"]
+    assert _listing(store, r)[-1] == "-r--r--r--"  # the chmod through the link was undone
+    assert store.read_bytes(r.output("cat").ref) == b"A\nB\nC\nI\n"
+    pool.close()
+    assert [n for n in os.listdir(store.tmp) if n.startswith("sbx-")] == []
+
+
+def test_inputs_are_reused_only_when_identical(store: LocalStore) -> None:
+    pool = SandboxPool(store)
+    one = sh_thunk(store, "cat h > o", inputs={"h": b"one\n"}, outputs=["o"])
+    two = sh_thunk(store, "cat h > o", inputs={"h": b"two\n"}, outputs=["o"])
+    three = sh_thunk(store, "test -x h && cat h > o", inputs={"h": b"one\n"}, outputs=["o"])
+    r1, r2 = execute(one, {}, store, pool), execute(two, {}, store, pool)
+    assert store.read_bytes(r1.output().ref) == b"one\n"
+    assert store.read_bytes(r2.output().ref) == b"two\n"
+    r3 = execute(three, {}, store, pool)  # h is not executable here
+    assert not r3.ok and r3.exit_code == 1
+    pool.close()
+
+
+def test_a_path_that_was_a_file_becomes_a_directory(store: LocalStore) -> None:
+    pool = SandboxPool(store)
+    a = sh_thunk(store, ": > o", inputs={"x": b"file\n"}, outputs=["o"])
+    b = sh_thunk(store, "cat x/y > o", inputs={"x/y": b"nested\n"}, outputs=["o"])
+    c = sh_thunk(store, "cat x > o", inputs={"x": b"file again\n"}, outputs=["o"])
+    assert execute(a, {}, store, pool).ok
+    rb = execute(b, {}, store, pool)
+    assert rb.ok and store.read_bytes(rb.output().ref) == b"nested\n"
+    rc = execute(c, {}, store, pool)
+    assert rc.ok and store.read_bytes(rc.output().ref) == b"file again\n"
+    pool.close()
+
+
+def test_output_in_a_reused_tree_is_not_stale(store: LocalStore) -> None:
+    pool = SandboxPool(store)
+    makes = sh_thunk(store, "echo first > out", outputs=["out"])
+    forgets = sh_thunk(store, "true", outputs=["out"])  # must not find the old one
+    assert execute(makes, {}, store, pool).ok
+    r = execute(forgets, {}, store, pool)
+    assert not r.ok and "was not produced" in r.error
+    pool.close()
