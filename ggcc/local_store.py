@@ -185,21 +185,19 @@ class LocalStore:
             self._install(xpath, lambda f: _copy_into(path, f), 0o555)
         return xpath
 
-    def link_into(self, id_: str, dest: str, executable: bool, copy: bool = False) -> tuple[int, int]:
+    def link_into(self, id_: str, dest: str, executable: bool, copy: bool = False) -> None:
         """Place the blob at dest: a hard link, or a private copy if asked
-        (or if linking is impossible). Returns (0, 0) for a link, (-1, -1)
-        for a copy."""
+        (or if the file system cannot link)."""
         src = self.path_for_use(id_, executable)
         if not copy:
             try:
                 os.link(src, dest)
-                return 0, 0
+                return
             except OSError as e:
                 if e.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.EACCES):
                     raise
         shutil.copyfile(src, dest)
         os.chmod(dest, 0o755 if executable else 0o644)
-        return -1, -1
 
     def remove_blob(self, id_: str) -> None:
         path = self.blob_path(id_)

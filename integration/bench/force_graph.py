@@ -4,6 +4,8 @@
 
 Three measurements in one run, in a fresh store:
 
+Rounds are medians of --rounds (default 3).
+
   start-up   N runs of /bin/true, `jobs` at a time, spawned the way the
              executor spawns (own session, stdout/stderr to files): the
              process start-up cost that any runner pays.
@@ -57,8 +59,8 @@ def startup_baseline(n: int, jobs: int, scratch: str) -> float:
     return time.perf_counter() - t
 
 
-def one_round(n: int, jobs: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as d:
+def one_round(n: int, jobs: int, d: str) -> dict[str, float]:
+    if True:
         base = startup_baseline(n, jobs, d)
         store = LocalStore(os.path.join(d, "store"))
         t0 = time.perf_counter()
@@ -101,7 +103,17 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
-    rounds = [one_round(a.thunks, a.jobs) for _ in range(a.rounds)]
+    # Every round's store is kept until the end: on this kind of VM (ext4,
+    # online discard) deleting tens of thousands of files slows file
+    # creation 10x for many seconds, and the benchmark must not measure its
+    # own clean-up.
+    os.sync()
+    with tempfile.TemporaryDirectory() as top:
+        rounds = []
+        for i in range(a.rounds):
+            d = os.path.join(top, f"round{i}")
+            os.mkdir(d)
+            rounds.append(one_round(a.thunks, a.jobs, d))
     med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
     print(f"{a.thunks} `true` thunks, --jobs {a.jobs}, medians of {a.rounds} rounds (ms per thunk)")
     print(f"  process start-up alone       {med['startup_ms']:6.3f}")
