@@ -141,3 +141,34 @@ def test_cache_stats_trim_clear(run_cli: RunCli) -> None:
 def test_not_a_command(run_cli: RunCli) -> None:
     p = run_cli("frobnicate")
     assert p.returncode == 2 and "not a ggcc command" in p.stderr
+
+
+def test_progress_is_live_on_a_terminal_and_plain_otherwise(run_cli: RunCli, ggcc_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    work: Path = run_cli.work  # type: ignore[attr-defined]
+    run_cli("thunk", "-o", "p1", "--", "/bin/sh", "-c", "echo 1 > p1", check=True)
+    plain = run_cli("force", "p1")
+    assert plain.returncode == 0
+    assert "ggcc: [1/1] done sh -> p1" in plain.stderr
+    run_cli("thunk", "-o", "p2", "--", "/bin/sh", "-c", "echo 2 > p2", check=True)
+    master, slave = os.openpty()
+    env = dict(os.environ, GGCC_DIR=str(ggcc_dir), COLUMNS="100", TERM="xterm")
+    p = subprocess.run([sys.executable, "-m", "ggcc", "force", "p2"], cwd=work, env=env, stderr=slave, stdout=subprocess.PIPE, timeout=60)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert p.returncode == 0
+    assert "ggcc force" in screen and "1/1" in screen  # rich's bar, not plain lines
+    assert "[1/1] done" not in screen
+    assert (work / "p2").read_text() == "2\n"
