@@ -38,6 +38,7 @@ from ggcc.thunk import Thunk, ThunkFormatError, parse_thunk
 
 _TRIM_INTERVAL_S = 60.0
 _RECENCY_GRANULARITY_S = 3600.0
+_TMP_PREFIX = ".new-"  # files being written; never served, swept by trim
 _TRIM_TARGET = 0.9  # trim to 90% of the limit so that trims are rare
 
 
@@ -123,9 +124,11 @@ class LocalStore:
 
     def _install(self, dest: str, write: object, mode: int = 0o444) -> None:
         self._ensure_dir(os.path.dirname(dest))
-        # The mode is set at creation (the open fd may still write), which
-        # saves a chmod on a file system where every metadata call counts.
-        tmp = os.path.join(self.tmp_dir(), f"new-{os.getpid()}-{threading.get_ident()}-{next(_counter)}")
+        # The temporary file is made in the destination's own shard, so the
+        # rename stays within one directory and concurrent writers of
+        # different shards do not queue on one directory lock. The mode is
+        # set at creation (the open fd may still write): one chmod fewer.
+        tmp = os.path.join(os.path.dirname(dest), f"{_TMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{next(_counter)}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -303,6 +306,11 @@ class LocalStore:
                     try:
                         st = e.stat(follow_symlinks=False)
                     except FileNotFoundError:
+                        continue
+                    if e.name.startswith(_TMP_PREFIX):
+                        # Left by a writer that died, if older than an hour.
+                        if time.time() - st.st_mtime > 3600:
+                            self._remove_quiet(e.path)
                         continue
                     yield e.path, st.st_size, st.st_atime_ns, is_result
 

@@ -35,7 +35,7 @@ def test_many_processes_write_same_and_different_blobs(tmp_path: Path) -> None:
     assert len(all_ids) == 40 + 8 * 40
     for i in all_ids:
         assert store.read_bytes(i)  # present, complete, hash checked
-    leftovers = os.listdir(os.path.join(root, "tmp"))
+    leftovers = [n for d, _, names in os.walk(root) for n in names if n.startswith(".new-")]
     assert leftovers == []  # no temporary file survived
     st = store.stats()
     assert st.blobs == len(all_ids)
