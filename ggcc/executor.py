@@ -23,6 +23,7 @@ import stat
 import subprocess
 import time
 from collections.abc import Mapping
+from typing import BinaryIO
 
 from ggcc import ids
 from ggcc.errors import GgccError
@@ -118,8 +119,7 @@ def _run(thunk: Thunk, sb: Sandbox) -> tuple[int, str, bytes, bytes]:
     env = {k: substitute_root(v, root) for k, v in thunk.env}
     program = os.path.join(root, thunk.program.path)
     cwd = os.path.join(root, thunk.cwd) if thunk.cwd != "." else root
-    out_path, err_path = sb.stdout_path, sb.stderr_path
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+    with open(sb.stdout_path, "w+b") as out, open(sb.stderr_path, "w+b") as err:
         try:
             proc = subprocess.Popen(
                 argv,
@@ -134,15 +134,15 @@ def _run(thunk: Thunk, sb: Sandbox) -> tuple[int, str, bytes, bytes]:
             )
         except OSError as e:
             return -1, f"cannot run program {thunk.program.path!r}: {e.strerror or e}", b"", b""
-    error = ""
-    timeout_s = thunk.timeout_ms / 1000.0 if thunk.timeout_ms else None
-    if not _wait_exit(proc, timeout_s):
-        error = f"timed out after {timeout_s:g} s; its process group was killed"
-    # The leader is a zombie until reaped, so its process-group id cannot be
-    # reused: killing the group now reaches only this thunk's processes.
-    _kill_group(proc.pid)
-    code = proc.wait()
-    return code, error, _read_log(out_path), _read_log(err_path)
+        error = ""
+        timeout_s = thunk.timeout_ms / 1000.0 if thunk.timeout_ms else None
+        if not _wait_exit(proc, timeout_s):
+            error = f"timed out after {timeout_s:g} s; its process group was killed"
+        # The leader is a zombie until reaped, so its process-group id cannot
+        # be reused: killing the group now reaches only this thunk's processes.
+        _kill_group(proc.pid)
+        code = proc.wait()
+        return code, error, _read_log(out), _read_log(err)
 
 
 def _wait_exit(proc: subprocess.Popen[bytes], timeout_s: float | None) -> bool:
@@ -174,9 +174,9 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
-def _read_log(path: str) -> bytes:
-    with open(path, "rb") as f:
-        data = f.read(MAX_LOG_BYTES + 1)
+def _read_log(f: BinaryIO) -> bytes:
+    f.seek(0)
+    data = f.read(MAX_LOG_BYTES + 1)
     if len(data) > MAX_LOG_BYTES:
         data = data[:MAX_LOG_BYTES] + b"\n[ggcc: output truncated at 64 MiB]\n"
     return data
