@@ -107,6 +107,7 @@ def _wanted(thunk: Thunk, resolved: Mapping[str, str]) -> tuple[dict[str, Wanted
         files[inp.path] = Wanted(vid, inp.executable, inp.path in out_paths)
     # The build tool made output directories on the host; do the same.
     dirs = {os.path.dirname(o.path) for o in thunk.outputs}
+    dirs.update(thunk.dirs)
     if thunk.cwd != ".":
         dirs.add(thunk.cwd)
     dirs.discard("")

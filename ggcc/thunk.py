@@ -96,6 +96,7 @@ class Thunk:
     outputs: tuple[Output, ...] = ()  # in order; the first is the default
     cwd: str = "."  # relative to the root
     timeout_ms: int = 0  # 0: no limit
+    dirs: tuple[str, ...] = ()  # directories that must exist though no input lies in them
     _id: str = field(default="", compare=False, repr=False)
 
     @staticmethod
@@ -107,6 +108,7 @@ class Thunk:
         outputs: list[Output] | tuple[Output, ...] = (),
         cwd: str = ".",
         timeout_ms: int = 0,
+        dirs: list[str] | tuple[str, ...] = (),
     ) -> Thunk:
         """Build a thunk in canonical order and validate it."""
         t = Thunk(
@@ -117,6 +119,7 @@ class Thunk:
             outputs=tuple(outputs),
             cwd=cwd,
             timeout_ms=timeout_ms,
+            dirs=tuple(sorted(set(dirs))),
         )
         t.validate()
         return t
@@ -180,6 +183,10 @@ class Thunk:
                 raise ThunkFormatError(f"output {o.tag}: same path as the program")
         if self.cwd != ".":
             check_relpath(self.cwd, "cwd")
+        if list(self.dirs) != sorted(set(self.dirs)):
+            raise ThunkFormatError("dirs: must be unique and sorted")
+        for d in self.dirs:
+            check_relpath(d, "dir")
         if not isinstance(self.timeout_ms, int) or isinstance(self.timeout_ms, bool) or self.timeout_ms < 0:
             raise ThunkFormatError(f"timeout_ms: invalid {self.timeout_ms!r}")
 
@@ -190,6 +197,7 @@ class Thunk:
         return {
             "args": list(self.args),
             "cwd": self.cwd,
+            "dirs": list(self.dirs),
             "env": [[k, v] for k, v in self.env],
             "inputs": [inp(i) for i in self.inputs],
             "outputs": [{"path": o.path, "tag": o.tag} for o in self.outputs],
@@ -204,7 +212,7 @@ def _canonical_json(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii") + b"\n"
 
 
-_KEYS = {"args", "cwd", "env", "inputs", "outputs", "program", "timeout_ms"}
+_KEYS = {"args", "cwd", "dirs", "env", "inputs", "outputs", "program", "timeout_ms"}
 
 
 def parse_thunk(data: bytes) -> Thunk:
@@ -227,6 +235,7 @@ def parse_thunk(data: bytes) -> Thunk:
             outputs=tuple(Output(_str(o["tag"]), _str(o["path"])) for o in obj["outputs"]),
             cwd=_str(obj["cwd"]),
             timeout_ms=obj["timeout_ms"],
+            dirs=tuple(_str(d) for d in obj["dirs"]),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ThunkFormatError(f"corrupt thunk ({e})") from None

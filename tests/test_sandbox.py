@@ -80,3 +80,15 @@ def test_output_in_a_reused_tree_is_not_stale(store: LocalStore) -> None:
     r = execute(forgets, {}, store, pool)
     assert not r.ok and "was not produced" in r.error
     pool.close()
+
+
+def test_declared_directories_exist_and_do_not_linger(store: LocalStore) -> None:
+    from ggcc.thunk import Input, Output, Thunk
+
+    pool = SandboxPool(store)
+    sh = Input(".ggcc/bin/sh", store.put_file("/bin/sh"), True)
+    with_dirs = Thunk.make(sh, ["sh", "-c", "test -d inc/empty && test -d other && : > o"], outputs=[Output("o", "o")], dirs=["inc/empty", "other"])
+    without = Thunk.make(sh, ["sh", "-c", "test ! -e inc && test ! -e other && : > o"], outputs=[Output("o", "o")])
+    assert execute(with_dirs, {}, store, pool).ok
+    assert execute(without, {}, store, pool).ok
+    pool.close()

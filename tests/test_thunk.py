@@ -42,6 +42,7 @@ def thunks(draw: st.DrawFn) -> Thunk:
         outputs,
         cwd=draw(st.one_of(st.just("."), relpath)),
         timeout_ms=draw(st.integers(0, 10**7)),
+        dirs=draw(st.lists(relpath, max_size=3)),
     )
 
 
@@ -61,7 +62,7 @@ def test_input_order_does_not_change_the_id(t: Thunk, rnd) -> None:  # type: ign
     shuffled = list(t.inputs)
     rnd.shuffle(shuffled)
     env = dict(reversed(t.env))
-    same = Thunk.make(t.program, t.args, env, shuffled, t.outputs, t.cwd, t.timeout_ms)
+    same = Thunk.make(t.program, t.args, env, shuffled, t.outputs, t.cwd, t.timeout_ms, list(reversed(t.dirs)))
     assert same.id == t.id
 
 
@@ -107,6 +108,7 @@ V = ids.value_id_of_bytes(b"v")
         (dict(outputs=[Output("o", ".ggcc/x")]), "reserved"),
         (dict(outputs=[Output("o", "a"), Output("o", "b")]), "unique"),
         (dict(cwd="../x"), "escape"),
+        (dict(dirs=["/abs"]), "absolute"),
         (dict(timeout_ms=-1), "timeout"),
     ],
 )
