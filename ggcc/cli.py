@@ -195,6 +195,19 @@ def _human(n: int) -> str:
     return f"{n} B"
 
 
+def cmd_stats(a: argparse.Namespace) -> int:
+    from ggcc import stats
+
+    root = config.ggcc_dir()
+    if a.zero:
+        stats.zero(root)
+        print("statistics zeroed")
+        return 0
+    s = stats.summary(root)
+    print(stats.as_json(s) if a.json else stats.render(s))
+    return 0
+
+
 def cmd_version(a: argparse.Namespace) -> int:
     print(f"ggcc {__version__}")
     return 0
@@ -241,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     kt.add_argument("--max-size", metavar="SIZE", help="limit to trim to (default: GGCC_MAX_SIZE or 5G)")
     ksub.add_parser("clear", help="remove everything in the local store")
     k.set_defaults(func=cmd_cache)
+
+    st = sub.add_parser("stats", help="what the launcher did: hits, runs, local fallbacks by reason, errors")
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--zero", action="store_true", help="reset the counters")
+    st.set_defaults(func=cmd_stats)
 
     v = sub.add_parser("version", help="print the version")
     v.set_defaults(func=cmd_version)

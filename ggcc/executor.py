@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import stat
 import subprocess
@@ -39,7 +40,11 @@ MAX_LOG_BYTES = 64 << 20
 
 
 def execute(
-    thunk: Thunk, resolved: Mapping[str, str], store: LocalStore, pool: SandboxPool | None = None
+    thunk: Thunk,
+    resolved: Mapping[str, str],
+    store: LocalStore,
+    pool: SandboxPool | None = None,
+    strict: bool = False,
 ) -> Result:
     """Run ``thunk`` once; ``resolved`` maps its thunk references to value ids.
 
@@ -50,7 +55,7 @@ def execute(
     """
     sb = pool.acquire() if pool is not None else Sandbox(store.tmp_dir())
     try:
-        result = _execute_in(sb, thunk, resolved, store)
+        result = _execute_in(sb, thunk, resolved, store, strict)
     except BaseException:
         sb.destroy()
         raise
@@ -62,7 +67,7 @@ def execute(
     return result
 
 
-def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: LocalStore) -> Result:
+def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: LocalStore, strict: bool) -> Result:
     tid = thunk.id
     t0 = time.perf_counter()
     try:
@@ -72,7 +77,7 @@ def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: L
         sb.reset()
         return Result(tid, -1, error=f"cannot set up inputs: {_msg(e)}")
     t1 = time.perf_counter()
-    exit_code, error, stdout, stderr = _run(thunk, sb)
+    exit_code, error, stdout, stderr = _run(thunk, sb, strict)
     t2 = time.perf_counter()
     timings = {"setup": (t1 - t0) * 1e3, "run": (t2 - t1) * 1e3}
     damaged = sb.damaged_inputs()
@@ -114,12 +119,26 @@ def _wanted(thunk: Thunk, resolved: Mapping[str, str]) -> tuple[dict[str, Wanted
     return files, dirs
 
 
-def _run(thunk: Thunk, sb: Sandbox) -> tuple[int, str, bytes, bytes]:
+def _run(thunk: Thunk, sb: Sandbox, strict: bool) -> tuple[int, str, bytes, bytes]:
     root = sb.root
     argv = [substitute_root(a, root) for a in thunk.args]
     env = {k: substitute_root(v, root) for k, v in thunk.env}
     program = os.path.join(root, thunk.program.path)
     cwd = os.path.join(root, thunk.cwd) if thunk.cwd != "." else root
+    if strict:
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            return -1, "GGCC_SANDBOX=strict needs bubblewrap: install the 'bubblewrap' package", b"", b""
+        # An empty tmpfs root with only the sandbox bound at its own path:
+        # argument paths stay valid and nothing else of the host is there.
+        # (bubblewrap 0.8 cannot set argv[0]; the program's path stands in.)
+        argv = [
+            # /tmp first: the sandbox itself may live under /tmp.
+            "bwrap", "--unshare-all", "--die-with-parent", "--tmpfs", "/tmp",
+            "--proc", "/proc", "--dev", "/dev", "--bind", root, root, "--chdir", cwd,
+            "--", program, *argv[1:],
+        ]
+        program = bwrap
     with open(sb.stdout_path, "w+b") as out, open(sb.stderr_path, "w+b") as err:
         try:
             proc = subprocess.Popen(

@@ -1,7 +1,7 @@
 """The ``ggcc`` entry point: dispatch before importing anything heavy.
 
 ``ggcc <subcommand> ...`` goes to the CLI (argparse and friends);
-``ggcc <compiler> ...`` will go to the launcher, whose path must stay lean
+``ggcc <compiler> ...`` goes to the launcher, whose path must stay lean
 because it runs once per compile.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "version", "help"})
+SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "stats", "version", "help"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,10 +18,10 @@ def main(argv: list[str] | None = None) -> int:
         from ggcc import cli
 
         return cli.main(args)
-    sys.stderr.write(
-        f"ggcc: error: {args[0]!r} is not a ggcc command; run 'ggcc --help' for the list\n"
-    )
-    return 2
+    # Anything else is a compiler: `ggcc gcc -c x.c`, `ggcc /usr/bin/cc ...`.
+    from ggcc.launcher.run import main as launch
+
+    return launch(args)
 
 
 if __name__ == "__main__":

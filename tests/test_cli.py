@@ -138,9 +138,9 @@ def test_cache_stats_trim_clear(run_cli: RunCli) -> None:
     assert json.loads(run_cli("cache", "stats", "--json", check=True).stdout)["blobs"] == 0
 
 
-def test_not_a_command(run_cli: RunCli) -> None:
-    p = run_cli("frobnicate")
-    assert p.returncode == 2 and "not a ggcc command" in p.stderr
+def test_unknown_compiler_is_the_shells_not_found(run_cli: RunCli) -> None:
+    p = run_cli("frobnicate-cc", "-c", "x.c")
+    assert p.returncode == 127 and "frobnicate-cc: not found" in p.stderr
 
 
 def test_progress_is_live_on_a_terminal_and_plain_otherwise(run_cli: RunCli, ggcc_dir: Path) -> None:

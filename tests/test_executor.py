@@ -121,3 +121,18 @@ def test_sandboxes_are_removed(store: LocalStore) -> None:
     t = sh_thunk(store, "mkdir -p d; chmod 500 d; : > o", outputs=["o"])
     assert execute(t, {}, store).ok
     assert [n for n in os.listdir(store.tmp) if n.startswith("sbx-")] == []
+
+
+def test_strict_sandbox_hides_the_host(store: LocalStore) -> None:
+    import shutil
+
+    import pytest
+
+    if shutil.which("bwrap") is None:
+        pytest.fail("bubblewrap is required: run-tests installs it")
+    # /bin/sh itself needs the host's libc, which strict mode does not show.
+    t = sh_thunk(store, ": > o", outputs=["o"])
+    r = execute(t, {}, store, strict=True)
+    assert not r.ok and r.exit_code != 0
+    loose = execute(t, {}, store, strict=False)
+    assert loose.ok

@@ -24,7 +24,7 @@ class Engine(Protocol):
     def shutdown(self) -> None: ...
 
 
-def make_engine(name: str, store: object, jobs: int) -> Engine:
+def make_engine(name: str, store: object, jobs: int, strict: bool = False) -> Engine:
     from ggcc.errors import GgccError
 
     if name == "local":
@@ -32,5 +32,5 @@ def make_engine(name: str, store: object, jobs: int) -> Engine:
         from ggcc.local_store import LocalStore
 
         assert isinstance(store, LocalStore)
-        return LocalEngine(store, jobs)
+        return LocalEngine(store, jobs, strict)
     raise GgccError(f"unknown engine {name!r}: this version of ggcc has 'local'")

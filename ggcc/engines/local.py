@@ -14,8 +14,9 @@ from ggcc.thunk import Thunk
 class LocalEngine:
     name = "local"
 
-    def __init__(self, store: LocalStore, jobs: int) -> None:
+    def __init__(self, store: LocalStore, jobs: int, strict: bool = False) -> None:
         self.store = store
+        self.strict = strict
         self.jobs = max(1, jobs)
         # Threads, not processes: each thunk is its own child process anyway,
         # and the executor's Python work is small next to it.
@@ -27,7 +28,7 @@ class LocalEngine:
 
     def _run(self, thunk: Thunk, resolved: dict[str, str]) -> Result:
         try:
-            return execute(thunk, resolved, self.store, self._sandboxes)
+            return execute(thunk, resolved, self.store, self._sandboxes, self.strict)
         except Exception as e:  # a bug or an I/O error: report, never hang
             return Result(thunk.id, -1, error=f"internal error while running the thunk: {e!r}")
 

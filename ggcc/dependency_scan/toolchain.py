@@ -1,0 +1,229 @@
+"""A compiler's toolchain as thunk inputs: driver, cc1/cc1plus, as, libraries, loader.
+
+Captured once per compiler (keyed by the driver's content hash) and kept as
+JSON under ``<store>/toolchains/``; a later use re-checks every file through
+the hash cache (a stat each), so an upgraded cc1 is never served stale.
+
+How it runs inside a thunk (see docs/thunk-format.md and
+shared notes on relocating gcc): every file sits at its host path under the
+sandbox root R; the driver runs through the shipped loader,
+
+    R/lib64/ld-linux-x86-64.so.2 --inhibit-cache --library-path R/lib/... R/usr/bin/gcc
+        --sysroot=R -BR/usr/bin/ -wrapper R/lib64/ld...,--inhibit-cache,--library-path,R/lib/...
+        -ffile-prefix-map=R= <the user's arguments>
+
+so no program or library comes from the worker's /usr, and none of these
+flags reaches the object: --sysroot, -B, -wrapper and prefix maps are not
+recorded in DW_AT_producer, and the map turns R/<cwd> back into <cwd>.
+Not -pipe: with it, gcc 12 applies -wrapper to cc1 only and starts `as`
+directly, through the worker's loader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+
+from ggcc.dependency_scan.elf import closure
+from ggcc.errors import GgccError
+from ggcc.fsutil import atomic_write_bytes
+from ggcc.hash_cache import HashCache
+from ggcc.local_store import LocalStore
+from ggcc.thunk import ROOT_TOKEN
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ToolFile:
+    tree_path: str  # where it sits under the sandbox root
+    host_path: str  # where its content is on this machine
+    id: str
+    executable: bool
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    family: str  # "gcc" (clang support comes with its own relocation checks)
+    version: str  # first line of --version
+    driver_id: str
+    driver_tree: str
+    loader_tree: str
+    library_dirs_tree: tuple[str, ...]
+    as_dir_tree: str  # given to -B so the driver finds `as` in the tree
+    files: tuple[ToolFile, ...]
+    native_flags: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (-march=native..., expansion)
+
+    def command_prefix(self) -> list[str]:
+        """The loader, its options and the driver, with the root as a token."""
+        return [
+            f"{ROOT_TOKEN}/{self.loader_tree}",
+            "--inhibit-cache",
+            "--library-path",
+            self._lib_path(),
+            f"{ROOT_TOKEN}/{self.driver_tree}",
+        ]
+
+    def relocation_flags(self) -> list[str]:
+        loader = f"{ROOT_TOKEN}/{self.loader_tree}"
+        return [
+            f"--sysroot={ROOT_TOKEN}",
+            f"-B{ROOT_TOKEN}/{self.as_dir_tree}/",
+            "-wrapper",
+            f"{loader},--inhibit-cache,--library-path,{self._lib_path()}",
+            f"-ffile-prefix-map={ROOT_TOKEN}=",
+        ]
+
+    def _lib_path(self) -> str:
+        return ":".join(f"{ROOT_TOKEN}/{d}" for d in self.library_dirs_tree)
+
+    def expansion(self, natives: tuple[str, ...]) -> tuple[str, ...] | None:
+        for key, flags in self.native_flags:
+            if key == " ".join(natives):
+                return flags
+        return None
+
+
+def tree_path(host_path: str) -> str:
+    """A host absolute path as a path inside the sandbox root."""
+    return os.path.normpath(host_path).lstrip("/")
+
+
+def _run(argv: list[str]) -> str:
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=_plain_env())
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise GgccError(f"{argv[0]}: cannot run it to inspect the toolchain ({e})") from None
+    if p.returncode != 0:
+        raise GgccError(f"{' '.join(argv)}: exit {p.returncode}: {p.stderr.strip()[:200]}")
+    return p.stdout + p.stderr
+
+
+def _plain_env() -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+
+
+def _which(name: str) -> str | None:
+    return name if os.path.isabs(name) else shutil.which(name, path=_plain_env()["PATH"])
+
+
+def capture(driver: str, driver_id: str, store: LocalStore, hashes: HashCache) -> Toolchain:
+    """Inspect a gcc driver (its real path) and store every file it needs."""
+    version = _run([driver, "--version"]).splitlines()[0].strip()
+    if "clang" in version.lower():
+        raise GgccError("clang is not yet run remotely")  # caller counts it as a local fallback
+    programs = {driver: tree_path(driver)}
+    for name in ("cc1", "cc1plus"):
+        p = _run([driver, f"-print-prog-name={name}"]).strip()
+        if os.path.isabs(p) and os.path.isfile(p):
+            programs[p] = tree_path(p)
+    as_name = _run([driver, "-print-prog-name=as"]).strip()
+    as_path = _which(as_name)
+    if as_path is None:
+        raise GgccError(f"{driver}: its assembler {as_name!r} is not on PATH")
+    as_real = os.path.realpath(as_path)
+    if os.path.isabs(as_name):  # found in the driver's own directories
+        as_tree = tree_path(as_name)
+        as_dir = os.path.dirname(as_tree)
+    else:  # looked up by name: the -B directory is searched first
+        as_dir = "usr/bin"
+        as_tree = f"{as_dir}/{as_name}"
+    programs[as_real] = as_tree
+    clo = closure(list(programs))
+    files: list[ToolFile] = []
+    for host, tree in programs.items():
+        files.append(ToolFile(tree, host, hashes.file_id(host), True))
+    loader_real = os.path.realpath(clo.interpreter)
+    files.append(ToolFile(tree_path(clo.interpreter), loader_real, hashes.file_id(loader_real), True))
+    for lib in clo.libraries:
+        real = os.path.realpath(lib)
+        files.append(ToolFile(tree_path(lib), real, hashes.file_id(real), False))
+    seen: dict[str, ToolFile] = {}
+    for f in files:
+        seen.setdefault(f.tree_path, f)
+    for f in seen.values():
+        store.put_file(f.host_path, f.id)
+    return Toolchain(
+        family="gcc",
+        version=version,
+        driver_id=driver_id,
+        driver_tree=tree_path(driver),
+        loader_tree=tree_path(clo.interpreter),
+        library_dirs_tree=tuple(tree_path(d) for d in clo.library_dirs),
+        as_dir_tree=as_dir,
+        files=tuple(seen.values()),
+    )
+
+
+def expand_native(driver: str, natives: tuple[str, ...]) -> tuple[str, ...]:
+    """The concrete flags the driver gives cc1 for -march=native and friends."""
+    out = _run([driver, *natives, "-###", "-E", "-x", "c", "/dev/null"])
+    for line in out.splitlines():
+        words = _split_quoted(line.strip())
+        if words and words[0].endswith("/cc1"):
+            flags: list[str] = []
+            it = iter(words[1:])
+            for w in it:
+                if w.startswith("-m"):
+                    flags.append(w)
+                elif w == "--param":
+                    flags.extend([w, next(it, "")])
+            if flags:
+                return tuple(flags)
+    raise GgccError(f"{driver}: cannot see what {' '.join(natives)} expands to")
+
+
+def _split_quoted(line: str) -> list[str]:
+    import shlex
+
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return line.split()
+
+
+def load_or_capture(driver: str, store: LocalStore, hashes: HashCache) -> Toolchain:
+    """The toolchain for this driver, from the cache if every file is unchanged."""
+    driver_id = hashes.file_id(driver)
+    path = os.path.join(store.root, "toolchains", driver_id[1:] + ".json")
+    tc = _load(path)
+    if tc is not None and all(hashes.file_id(f.host_path) == f.id and store.has(f.id) for f in tc.files):
+        return tc
+    tc = capture(driver, driver_id, store, hashes)
+    _save(path, tc)
+    return tc
+
+
+def with_native(tc: Toolchain, driver: str, natives: tuple[str, ...], store: LocalStore) -> tuple[str, ...]:
+    """The expansion of ``natives`` for this toolchain, cached with it."""
+    got = tc.expansion(natives)
+    if got is not None:
+        return got
+    flags = expand_native(driver, natives)
+    updated = Toolchain(**{**asdict(tc), "files": tc.files, "native_flags": tc.native_flags + ((" ".join(natives), flags),)})
+    _save(os.path.join(store.root, "toolchains", tc.driver_id[1:] + ".json"), updated)
+    return flags
+
+
+def _save(path: str, tc: Toolchain) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    obj = asdict(tc)
+    obj["format"] = FORMAT
+    atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
+
+
+def _load(path: str) -> Toolchain | None:
+    try:
+        with open(path, "rb") as f:
+            obj = json.loads(f.read())
+        if obj.pop("format", None) != FORMAT:
+            return None
+        obj["files"] = tuple(ToolFile(**f) for f in obj["files"])
+        obj["library_dirs_tree"] = tuple(obj["library_dirs_tree"])
+        obj["native_flags"] = tuple((k, tuple(v)) for k, v in obj["native_flags"])
+        return Toolchain(**obj)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None

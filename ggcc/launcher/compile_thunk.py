@@ -1,0 +1,116 @@
+"""Building the thunk for one compile: inputs at host paths under the root.
+
+Every input (toolchain, source, headers) is placed at its absolute host
+path inside the sandbox root, and the command runs in the host's working
+directory under the root, so relative paths in the command mean what they
+meant on the host. Absolute paths in path-valued arguments get the root in
+front (as the ROOT token). The relocation flags go first and the user's
+arguments after them: gcc applies the *last* matching prefix map, so a
+user's own -ffile-prefix-map (rewritten to match under the root) still wins
+over ggcc's, which only removes the root.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ggcc.dependency_scan.toolchain import Toolchain, tree_path
+from ggcc.hash_cache import HashCache
+from ggcc.launcher.args import PREFIX_MAP_OPTIONS, Compile
+from ggcc.local_store import LocalStore
+from ggcc.thunk import ROOT_TOKEN, Input, Output, Thunk
+
+OBJECT_TAG = "object"
+
+
+def build_thunk(
+    tc: Toolchain,
+    comp: Compile,
+    cwd: str,
+    files: tuple[str, ...],
+    natives: tuple[str, ...],
+    locale: str,
+    env: dict[str, str],
+    store: LocalStore,
+    hashes: HashCache,
+) -> Thunk:
+    inputs: dict[str, Input] = {}
+    for f in tc.files:
+        inputs[f.tree_path] = Input(f.tree_path, f.id, f.executable)
+    dirs: set[str] = set()
+    for p in files:
+        host = os.path.join(cwd, p)
+        tp = tree_path(host)
+        if tp not in inputs:
+            inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
+        dirs.update(_dirs_before_dotdot(host))
+    for d in comp.include_dirs:
+        host = os.path.join(cwd, d)
+        if os.path.isdir(host):
+            dirs.add(tree_path(host))
+            dirs.update(_dirs_before_dotdot(host))
+    program = inputs.pop(tc.loader_tree)
+    args = tc.command_prefix() + tc.relocation_flags() + _map_args(comp, natives)
+    args += ["-o", _rooted(comp.output)]
+    thunk_env = {"LC_ALL": locale}
+    if env.get("SOURCE_DATE_EPOCH"):
+        thunk_env["SOURCE_DATE_EPOCH"] = env["SOURCE_DATE_EPOCH"]
+    out = tree_path(os.path.join(cwd, comp.output))
+    dirs.discard("")
+    return Thunk.make(
+        program,
+        args,
+        thunk_env,
+        list(inputs.values()),
+        [Output(OBJECT_TAG, out)],
+        cwd=tree_path(cwd) or ".",
+        dirs=sorted(d for d in dirs if d and d not in inputs),
+    )
+
+
+def _rooted(path: str) -> str:
+    return ROOT_TOKEN + path if os.path.isabs(path) else path
+
+
+def _map_args(comp: Compile, natives: tuple[str, ...]) -> list[str]:
+    path_at = {idx: (opt, val) for idx, opt, val in comp.path_args}
+    native_at = set(comp.natives)
+    out: list[str] = []
+    args = comp.args
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if i in native_at:
+            if i == min(native_at):
+                out.extend(natives)
+            i += 1
+            continue
+        if i == comp.source_index:
+            out.append(_rooted(a))
+        elif i in path_at:
+            opt, val = path_at[i]
+            if a == opt:  # separate: the value is the next word
+                out += [a, _rooted(val)]
+                i += 2
+                continue
+            out.append(opt + _rooted(val))
+        elif a.startswith(PREFIX_MAP_OPTIONS):
+            name, _, spec = a.partition("=")
+            old, eq, new = spec.partition("=")
+            out.append(f"{name}={_rooted(old)}{eq}{new}" if os.path.isabs(old) else a)
+        else:
+            out.append(a)
+        i += 1
+    return out
+
+
+def _dirs_before_dotdot(host_path: str) -> list[str]:
+    """Directories a path walks through before each '..' (they must exist)."""
+    parts = host_path.split("/")
+    out = []
+    for k, part in enumerate(parts):
+        if part == ".." and k > 0:
+            prefix = "/".join(parts[:k])
+            if prefix:
+                out.append(tree_path(prefix))
+    return out

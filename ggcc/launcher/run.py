@@ -1,0 +1,205 @@
+"""``ggcc <compiler> <args>``: one compile as a hermetic, cached thunk.
+
+The flow: parse the command; anything ggcc does not handle runs the real
+compiler (exec, the reason counted). Otherwise: the toolchain's files, the
+header closure and the user's depfile from a -M scan, a thunk with every
+input at its host path under the sandbox root, forced on the local engine
+(a cache hit runs nothing), the object written atomically, stdout, stderr
+and the exit code replayed byte for byte.
+
+Never a broken build: a thunk that fails, for any reason, is followed by
+the real compiler run locally, whose result is then by definition the
+plain compiler's; any unexpected error does the same.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ggcc import config, stats
+from ggcc.launcher.args import Compile, Local, parse
+
+# Environment variables that change what the compiler reads or writes in
+# ways a thunk does not model: with any of them set, compile locally.
+_UNMODELLED_ENV = (
+    "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "GCC_EXEC_PREFIX",
+    "COMPILER_PATH", "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "GCC_COMPARE_DEBUG",
+)
+
+
+def main(argv: list[str]) -> int:
+    """argv: the compiler as the user named it, then its arguments."""
+    env = compiler_env()
+    compiler = resolve_compiler(argv[0], env)
+    if compiler is None:
+        sys.stderr.write(f"ggcc: {argv[0]}: not found\n")
+        return 127
+    if os.environ.get("GGCC_DISABLE") == "1":
+        return exec_local(compiler, argv, env)
+    root = config.ggcc_dir()
+    try:
+        outcome = compile_as_thunk(compiler, argv, env, root)
+    except Exception as e:  # never let ggcc break a build
+        stats.record(root, "invocation", f"error {type(e).__name__}", "local internal-error")
+        return exec_local(compiler, argv, env)
+    if isinstance(outcome, Local):
+        stats.record(root, "invocation", f"local {outcome.reason}")
+        return exec_local(compiler, argv, env)
+    return outcome
+
+
+def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: str) -> int | Local:
+    parsed = parse(argv[1:])
+    if isinstance(parsed, Local):
+        return parsed
+    for var in _UNMODELLED_ENV:
+        if env.get(var):
+            return Local(f"env:{var}")
+    locale = thunk_locale(env)
+    if locale is None:
+        return Local("translated-diagnostics")
+    cwd = logical_cwd()
+    if not os.access(os.path.join(cwd, parsed.source), os.R_OK):
+        return Local("unreadable-source")
+
+    from ggcc.dependency_scan import headers, toolchain
+    from ggcc.errors import GgccError
+    from ggcc.hash_cache import HashCache
+    from ggcc.launcher.compile_thunk import build_thunk
+    from ggcc.local_store import LocalStore
+
+    store = LocalStore(root)
+    hashes = HashCache(root)
+    driver = os.path.realpath(compiler)
+    try:
+        tc = toolchain.load_or_capture(driver, store, hashes)
+        natives: tuple[str, ...] = ()
+        if parsed.natives:
+            natives = toolchain.with_native(tc, driver, tuple(parsed.args[i] for i in parsed.natives), store)
+    except GgccError as e:
+        return Local("clang" if "clang" in e.message else "toolchain-capture-failed")
+    try:
+        scan = headers.scan(compiler, parsed, cwd, env)
+    except headers.ScanFailed:
+        return Local("scan-failed")
+    try:
+        thunk = build_thunk(tc, parsed, cwd, scan.files, natives, locale, env, store, hashes)
+        code = _force_and_write(thunk, parsed, cwd, scan.depfile_tmp, store, root)
+    finally:
+        if scan.depfile_tmp and os.path.exists(scan.depfile_tmp):
+            os.unlink(scan.depfile_tmp)
+    return code
+
+
+def _force_and_write(thunk, parsed: Compile, cwd: str, depfile_tmp: str, store, root: str) -> int | Local:  # type: ignore[no-untyped-def]
+    from ggcc.engines.local import LocalEngine
+    from ggcc.fsutil import atomic_copy
+    from ggcc.scheduler import force
+
+    store.put_thunk(thunk)
+    engine = LocalEngine(store, 1, strict=os.environ.get("GGCC_SANDBOX") == "strict")
+    try:
+        report = force([thunk.id], store, engine, known={thunk.id: thunk})
+    finally:
+        engine.shutdown()
+    if not report.ok:
+        f = report.failures[0]
+        failed_run = f.result is not None and not f.result.error
+        return Local("compile-failed-rerun" if failed_run else "sandbox-failure")
+    cached = store.get_result(thunk.id)
+    value = report.values[thunk.id]
+    out_path = os.path.join(cwd, parsed.output)
+    atomic_copy(store.path_for_use(value.ref, False), out_path, 0o666 & ~_umask())
+    if depfile_tmp:
+        os.replace(depfile_tmp, os.path.join(cwd, parsed.deps.file))
+    stats.record(root, "invocation", "hit" if report.hits else "executed")
+    if cached is not None:
+        sys.stdout.buffer.write(cached.stdout)
+        sys.stdout.flush()
+        sys.stderr.buffer.write(cached.stderr)
+        sys.stderr.flush()
+    return 0
+
+
+def exec_local(compiler: str, argv: list[str], env: dict[str, str]) -> int:
+    """Replace this process with the real compiler: its output is the answer."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(compiler, argv, env)
+    except OSError as e:
+        sys.stderr.write(f"ggcc: {argv[0]}: {e.strerror}\n")
+        return 126
+    return 127  # not reached
+
+
+def resolve_compiler(name: str, env: dict[str, str]) -> str | None:
+    if "/" in name:
+        return name if os.path.isfile(name) and os.access(name, os.X_OK) else None
+    me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    for d in env.get("PATH", os.defpath).split(os.pathsep):
+        p = os.path.join(d or ".", name)
+        if os.path.isfile(p) and os.access(p, os.X_OK) and os.path.realpath(p) != me:
+            return p
+    return None
+
+
+def compiler_env() -> dict[str, str]:
+    """The environment the compiler would have had without ggcc in between.
+
+    Python coerces the C locale (PEP 538) by exporting LC_CTYPE=C.UTF-8,
+    which would turn gcc's ASCII quotes into UTF-8 ones: undo that.
+    """
+    env = dict(os.environ)
+    if (
+        env.get("LC_CTYPE") == "C.UTF-8"
+        and not env.get("LC_ALL")
+        and env.get("LANG", "C") in ("", "C", "POSIX")
+    ):
+        del env["LC_CTYPE"]
+    return env
+
+
+def thunk_locale(env: dict[str, str]) -> str | None:
+    """LC_ALL for the thunk: what makes gcc print the same characters.
+
+    gcc's diagnostics depend on the codeset (UTF-8 quotes or ASCII ones)
+    and on the message language. English or C messages with a UTF-8 codeset
+    are reproduced with the built-in C.UTF-8 locale; translated messages
+    need catalogs the sandbox does not have: None (compile locally).
+    """
+    def pick(*names: str) -> str:
+        for n in names:
+            v = env.get(n)
+            if v:
+                return v
+        return "C"
+
+    ctype = pick("LC_ALL", "LC_CTYPE", "LANG")
+    messages = pick("LC_ALL", "LC_MESSAGES", "LANG")
+    lang = messages.split(".")[0].split("@")[0]
+    if lang not in ("C", "POSIX") and not lang.startswith("en"):
+        return None
+    codeset = ctype.partition(".")[2].split("@")[0].lower().replace("-", "")
+    return "C.UTF-8" if codeset == "utf8" else "C"
+
+
+def logical_cwd() -> str:
+    """$PWD when it names the current directory (gcc records it so), else getcwd()."""
+    pwd = os.environ.get("PWD")
+    if pwd and os.path.isabs(pwd):
+        try:
+            a, b = os.stat(pwd), os.stat(".")
+            if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
+                return os.path.normpath(pwd)
+        except OSError:
+            pass
+    return os.getcwd()
+
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+

@@ -1,0 +1,84 @@
+"""Named counters with reasons, shared by every ggcc process of a store.
+
+Each event is one short line appended to ``<store>/stats.log`` with
+O_APPEND: concurrent writers of lines shorter than PIPE_BUF never interleave,
+and appending costs one open and one write, which the launcher can afford
+on every compile. ``ggcc stats`` sums the lines; ``--zero`` empties the file.
+
+Events: ``invocation``, ``hit``, ``executed``, ``local <reason>``,
+``error <what>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+
+def record(store_root: str, *events: str) -> None:
+    line = "".join(e.replace("\n", " ")[:200] + "\n" for e in events).encode("utf-8", "replace")
+    try:
+        os.makedirs(store_root, exist_ok=True)
+        fd = os.open(os.path.join(store_root, "stats.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # counting must never break a build
+
+
+def summary(store_root: str) -> dict[str, object]:
+    counts: Counter[str] = Counter()
+    local: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    try:
+        with open(os.path.join(store_root, "stats.log"), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                kind, _, detail = line.rstrip("\n").partition(" ")
+                counts[kind] += 1
+                if kind == "local":
+                    local[detail] += 1
+                elif kind == "error":
+                    errors[detail] += 1
+    except FileNotFoundError:
+        pass
+    return {
+        "invocations": counts["invocation"],
+        "cache_hits": counts["hit"],
+        "executed": counts["executed"],
+        "local_fallbacks": dict(sorted(local.items())),
+        "errors": sum(errors.values()),
+        "error_kinds": dict(sorted(errors.items())),
+    }
+
+
+def zero(store_root: str) -> None:
+    try:
+        os.unlink(os.path.join(store_root, "stats.log"))
+    except FileNotFoundError:
+        pass
+
+
+def render(s: dict[str, object]) -> str:
+    lines = [
+        f"invocations      {s['invocations']}",
+        f"cache hits       {s['cache_hits']}",
+        f"executed         {s['executed']}",
+    ]
+    local = s["local_fallbacks"]
+    assert isinstance(local, dict)
+    lines.append(f"run locally      {sum(local.values())}")
+    for reason, n in sorted(local.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {reason:<30} {n}")
+    lines.append(f"errors           {s['errors']}")
+    kinds = s["error_kinds"]
+    assert isinstance(kinds, dict)
+    for what, n in kinds.items():
+        lines.append(f"  {what:<30} {n}")
+    return "\n".join(lines)
+
+
+def as_json(s: dict[str, object]) -> str:
+    return json.dumps(s, indent=2, sort_keys=True)
