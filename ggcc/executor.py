@@ -32,7 +32,7 @@ from ggcc.local_store import LocalStore
 from ggcc.result import OutputValue, Result
 from ggcc.sandbox import Sandbox, SandboxPool, Wanted
 from ggcc.thunk import MAGIC as THUNK_MAGIC
-from ggcc.thunk import NEW_THUNKS_DIR, Thunk, ThunkFormatError, parse_thunk, substitute_root
+from ggcc.thunk import NEW_THUNKS_DIR, ROOT_TOKEN, Thunk, ThunkFormatError, parse_thunk, substitute_root
 
 # Stop reading a runaway command's stdout/stderr here; the rest is dropped
 # with a note, so a looping program cannot fill the disk or the result cache.
@@ -162,7 +162,11 @@ def _run(thunk: Thunk, sb: Sandbox, strict: bool) -> tuple[int, str, bytes, byte
         # be reused: killing the group now reaches only this thunk's processes.
         _kill_group(proc.pid)
         code = proc.wait()
-        return code, error, _read_log(out), _read_log(err)
+        # Logs name the sandbox by the root token, not by this run's
+        # directory: the same on every run and machine, so a cached result
+        # replays the same bytes; the consumer decides what the root means.
+        here, token = root.encode(), ROOT_TOKEN.encode()
+        return code, error, _read_log(out).replace(here, token), _read_log(err).replace(here, token)
 
 
 def _wait_exit(proc: subprocess.Popen[bytes], timeout_s: float | None) -> bool:

@@ -52,9 +52,25 @@ def build_thunk(
     program = inputs.pop(tc.loader_tree)
     args = tc.command_prefix() + tc.relocation_flags() + _map_args(comp, natives)
     args += ["-o", _rooted(comp.output)]
+    locale_dir = _utf8_locale_dir() if locale == "C.UTF-8" else None
+    if locale == "C.UTF-8" and locale_dir is None:
+        locale = "C"  # the host has no C.UTF-8 either: gcc falls back to C there too
+    if locale_dir is not None:
+        # glibc loads C.UTF-8 from files, at an absolute path: ship them and
+        # point glibc at the copy, or the worker's (or no) locale is used.
+        for name in sorted(os.listdir(locale_dir)) + ["LC_MESSAGES/SYS_LC_MESSAGES"]:
+            host = os.path.join(locale_dir, name)
+            if os.path.isfile(host):
+                tp = tree_path(host)
+                inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
     thunk_env = {"LC_ALL": locale}
+    if locale_dir is not None:
+        thunk_env["LOCPATH"] = f"{ROOT_TOKEN}/{tree_path(os.path.dirname(locale_dir))}"
     if env.get("SOURCE_DATE_EPOCH"):
         thunk_env["SOURCE_DATE_EPOCH"] = env["SOURCE_DATE_EPOCH"]
+    columns = diagnostic_columns(env)
+    if columns:
+        thunk_env["COLUMNS"] = columns
     out = tree_path(os.path.join(cwd, comp.output))
     dirs.discard("")
     return Thunk.make(
@@ -66,6 +82,26 @@ def build_thunk(
         cwd=tree_path(cwd) or ".",
         dirs=sorted(d for d in dirs if d and d not in inputs),
     )
+
+
+def diagnostic_columns(env: dict[str, str]) -> str:
+    """The width gcc fits source excerpts in diagnostics to: $COLUMNS, else
+    the terminal's width if stderr is one; none when writing to a pipe."""
+    if env.get("COLUMNS"):
+        return env["COLUMNS"]
+    try:
+        if os.isatty(2):
+            return str(os.get_terminal_size(2).columns)
+    except OSError:
+        pass
+    return ""
+
+
+def _utf8_locale_dir() -> str | None:
+    for d in ("/usr/lib/locale/C.utf8", "/usr/lib/locale/C.UTF-8"):
+        if os.path.isfile(os.path.join(d, "LC_CTYPE")):
+            return d
+    return None
 
 
 def _rooted(path: str) -> str:

@@ -96,6 +96,7 @@ def _force_and_write(thunk, parsed: Compile, cwd: str, depfile_tmp: str, store, 
     from ggcc.engines.local import LocalEngine
     from ggcc.fsutil import atomic_copy
     from ggcc.scheduler import force
+    from ggcc.thunk import ROOT_TOKEN
 
     store.put_thunk(thunk)
     engine = LocalEngine(store, 1, strict=os.environ.get("GGCC_SANDBOX") == "strict")
@@ -115,9 +116,11 @@ def _force_and_write(thunk, parsed: Compile, cwd: str, depfile_tmp: str, store, 
         os.replace(depfile_tmp, os.path.join(cwd, parsed.deps.file))
     stats.record(root, "invocation", "hit" if report.hits else "executed")
     if cached is not None:
-        sys.stdout.buffer.write(cached.stdout)
+        # The tree stands for the host's "/", so the root token is nothing.
+        token = ROOT_TOKEN.encode()
+        sys.stdout.buffer.write(cached.stdout.replace(token, b""))
         sys.stdout.flush()
-        sys.stderr.buffer.write(cached.stderr)
+        sys.stderr.buffer.write(cached.stderr.replace(token, b""))
         sys.stderr.flush()
     return 0
 

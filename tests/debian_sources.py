@@ -1,0 +1,61 @@
+"""Real projects for tests: Debian source packages fetched at test time.
+
+`apt-get source` needs a deb-src entry; one is added (root only) when
+missing. Unpacked trees are cached under $GGCC_TEST_CACHE (default
+~/.cache/ggcc-test-sources) and copied for each use, so tests never edit
+the cache and a second run does not download again.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+CACHE = Path(os.environ.get("GGCC_TEST_CACHE", Path.home() / ".cache" / "ggcc-test-sources"))
+
+
+def _ensure_deb_src() -> None:
+    texts = []
+    for p in ["/etc/apt/sources.list", *glob.glob("/etc/apt/sources.list.d/*.sources"), *glob.glob("/etc/apt/sources.list.d/*.list")]:
+        try:
+            texts.append(Path(p).read_text())
+        except OSError:
+            pass
+    if any("deb-src" in t for t in texts):
+        return
+    deb822 = Path("/etc/apt/sources.list.d/debian.sources")
+    if os.geteuid() != 0:
+        raise RuntimeError("no deb-src entry in APT sources and not root: add one to fetch Debian sources")
+    if deb822.exists():
+        deb822.write_text(deb822.read_text().replace("Types: deb\n", "Types: deb deb-src\n"))
+    else:
+        lines = [l.replace("deb ", "deb-src ", 1) for l in Path("/etc/apt/sources.list").read_text().splitlines() if l.startswith("deb ")]
+        Path("/etc/apt/sources.list.d/ggcc-deb-src.list").write_text("\n".join(lines) + "\n")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+
+
+def fetch(package: str) -> Path:
+    """The unpacked source tree of a Debian source package (cached)."""
+    dest = CACHE / package
+    done = dest / ".complete"
+    if not done.exists():
+        _ensure_deb_src()
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        subprocess.run(["apt-get", "source", "-qq", package], cwd=dest, check=True, capture_output=True)
+        done.write_text("ok\n")
+    trees = [p for p in dest.iterdir() if p.is_dir()]
+    if len(trees) != 1:
+        raise RuntimeError(f"apt-get source {package}: expected one tree in {dest}, got {trees}")
+    return trees[0]
+
+
+def copy_of(package: str, where: Path) -> Path:
+    src = fetch(package)
+    dest = where / src.name
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
