@@ -5,8 +5,9 @@ O_APPEND: concurrent writers of lines shorter than PIPE_BUF never interleave,
 and appending costs one open and one write, which the launcher can afford
 on every compile. ``ggcc stats`` sums the lines; ``--zero`` empties the file.
 
-Events: ``invocation``, ``hit``, ``executed``, ``local <reason>``,
-``error <what>``.
+Events: ``invocation``, ``hit``, ``direct`` (a hit found without running
+the compiler at all), ``executed``, ``scan`` (the compiler ran to list
+dependencies), ``local <reason>``, ``error <what>``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def summary(store_root: str) -> dict[str, object]:
         "invocations": counts["invocation"],
         "cache_hits": counts["hit"],
         "executed": counts["executed"],
+        "direct_hits": counts["direct"],
+        "compiler_scans": counts["scan"],
         "local_fallbacks": dict(sorted(local.items())),
         "errors": sum(errors.values()),
         "error_kinds": dict(sorted(errors.items())),
@@ -64,7 +67,7 @@ def zero(store_root: str) -> None:
 def render(s: dict[str, object]) -> str:
     lines = [
         f"invocations      {s['invocations']}",
-        f"cache hits       {s['cache_hits']}",
+        f"cache hits       {s['cache_hits']} ({s['direct_hits']} without starting the compiler)",
         f"executed         {s['executed']}",
     ]
     local = s["local_fallbacks"]

@@ -26,6 +26,7 @@ from ggcc.launcher.args import Compile
 class Scan:
     files: tuple[str, ...]  # source and headers, as the compiler named them
     depfile_tmp: str  # the user's depfile, written beside its target; "" if none
+    search_dirs: tuple[str, ...] = ()  # the include search list, in order (from -v)
 
 
 class ScanFailed(Exception):
@@ -89,9 +90,10 @@ def scan(compiler: str, comp: Compile, cwd: str, env: dict[str, str]) -> Scan:
         targets = ["-MQ", comp.output]  # what the driver gives cc1 for -MD
     with tempfile.TemporaryDirectory(prefix="ggcc-scan-") as tmp:
         full = os.path.join(tmp, "all.d")
-        _run(base + ["-M", "-MF", full, "-MQ", "x"], cwd, env)
+        log = _run(base + ["-v", "-M", "-MF", full, "-MQ", "x"], cwd, env)
         with open(full, encoding="utf-8", errors="surrogateescape") as f:
             files = parse_depfile(f.read())
+    search_dirs = parse_search_list(log)
     depfile_tmp = ""
     if comp.deps.kind:
         dest = os.path.join(cwd, comp.deps.file)
@@ -108,13 +110,34 @@ def scan(compiler: str, comp: Compile, cwd: str, env: dict[str, str]) -> Scan:
         except BaseException:
             os.unlink(depfile_tmp)
             raise
-    return Scan(tuple(files), depfile_tmp)
+    return Scan(tuple(files), depfile_tmp, tuple(search_dirs))
 
 
-def _run(argv: list[str], cwd: str, env: dict[str, str]) -> None:
+def parse_search_list(log: str) -> list[str]:
+    """The directories of '#include "..."' then '#include <...>', in order."""
+    dirs: list[str] = []
+    inside = False
+    for line in log.splitlines():
+        if line.startswith("#include ") and line.endswith("search starts here:"):
+            inside = True
+            continue
+        if line.startswith("End of search list."):
+            break
+        if inside and line.startswith(" "):
+            d = line.strip()
+            if d.endswith(" (framework directory)"):
+                continue
+            if d not in dirs:
+                dirs.append(d)
+    return dirs
+
+
+def _run(argv: list[str], cwd: str, env: dict[str, str]) -> str:
     try:
         p = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise ScanFailed(str(e)) from None
+    err = p.stderr.decode(errors="replace")
     if p.returncode != 0:
-        raise ScanFailed(p.stderr.decode(errors="replace").strip().splitlines()[-1:][0] if p.stderr.strip() else f"exit {p.returncode}")
+        raise ScanFailed(err.strip().splitlines()[-1] if err.strip() else f"exit {p.returncode}")
+    return err

@@ -16,9 +16,15 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from ggcc import config, stats
 from ggcc.launcher.args import Compile, Local, parse
+
+if TYPE_CHECKING:  # the hot path imports these only when it needs them
+    from ggcc.local_store import LocalStore
+    from ggcc.result import Result
+    from ggcc.thunk import Thunk
 
 # Environment variables that change what the compiler reads or writes in
 # ways a thunk does not model: with any of them set, compile locally.
@@ -59,6 +65,11 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
     locale = thunk_locale(env)
     if locale is None:
         return Local("translated-diagnostics")
+    if parsed.natives and records_flags(parsed.args):
+        # gcc's own expansion of -march=native puts --param options among the
+        # -m flags; given explicitly they land after -O, and DW_AT_producer
+        # records that order. Without debug info nothing records it.
+        return Local("march-native-with-debug-info")
     cwd = logical_cwd()
     if not os.access(os.path.join(cwd, parsed.source), os.R_OK):
         return Local("unreadable-source")
@@ -66,7 +77,8 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
     from ggcc.dependency_scan import headers, toolchain
     from ggcc.errors import GgccError
     from ggcc.hash_cache import HashCache
-    from ggcc.launcher.compile_thunk import build_thunk
+    from ggcc.launcher import manifest
+    from ggcc.launcher.compile_thunk import build_thunk, diagnostic_columns
     from ggcc.local_store import LocalStore
 
     store = LocalStore(root)
@@ -79,24 +91,45 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
             natives = toolchain.with_native(tc, driver, tuple(parsed.args[i] for i in parsed.natives), store)
     except GgccError as e:
         return Local("clang" if "clang" in e.message else "toolchain-capture-failed")
+    key = manifest.key([
+        1, sorted(f.id for f in tc.files), list(parsed.args), parsed.output, list(parsed.deps.targets),
+        parsed.deps.kind, parsed.deps.file, parsed.deps.phony, parsed.deps.missing_ok, cwd, locale,
+        env.get("SOURCE_DATE_EPOCH", ""), diagnostic_columns(env), list(natives),
+    ])
+    hit = manifest.lookup(root, key, cwd, hashes)
+    if hit is not None:
+        result = store.get_result(hit.thunk_id)
+        if result is not None and (not hit.depfile_id or store.has(hit.depfile_id)):
+            _write_back(result, parsed, cwd, store, hit.depfile_id, "")
+            stats.record(root, "invocation", "hit", "direct")
+            return 0
+    stats.record(root, "scan")
     try:
         scan = headers.scan(compiler, parsed, cwd, env)
     except headers.ScanFailed:
         return Local("scan-failed")
     try:
         thunk = build_thunk(tc, parsed, cwd, scan.files, natives, locale, env, store, hashes)
-        code = _force_and_write(thunk, parsed, cwd, scan.depfile_tmp, store, root)
+        outcome = _force(thunk, store)
+        if isinstance(outcome, Local):
+            return outcome
+        result, was_hit = outcome
+        depfile_id = store.put_file(scan.depfile_tmp) if scan.depfile_tmp else ""
+        _write_back(result, parsed, cwd, store, "", scan.depfile_tmp)
+        stats.record(root, "invocation", "hit" if was_hit else "executed")
+        files = tuple((p, hashes.file_id(os.path.join(cwd, p))) for p in scan.files)
+        absent = tuple(manifest.absent_candidates(list(scan.files), list(scan.search_dirs), cwd))
+        manifest.record(root, key, manifest.Entry(files, absent, thunk.id, depfile_id))
+        return 0
     finally:
         if scan.depfile_tmp and os.path.exists(scan.depfile_tmp):
             os.unlink(scan.depfile_tmp)
-    return code
 
 
-def _force_and_write(thunk, parsed: Compile, cwd: str, depfile_tmp: str, store, root: str) -> int | Local:  # type: ignore[no-untyped-def]
+def _force(thunk: Thunk, store: LocalStore) -> tuple[Result, bool] | Local:
+    """(result, whether it was a cache hit), or Local if the thunk failed."""
     from ggcc.engines.local import LocalEngine
-    from ggcc.fsutil import atomic_copy
     from ggcc.scheduler import force
-    from ggcc.thunk import ROOT_TOKEN
 
     store.put_thunk(thunk)
     engine = LocalEngine(store, 1, strict=os.environ.get("GGCC_SANDBOX") == "strict")
@@ -108,21 +141,32 @@ def _force_and_write(thunk, parsed: Compile, cwd: str, depfile_tmp: str, store, 
         f = report.failures[0]
         failed_run = f.result is not None and not f.result.error
         return Local("compile-failed-rerun" if failed_run else "sandbox-failure")
-    cached = store.get_result(thunk.id)
-    value = report.values[thunk.id]
-    out_path = os.path.join(cwd, parsed.output)
-    atomic_copy(store.path_for_use(value.ref, False), out_path, 0o666 & ~_umask())
+    result = store.get_result(thunk.id)
+    if result is None:
+        return Local("result-vanished")
+    return result, bool(report.hits)
+
+
+def _write_back(result: Result, parsed: Compile, cwd: str, store: LocalStore, depfile_id: str, depfile_tmp: str) -> None:
+    """Object and depfile into place atomically, then stdout and stderr."""
+    from ggcc.fsutil import atomic_copy, atomic_write_bytes
+    from ggcc.launcher.compile_thunk import OBJECT_TAG
+    from ggcc.thunk import ROOT_TOKEN
+
+    obj = result.output(OBJECT_TAG)
+    mode = 0o666 & ~_umask()
+    atomic_copy(store.path_for_use(obj.ref, False), os.path.join(cwd, parsed.output), mode)
     if depfile_tmp:
+        os.chmod(depfile_tmp, mode)
         os.replace(depfile_tmp, os.path.join(cwd, parsed.deps.file))
-    stats.record(root, "invocation", "hit" if report.hits else "executed")
-    if cached is not None:
-        # The tree stands for the host's "/", so the root token is nothing.
-        token = ROOT_TOKEN.encode()
-        sys.stdout.buffer.write(cached.stdout.replace(token, b""))
-        sys.stdout.flush()
-        sys.stderr.buffer.write(cached.stderr.replace(token, b""))
-        sys.stderr.flush()
-    return 0
+    elif depfile_id:
+        atomic_write_bytes(os.path.join(cwd, parsed.deps.file), store.read_bytes(depfile_id), mode)
+    # The tree stands for the host's "/", so the root token is nothing.
+    token = ROOT_TOKEN.encode()
+    sys.stdout.buffer.write(result.stdout.replace(token, b""))
+    sys.stdout.flush()
+    sys.stderr.buffer.write(result.stderr.replace(token, b""))
+    sys.stderr.flush()
 
 
 def exec_local(compiler: str, argv: list[str], env: dict[str, str]) -> int:
@@ -186,6 +230,20 @@ def thunk_locale(env: dict[str, str]) -> str | None:
         return None
     codeset = ctype.partition(".")[2].split("@")[0].lower().replace("-", "")
     return "C.UTF-8" if codeset == "utf8" else "C"
+
+
+def records_flags(args: tuple[str, ...]) -> bool:
+    """Whether the object will record the command's flags (DWARF producer,
+    .GCC.command.line)."""
+    debug = False
+    for a in args:
+        if a == "-frecord-gcc-switches":
+            return True
+        if a == "-g0":
+            debug = False
+        elif a == "-g" or a.startswith(("-ggdb", "-gdwarf", "-g1", "-g2", "-g3", "-gstabs", "-gbtf", "-gctf")):
+            debug = True
+    return debug
 
 
 def logical_cwd() -> str:
