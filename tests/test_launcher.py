@@ -205,3 +205,16 @@ def test_stats_zero(proj: Path, tmp_path: Path) -> None:
     assert stats(store)["invocations"] == 1
     subprocess.run(GGCC + ["stats", "--zero"], env=dict(os.environ, GGCC_DIR=str(store)), check=True, capture_output=True)
     assert stats(store)["invocations"] == 0
+
+
+def test_full_disk_never_breaks_the_build(proj: Path, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        ours = same_as_plain(CMD, proj, small / "store", ["obj/a.o", "obj/a.d"])  # cc1 alone is 30 MB
+        assert ours.returncode == 0
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from dataclasses import asdict, dataclass
 
-from ggcc.dependency_scan.elf import closure
 from ggcc.errors import GgccError
 from ggcc.fsutil import atomic_write_bytes
 from ggcc.hash_cache import HashCache
@@ -93,6 +90,8 @@ def tree_path(host_path: str) -> str:
 
 
 def _run(argv: list[str]) -> str:
+    import subprocess
+
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=_plain_env())
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -107,11 +106,16 @@ def _plain_env() -> dict[str, str]:
 
 
 def _which(name: str) -> str | None:
+    import shutil
+
     return name if os.path.isabs(name) else shutil.which(name, path=_plain_env()["PATH"])
 
 
 def capture(driver: str, driver_id: str, store: LocalStore, hashes: HashCache) -> Toolchain:
     """Inspect a gcc driver (its real path) and store every file it needs."""
+    # Only a toolchain's first use pays for pyelftools (~40 ms to import).
+    from ggcc.dependency_scan.elf import closure
+
     version = _run([driver, "--version"]).splitlines()[0].strip()
     if "clang" in version.lower():
         raise GgccError("clang is not yet run remotely")  # caller counts it as a local fallback

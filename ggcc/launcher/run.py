@@ -74,7 +74,7 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
     if not os.access(os.path.join(cwd, parsed.source), os.R_OK):
         return Local("unreadable-source")
 
-    from ggcc.dependency_scan import headers, toolchain
+    from ggcc.dependency_scan import toolchain
     from ggcc.errors import GgccError
     from ggcc.hash_cache import HashCache
     from ggcc.launcher import manifest
@@ -103,6 +103,8 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
             _write_back(result, parsed, cwd, store, hit.depfile_id, "")
             stats.record(root, "invocation", "hit", "direct")
             return 0
+    from ggcc.dependency_scan import headers
+
     stats.record(root, "scan")
     try:
         scan = headers.scan(compiler, parsed, cwd, env)
