@@ -70,14 +70,14 @@ def _check_all(commands: list[tuple[list[str], str]], store: Path) -> None:
     assert stats["executed"] > 0
 
 
-def _zlib_commands(tree: Path, opt: str) -> list[tuple[list[str], str]]:
+def _zlib_commands(tree: Path, opt: str, compiler: str = "gcc") -> list[tuple[list[str], str]]:
     subprocess.run(["./configure"], cwd=tree, check=True, capture_output=True)
     lines = subprocess.run(["make", "-n", "libz.a"], cwd=tree, check=True, capture_output=True, text=True).stdout
     cmds = []
     for line in lines.splitlines():
         argv = shlex.split(line)
         if argv and argv[0] in ("gcc", "cc") and "-c" in argv:
-            argv = [opt if a.startswith("-O") else a for a in argv] + ["-g"]
+            argv = [compiler] + [opt if a.startswith("-O") else a for a in argv[1:]] + ["-g"]
             cmds.append((argv, str(tree)))
     assert len(cmds) >= 15
     return cmds
@@ -110,15 +110,23 @@ def test_zlib_every_tu_identical_in_strict_sandbox(projects: Path, tmp_path: Pat
     _check_all(_zlib_commands(tree, opt), tmp_path / "store")
 
 
+def test_zlib_with_clang(tmp_path: Path) -> None:
+    if shutil.which("clang") is None:
+        pytest.fail("clang is required: run-tests installs it")
+    tree = copy_of("zlib", tmp_path)
+    _check_all(_zlib_commands(tree, "-O2", "clang"), tmp_path / "store")
+
+
 @pytest.mark.parametrize("opt", ["-O2", "-O0"])
 def test_libuv_every_tu_identical_in_strict_sandbox(projects: Path, tmp_path: Path, opt: str) -> None:
     tree = copy_of("libuv1", tmp_path)
     _check_all(_libuv_commands(tree, opt), tmp_path / "store")
 
 
-def test_cxx_translation_unit_of_a_real_project(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cxx", ["g++", "clang++"])
+def test_cxx_translation_unit_of_a_real_project(tmp_path: Path, cxx: str) -> None:
     tree = copy_of("tinyxml2", tmp_path)
-    argv = ["g++", "-O2", "-g", "-Wall", "-Wextra", "-MD", "-c", "tinyxml2.cpp", "-o", "tinyxml2.o"]
+    argv = [cxx, "-O2", "-g", "-Wall", "-Wextra", "-MD", "-c", "tinyxml2.cpp", "-o", "tinyxml2.o"]
     assert _compare(argv, str(tree), tmp_path / "store") == []
     stats = json.loads(subprocess.run(GGCC + ["stats", "--json"], capture_output=True, text=True, env=_env(tmp_path / "store"), check=True).stdout)
     assert stats["executed"] == 1 and stats["local_fallbacks"] == {}

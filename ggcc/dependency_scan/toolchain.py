@@ -31,7 +31,7 @@ from ggcc.hash_cache import HashCache
 from ggcc.local_store import LocalStore
 from ggcc.thunk import ROOT_TOKEN
 
-FORMAT = 1
+FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class ToolFile:
 
 @dataclass(frozen=True)
 class Toolchain:
-    family: str  # "gcc" (clang support comes with its own relocation checks)
+    family: str  # "gcc" or "clang"
     version: str  # first line of --version
     driver_id: str
     driver_tree: str
@@ -53,6 +53,8 @@ class Toolchain:
     as_dir_tree: str  # given to -B so the driver finds `as` in the tree
     files: tuple[ToolFile, ...]
     native_flags: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (-march=native..., expansion)
+    resource_dir_tree: str = ""  # clang's resource directory
+    gcc_prefix: str = ""  # clang: the prefix of the GCC installation it selects, as it spells it
 
     def command_prefix(self) -> list[str]:
         """The loader, its options and the driver, with the root as a token."""
@@ -66,6 +68,23 @@ class Toolchain:
 
     def relocation_flags(self) -> list[str]:
         loader = f"{ROOT_TOKEN}/{self.loader_tree}"
+        if self.family == "clang":
+            # clang runs cc1 and the assembler in its own process (no
+            # -wrapper needed). Under the loader /proc/self/exe is the
+            # loader, so clang must take its location from argv[0]
+            # (-no-canonical-prefixes), which is where the user invoked it,
+            # as on the host; the resource dir is then given explicitly.
+            flags = [
+                "-no-canonical-prefixes",
+                f"--sysroot={ROOT_TOKEN}",
+                f"-resource-dir={ROOT_TOKEN}/{self.resource_dir_tree}",
+            ]
+            if self.gcc_prefix:
+                # With a sysroot, clang would try the sysroot's GCC before
+                # the one beside itself; the host chose by the latter's
+                # spelling (/usr/bin/../lib/gcc/...), which DWARF records.
+                flags.append(f"--gcc-toolchain={ROOT_TOKEN}{self.gcc_prefix}")
+            return flags + [f"-ffile-prefix-map={ROOT_TOKEN}="]
         return [
             f"--sysroot={ROOT_TOKEN}",
             f"-B{ROOT_TOKEN}/{self.as_dir_tree}/",
@@ -111,31 +130,51 @@ def _which(name: str) -> str | None:
     return name if os.path.isabs(name) else shutil.which(name, path=_plain_env()["PATH"])
 
 
-def capture(driver: str, driver_id: str, store: LocalStore, hashes: HashCache) -> Toolchain:
-    """Inspect a gcc driver (its real path) and store every file it needs."""
+def capture(driver: str, invoked: str, driver_id: str, store: LocalStore, hashes: HashCache) -> Toolchain:
+    """Inspect a compiler driver (its real path; ``invoked`` is the path the
+    user ran it by) and store every file it needs."""
     # Only a toolchain's first use pays for pyelftools (~40 ms to import).
     from ggcc.dependency_scan.elf import closure
 
     version = _run([driver, "--version"]).splitlines()[0].strip()
-    if "clang" in version.lower():
-        raise GgccError("clang is not yet run remotely")  # caller counts it as a local fallback
-    programs = {driver: tree_path(driver)}
-    for name in ("cc1", "cc1plus"):
-        p = _run([driver, f"-print-prog-name={name}"]).strip()
-        if os.path.isabs(p) and os.path.isfile(p):
-            programs[p] = tree_path(p)
-    as_name = _run([driver, "-print-prog-name=as"]).strip()
-    as_path = _which(as_name)
-    if as_path is None:
-        raise GgccError(f"{driver}: its assembler {as_name!r} is not on PATH")
-    as_real = os.path.realpath(as_path)
-    if os.path.isabs(as_name):  # found in the driver's own directories
-        as_tree = tree_path(as_name)
-        as_dir = os.path.dirname(as_tree)
-    else:  # looked up by name: the -B directory is searched first
-        as_dir = "usr/bin"
-        as_tree = f"{as_dir}/{as_name}"
-    programs[as_real] = as_tree
+    family = "clang" if "clang" in version.lower() else "gcc"
+    extra: dict[str, str] = {}  # host path -> tree path, non-program files
+    resource_tree = ""
+    gcc_prefix = ""
+    if family == "clang":
+        # Placed where it was invoked: clang finds the GCC installation
+        # (libstdc++ headers) relative to argv[0], and records those paths.
+        programs = {driver: tree_path(invoked)}
+        resource_tree = tree_path(_run([driver, "-print-resource-dir"]).strip())
+        # Asked as the user runs it: the GCC it selects depends on argv[0].
+        for line in _run([os.path.abspath(invoked), "-v", "-E", "-x", "c", "/dev/null", "-o", "/dev/null"]).splitlines():
+            if line.startswith("Selected GCC installation: "):
+                selected = line.split(": ", 1)[1].strip()
+                if "/lib/gcc/" in selected:
+                    gcc_prefix = selected[: selected.index("/lib/gcc/")]
+                gcc_dir = os.path.normpath(selected)
+                crt = os.path.join(gcc_dir, "crtbegin.o")  # what clang looks for
+                if os.path.isfile(crt):
+                    extra[crt] = tree_path(crt)
+        as_dir = ""
+    else:
+        programs = {driver: tree_path(driver)}
+        for name in ("cc1", "cc1plus"):
+            p = _run([driver, f"-print-prog-name={name}"]).strip()
+            if os.path.isabs(p) and os.path.isfile(p):
+                programs[p] = tree_path(p)
+        as_name = _run([driver, "-print-prog-name=as"]).strip()
+        as_path = _which(as_name)
+        if as_path is None:
+            raise GgccError(f"{driver}: its assembler {as_name!r} is not on PATH")
+        as_real = os.path.realpath(as_path)
+        if os.path.isabs(as_name):  # found in the driver's own directories
+            as_tree = tree_path(as_name)
+            as_dir = os.path.dirname(as_tree)
+        else:  # looked up by name: the -B directory is searched first
+            as_dir = "usr/bin"
+            as_tree = f"{as_dir}/{as_name}"
+        programs[as_real] = as_tree
     clo = closure(list(programs))
     files: list[ToolFile] = []
     for host, tree in programs.items():
@@ -145,20 +184,24 @@ def capture(driver: str, driver_id: str, store: LocalStore, hashes: HashCache) -
     for lib in clo.libraries:
         real = os.path.realpath(lib)
         files.append(ToolFile(tree_path(lib), real, hashes.file_id(real), False))
+    for host, tree in extra.items():
+        files.append(ToolFile(tree, host, hashes.file_id(host), False))
     seen: dict[str, ToolFile] = {}
     for f in files:
         seen.setdefault(f.tree_path, f)
     for f in seen.values():
         store.put_file(f.host_path, f.id)
     return Toolchain(
-        family="gcc",
+        family=family,
         version=version,
         driver_id=driver_id,
-        driver_tree=tree_path(driver),
+        driver_tree=programs[driver],
         loader_tree=tree_path(clo.interpreter),
         library_dirs_tree=tuple(tree_path(d) for d in clo.library_dirs),
         as_dir_tree=as_dir,
         files=tuple(seen.values()),
+        resource_dir_tree=resource_tree,
+        gcc_prefix=gcc_prefix,
     )
 
 
@@ -189,26 +232,35 @@ def _split_quoted(line: str) -> list[str]:
         return line.split()
 
 
-def load_or_capture(driver: str, store: LocalStore, hashes: HashCache) -> Toolchain:
+def load_or_capture(driver: str, invoked: str, store: LocalStore, hashes: HashCache) -> Toolchain:
     """The toolchain for this driver, from the cache if every file is unchanged."""
     driver_id = hashes.file_id(driver)
-    path = os.path.join(store.root, "toolchains", driver_id[1:] + ".json")
+    path = _record_path(store, driver_id, invoked)
     tc = _load(path)
     if tc is not None and all(hashes.file_id(f.host_path) == f.id and store.has(f.id) for f in tc.files):
         return tc
-    tc = capture(driver, driver_id, store, hashes)
+    tc = capture(driver, invoked, driver_id, store, hashes)
     _save(path, tc)
     return tc
 
 
-def with_native(tc: Toolchain, driver: str, natives: tuple[str, ...], store: LocalStore) -> tuple[str, ...]:
+def _record_path(store: LocalStore, driver_id: str, invoked: str) -> str:
+    # clang's tree depends on where it was invoked from; gcc's does not, but
+    # one record per (content, invocation path) is simple and cheap.
+    import hashlib
+
+    where = hashlib.sha256(os.path.abspath(invoked).encode()).hexdigest()[:16]
+    return os.path.join(store.root, "toolchains", f"{driver_id[1:]}-{where}.json")
+
+
+def with_native(tc: Toolchain, driver: str, invoked: str, natives: tuple[str, ...], store: LocalStore) -> tuple[str, ...]:
     """The expansion of ``natives`` for this toolchain, cached with it."""
     got = tc.expansion(natives)
     if got is not None:
         return got
     flags = expand_native(driver, natives)
     updated = Toolchain(**{**asdict(tc), "files": tc.files, "native_flags": tc.native_flags + ((" ".join(natives), flags),)})
-    _save(os.path.join(store.root, "toolchains", tc.driver_id[1:] + ".json"), updated)
+    _save(_record_path(store, tc.driver_id, invoked), updated)
     return flags
 
 

@@ -34,6 +34,11 @@ _UNMODELLED_ENV = (
 )
 
 
+# clang options that make it start other programs (an external assembler,
+# a separate cc1): those would not run through the shipped loader.
+_CLANG_OUT_OF_PROCESS = frozenset({"-fno-integrated-as", "-no-integrated-as", "-fno-integrated-cc1", "-save-temps"})
+
+
 def main(argv: list[str]) -> int:
     """argv: the compiler as the user named it, then its arguments."""
     env = compiler_env()
@@ -85,12 +90,14 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
     hashes = HashCache(root)
     driver = os.path.realpath(compiler)
     try:
-        tc = toolchain.load_or_capture(driver, store, hashes)
+        tc = toolchain.load_or_capture(driver, compiler, store, hashes)
         natives: tuple[str, ...] = ()
         if parsed.natives:
-            natives = toolchain.with_native(tc, driver, tuple(parsed.args[i] for i in parsed.natives), store)
-    except GgccError as e:
-        return Local("clang" if "clang" in e.message else "toolchain-capture-failed")
+            natives = toolchain.with_native(tc, driver, compiler, tuple(parsed.args[i] for i in parsed.natives), store)
+    except GgccError:
+        return Local("toolchain-capture-failed")
+    if tc.family == "clang" and any(a in _CLANG_OUT_OF_PROCESS for a in parsed.args):
+        return Local("clang-external-tools")
     key = manifest.key([
         1, sorted(f.id for f in tc.files), list(parsed.args), parsed.output, list(parsed.deps.targets),
         parsed.deps.kind, parsed.deps.file, parsed.deps.phony, parsed.deps.missing_ok, cwd, locale,
