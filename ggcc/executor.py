@@ -261,5 +261,6 @@ def _msg(e: BaseException) -> str:
     if isinstance(e, GgccError):
         return e.message
     if isinstance(e, OSError) and e.filename:
-        return f"{e.filename}: {e.strerror}"
+        both = f"{e.filename} -> {e.filename2}" if e.filename2 else e.filename
+        return f"{both}: {e.strerror}"
     return str(e)

@@ -9,9 +9,10 @@ Layout under the store root (GGCC_DIR)::
     tmp/                temporary files and sandboxes (same file system, so
                         renames into the store and hard links out of it work)
 
-Many processes may write at once: every file is written to tmp/ and renamed
-into place, and two writers of one blob write the same bytes, so the last
-rename wins harmlessly.
+Many processes may write at once: every file is written under a temporary
+name and then linked into place only if absent, so the first complete copy
+of a blob wins and its inode never changes under a reader (results, which
+are not content-addressed, are renamed over).
 
 Recency for LRU eviction is each file's atime, which ggcc sets itself on use
 (the kernel's relatime/noatime updates are not relied on), at most once an
@@ -120,9 +121,10 @@ class LocalStore:
         dest = self.blob_path(id_)
         self._ensure_dir(os.path.dirname(dest))
         os.chmod(path, 0o444)
-        os.replace(path, dest)
+        _link_if_absent(path, dest)
+        self._remove_quiet(path)
 
-    def _install(self, dest: str, write: object, mode: int = 0o444) -> None:
+    def _install(self, dest: str, write: object, mode: int = 0o444, replace: bool = False) -> None:
         self._ensure_dir(os.path.dirname(dest))
         # The temporary file is made in the destination's own shard, so the
         # rename stays within one directory and concurrent writers of
@@ -135,7 +137,11 @@ class LocalStore:
                 write(f)  # type: ignore[operator]
             if mode & ~_umask() != mode:
                 os.chmod(tmp, mode)
-            os.replace(tmp, dest)
+            if replace:
+                os.replace(tmp, dest)
+            else:
+                _link_if_absent(tmp, dest)
+                self._remove_quiet(tmp)
         except BaseException:
             self._remove_quiet(tmp)
             raise
@@ -239,7 +245,7 @@ class LocalStore:
             raise ValueError("only successful results are cached")
         path = self.result_path(result.thunk_id)
         data = result.to_json()
-        self._install(path, lambda f: f.write(data), 0o644)
+        self._install(path, lambda f: f.write(data), 0o644, replace=True)
 
     # -- size and eviction -----------------------------------------------
     def stats(self) -> StoreStats:
@@ -337,6 +343,17 @@ class LocalStore:
             os.unlink(path)
         except OSError:
             pass
+
+
+def _link_if_absent(src: str, dest: str) -> None:
+    """Put src at dest unless dest exists: content-addressed files are never
+    replaced. Replacing would drop the old inode's link count to 0 while
+    other processes still resolve its name, and link(2) to such an inode
+    fails with ENOENT: a sandbox could not link a blob that exists."""
+    try:
+        os.link(src, dest)
+    except FileExistsError:
+        pass
 
 
 def _mark_used(path: str, st: os.stat_result) -> None:

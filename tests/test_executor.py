@@ -14,7 +14,8 @@ def test_runs_with_exactly_its_inputs_and_environment(store: LocalStore, monkeyp
     monkeypatch.setenv("LEAKY_SECRET", "should not be seen")
     t = sh_thunk(
         store,
-        'set > env.txt; find . -path ./.ggcc -prune -o -type f -print | sort > files.txt',
+        # Listed before files.txt exists (a redirect races with find).
+        'set > env.txt; L=$(find . -path ./.ggcc -prune -o -type f -print | sort); echo "$L" > files.txt',
         inputs={"src/a.c": b"int a;\n", "inc/b.h": b"#define B\n"},
         outputs=["env.txt", "files.txt"],
         env={"ONLY": "this"},
@@ -25,7 +26,7 @@ def test_runs_with_exactly_its_inputs_and_environment(store: LocalStore, monkeyp
     assert "ONLY='this'" in env or "ONLY=this" in env
     assert "LEAKY_SECRET" not in env
     files = store.read_bytes(r.output("files.txt").ref).decode().split()
-    assert files == ["./env.txt", "./files.txt", "./inc/b.h", "./src/a.c"]
+    assert files == ["./env.txt", "./inc/b.h", "./src/a.c"]
 
 
 def test_stdout_and_stderr_are_kept_on_success(store: LocalStore) -> None:

@@ -218,3 +218,17 @@ def test_full_disk_never_breaks_the_build(proj: Path, tmp_path: Path) -> None:
         assert ours.returncode == 0
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_concurrent_first_use_of_an_empty_store(tmp_path: Path) -> None:
+    """Many launchers capturing the same toolchain into one empty store."""
+    for rnd in range(3):
+        store = tmp_path / f"s{rnd}"
+        procs = []
+        for i in range(4):
+            (tmp_path / f"u{i}.c").write_text(f"int u{i}(int x) {{ return x * {i + rnd}; }}\n")
+            env = dict(os.environ, GGCC_DIR=str(store), GGCC_SANDBOX="strict")
+            procs.append(subprocess.Popen(GGCC + ["gcc", "-O2", "-c", f"u{i}.c", "-o", f"u{i}.o"], cwd=tmp_path, env=env))
+        assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+        s = stats(store)
+        assert (s["executed"], s["errors"], s["local_fallbacks"]) == (4, 0, {}), s

@@ -65,7 +65,7 @@ def _check_all(commands: list[tuple[list[str], str]], store: Path) -> None:
         diffs = [d for ds in pool.map(lambda c: _compare(c[0], c[1], store), commands) for d in ds]
     assert diffs == []
     stats = json.loads(subprocess.run(GGCC + ["stats", "--json"], capture_output=True, text=True, env=_env(store), check=True).stdout)
-    assert stats["local_fallbacks"] == {}, stats
+    assert stats["local_fallbacks"] == {}, json.dumps(stats)
     assert stats["executed"] + stats["cache_hits"] == len(commands), stats
     assert stats["executed"] > 0
 

@@ -131,3 +131,17 @@ def test_hash_cache_does_not_trust_a_just_written_file(tmp_path: Path, store: Lo
     hc.file_id(str(f))
     hc.file_id(str(f))
     assert hc.hashed_bytes == 2  # within the racy window: hashed each time
+
+
+def test_a_stored_blob_is_never_replaced(store: LocalStore) -> None:
+    # Replacing would leave readers that resolved the old name with an inode
+    # that link(2) refuses (ENOENT): sandboxes link blobs concurrently.
+    vid = store.put_bytes(b"same content")
+    ino = os.stat(store.blob_path(vid)).st_ino
+    store._install(store.blob_path(vid), lambda out: out.write(b"same content"))  # a racing writer
+    assert os.stat(store.blob_path(vid)).st_ino == ino
+    xpath = store.path_for_use(vid, True)
+    xino = os.stat(xpath).st_ino
+    store._install(xpath, lambda out: out.write(b"same content"), 0o555)
+    assert os.stat(xpath).st_ino == xino
+    assert [n for n in os.listdir(os.path.dirname(xpath)) if n.startswith(".new-")] == []

@@ -149,6 +149,8 @@ def _force(thunk: Thunk, store: LocalStore) -> tuple[Result, bool] | Local:
     if not report.ok:
         f = report.failures[0]
         failed_run = f.result is not None and not f.result.error
+        if not failed_run:  # ggcc's fault, not the code's: keep why
+            stats.record(store.root, f"error sandbox: {f.message}")
         return Local("compile-failed-rerun" if failed_run else "sandbox-failure")
     result = store.get_result(thunk.id)
     if result is None:
