@@ -18,7 +18,9 @@ from ggcc.local_store import LocalStore
 
 
 def _store() -> LocalStore:
-    return LocalStore(config.ggcc_dir())
+    from ggcc.storage import open_store
+
+    return open_store(config.ggcc_dir())
 
 
 # -- ggcc thunk ---------------------------------------------------------------
@@ -180,6 +182,10 @@ def cmd_cache(a: argparse.Namespace) -> int:
     elif a.action == "trim":
         removed, freed = store.trim(limit)
         print(f"removed {removed} files, freed {_human(freed)}; limit {_human(limit)}")
+    elif a.action == "verify":
+        checked, removed = store.verify()
+        print(f"checked {checked} files, removed {removed} bad ones")
+        return 1 if removed else 0
     elif a.action == "clear":
         store.clear()
         print(f"cleared {store.root}")
@@ -252,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     ks.add_argument("--json", action="store_true")
     kt = ksub.add_parser("trim", help="evict least recently used entries down to the size limit")
     kt.add_argument("--max-size", metavar="SIZE", help="limit to trim to (default: GGCC_MAX_SIZE or 5G)")
+    ksub.add_parser("verify", help="rehash every blob and check every result; drop bad ones")
     ksub.add_parser("clear", help="remove everything in the local store")
     k.set_defaults(func=cmd_cache)
 

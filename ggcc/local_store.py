@@ -292,6 +292,30 @@ class LocalStore:
             pass
         self.trim(limit)
 
+    def verify(self) -> tuple[int, int]:
+        """Rehash every blob and parse every result; remove the bad ones.
+        Returns (files checked, files removed)."""
+        checked = removed = 0
+        for path, _, _, is_result in list(self._scan()):
+            checked += 1
+            name = os.path.basename(path)
+            if is_result:
+                try:
+                    with open(path, "rb") as f:
+                        ok = Result.from_json(f.read()).thunk_id[1:] == name
+                except (OSError, ValueError):
+                    ok = False
+            else:
+                key = name[:-2] if name.endswith(".x") else name
+                try:
+                    ok = ids.hash_file(path)[1:] == key
+                except OSError:
+                    ok = False
+            if not ok:
+                self._remove_quiet(path)
+                removed += 1
+        return checked, removed
+
     def clear(self) -> None:
         for sub in ("blobs", "results", "hashes", "tmp"):
             shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)

@@ -50,6 +50,8 @@ def summary(store_root: str) -> dict[str, object]:
         "cache_hits": counts["hit"],
         "executed": counts["executed"],
         "direct_hits": counts["direct"],
+        "remote_hits": counts["remote-hit"],
+        "storage_fallbacks": counts["storage-fallback"],
         "compiler_scans": counts["scan"],
         "local_fallbacks": dict(sorted(local.items())),
         "errors": sum(errors.values()),
@@ -75,6 +77,7 @@ def render(s: dict[str, object]) -> str:
     lines.append(f"run locally      {sum(local.values())}")
     for reason, n in sorted(local.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {reason:<30} {n}")
+    lines.append(f"shared store     {s['remote_hits']} hits, {s['storage_fallbacks']} fallbacks to local")
     lines.append(f"errors           {s['errors']}")
     kinds = s["error_kinds"]
     assert isinstance(kinds, dict)

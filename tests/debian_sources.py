@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -59,3 +60,17 @@ def copy_of(package: str, where: Path) -> Path:
     dest = where / src.name
     shutil.copytree(src, dest, symlinks=True)
     return dest
+
+
+def zlib_commands(tree: Path, opt: str, compiler: str = "gcc") -> list[tuple[list[str], str]]:
+    """zlib's own compile commands (./configure, then make -n), with -g."""
+    subprocess.run(["./configure"], cwd=tree, check=True, capture_output=True)
+    lines = subprocess.run(["make", "-n", "libz.a"], cwd=tree, check=True, capture_output=True, text=True).stdout
+    cmds = []
+    for line in lines.splitlines():
+        argv = shlex.split(line)
+        if argv and argv[0] in ("gcc", "cc") and "-c" in argv:
+            argv = [compiler] + [opt if a.startswith("-O") else a for a in argv[1:]] + ["-g"]
+            cmds.append((argv, str(tree)))
+    assert len(cmds) >= 15
+    return cmds

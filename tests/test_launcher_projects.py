@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from debian_sources import copy_of
+from debian_sources import copy_of, zlib_commands as _zlib_commands
 
 GGCC = [sys.executable, "-m", "ggcc"]
 
@@ -68,19 +68,6 @@ def _check_all(commands: list[tuple[list[str], str]], store: Path) -> None:
     assert stats["local_fallbacks"] == {}, json.dumps(stats)
     assert stats["executed"] + stats["cache_hits"] == len(commands), stats
     assert stats["executed"] > 0
-
-
-def _zlib_commands(tree: Path, opt: str, compiler: str = "gcc") -> list[tuple[list[str], str]]:
-    subprocess.run(["./configure"], cwd=tree, check=True, capture_output=True)
-    lines = subprocess.run(["make", "-n", "libz.a"], cwd=tree, check=True, capture_output=True, text=True).stdout
-    cmds = []
-    for line in lines.splitlines():
-        argv = shlex.split(line)
-        if argv and argv[0] in ("gcc", "cc") and "-c" in argv:
-            argv = [compiler] + [opt if a.startswith("-O") else a for a in argv[1:]] + ["-g"]
-            cmds.append((argv, str(tree)))
-    assert len(cmds) >= 15
-    return cmds
 
 
 def _libuv_commands(tree: Path, opt: str) -> list[tuple[list[str], str]]:

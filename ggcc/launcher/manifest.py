@@ -45,10 +45,22 @@ def _path(root: str, k: str) -> str:
     return os.path.join(root, "manifests", k[:2], k)
 
 
-def lookup(root: str, k: str, cwd: str, hashes: HashCache) -> Entry | None:
+def lookup(root: str, k: str, cwd: str, hashes: HashCache, shared: object = None) -> Entry | None:
+    """A valid entry, from the local file or else from the shared store."""
     for e in _load(_path(root, k)):
         if _still_valid(e, cwd, hashes):
             return e
+    get = getattr(shared, "get_small", None)
+    data = get(f"manifests/{k}") if get is not None else None
+    if data:
+        try:
+            os.makedirs(os.path.dirname(_path(root, k)), exist_ok=True)
+            atomic_write_bytes(_path(root, k), data)
+        except OSError:
+            return None
+        for e in _load(_path(root, k)):
+            if _still_valid(e, cwd, hashes):
+                return e
     return None
 
 
@@ -65,18 +77,22 @@ def _still_valid(e: Entry, cwd: str, hashes: HashCache) -> bool:
     return True
 
 
-def record(root: str, k: str, entry: Entry) -> None:
+def record(root: str, k: str, entry: Entry, shared: object = None) -> None:
     path = _path(root, k)
     entries = [entry] + [e for e in _load(path) if e.thunk_id != entry.thunk_id]
     obj = [
         {"files": [list(f) for f in e.files], "absent": list(e.absent), "thunk": e.thunk_id, "depfile": e.depfile_id}
         for e in entries[:MAX_ENTRIES]
     ]
+    data = json.dumps(obj, separators=(",", ":")).encode()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        atomic_write_bytes(path, json.dumps(obj, separators=(",", ":")).encode())
+        atomic_write_bytes(path, data)
     except OSError:
         pass  # an optimisation: never fail a compile for it
+    put = getattr(shared, "put_small", None)
+    if put is not None:
+        put(f"manifests/{k}", data)
 
 
 def _load(path: str) -> list[Entry]:

@@ -84,9 +84,9 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
     from ggcc.hash_cache import HashCache
     from ggcc.launcher import manifest
     from ggcc.launcher.compile_thunk import build_thunk, diagnostic_columns
-    from ggcc.local_store import LocalStore
+    from ggcc.storage import open_store
 
-    store = LocalStore(root)
+    store = open_store(root)
     hashes = HashCache(root)
     driver = os.path.realpath(compiler)
     try:
@@ -103,9 +103,13 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
         parsed.deps.kind, parsed.deps.file, parsed.deps.phony, parsed.deps.missing_ok, cwd, locale,
         env.get("SOURCE_DATE_EPOCH", ""), diagnostic_columns(env), list(natives),
     ])
-    hit = manifest.lookup(root, key, cwd, hashes)
+    hit = manifest.lookup(root, key, cwd, hashes, store)
     if hit is not None:
         result = store.get_result(hit.thunk_id)
+        if hit.depfile_id and not store.has(hit.depfile_id):
+            fetch = getattr(store, "fetch_blob", None)
+            if fetch is not None:
+                fetch(hit.depfile_id)
         if result is not None and (not hit.depfile_id or store.has(hit.depfile_id)):
             _write_back(result, parsed, cwd, store, hit.depfile_id, "")
             stats.record(root, "invocation", "hit", "direct")
@@ -128,7 +132,13 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
         stats.record(root, "invocation", "hit" if was_hit else "executed")
         files = tuple((p, hashes.file_id(os.path.join(cwd, p))) for p in scan.files)
         absent = tuple(manifest.absent_candidates(list(scan.files), list(scan.search_dirs), cwd))
-        manifest.record(root, key, manifest.Entry(files, absent, thunk.id, depfile_id))
+        push = getattr(store, "push_blobs", None)
+        if push is not None and depfile_id:
+            try:
+                push([depfile_id])
+            except Exception:
+                pass  # the shared store is an optimisation
+        manifest.record(root, key, manifest.Entry(files, absent, thunk.id, depfile_id), store)
         return 0
     finally:
         if scan.depfile_tmp and os.path.exists(scan.depfile_tmp):

@@ -1,0 +1,95 @@
+"""Redis as shared storage: values chunked under Redis's limits, batched checks.
+
+A blob is stored as chunks ``<key>:<i>`` (8 MiB each) and then a marker
+``<key>`` holding the chunk count, written last: a reader that sees the
+marker sees every chunk. Existence is a pipelined EXISTS of markers.
+"""
+
+from __future__ import annotations
+
+
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from ggcc.storage.backend import StorageError
+
+T = TypeVar("T")
+
+CHUNK = 8 << 20
+
+
+class RedisBackend:
+    name = "redis"
+
+    def __init__(self, host: str, port: int, db: int, username: str | None, password: str | None, tls: bool) -> None:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        self._where = f"{'rediss' if tls else 'redis'}://{host}:{port}/{db}"
+        self._errors = (redis.exceptions.RedisError, OSError)
+        self.r = redis.Redis(
+            host=host, port=port, db=db, username=username, password=password, ssl=tls,
+            socket_timeout=5, socket_connect_timeout=2, retry_on_timeout=False,
+            # The tier retries with its own bounded backoff; redis-py's
+            # default retries would multiply that (4 s per call when down).
+            retry=Retry(NoBackoff(), 0),
+        )
+
+    def describe(self) -> str:
+        return self._where
+
+    def _do(self, fn: Callable[..., T], *args: object) -> T:
+        try:
+            return fn(*args)
+        except self._errors as e:
+            raise StorageError(f"{self._where}: {e.__class__.__name__}: {e}") from None
+
+    def missing(self, keys: list[str]) -> list[str]:
+        def run() -> list[str]:
+            pipe = self.r.pipeline(transaction=False)
+            for k in keys:
+                pipe.exists(k)
+            return [k for k, n in zip(keys, pipe.execute()) if not n]
+
+        return list(self._do(run))
+
+    def put_file(self, key: str, path: str) -> None:
+        def run() -> None:
+            n = 0
+            with open(path, "rb") as f:
+                while True:
+                    data = f.read(CHUNK)
+                    if not data and n:
+                        break
+                    self.r.set(f"{key}:{n}", data)
+                    n += 1
+                    if len(data) < CHUNK:
+                        break
+            self.r.set(key, str(n))
+
+        self._do(run)
+
+    def get_file(self, key: str, dest: str) -> bool:
+        def run() -> bool:
+            marker = self.r.get(key)
+            if marker is None:
+                return False
+            n = int(marker)
+            with open(dest, "wb") as f:
+                for i in range(n):
+                    data = self.r.get(f"{key}:{i}")
+                    if data is None:
+                        raise StorageError(f"{self._where}: {key} is missing chunk {i}")
+                    f.write(bytes(data))  # type: ignore[arg-type]
+            return True
+
+        return bool(self._do(run))
+
+    def put_small(self, key: str, data: bytes) -> None:
+        self._do(self.r.set, key, data)
+
+    def get_small(self, key: str) -> bytes | None:
+        v = self._do(self.r.get, key)
+        return bytes(v) if v is not None else None  # type: ignore[arg-type]

@@ -1,0 +1,149 @@
+"""The local store in front of a shared one: read-through, write-back.
+
+Results (thunk id -> outputs, exit code, stdout, stderr), their output blobs
+and launcher manifests go to the shared store, so another machine or a CI
+runner gets hits from this one's work. What is there is asked of the shared
+store itself (a batched check), never of a local "already uploaded" index,
+so an emptied bucket cannot break a build. Every download is hashed before
+use; a mismatch is counted and the object is never used.
+
+The shared store may fail: each call gets a few tries with jittered backoff,
+then the tier is off for the rest of this process and the build carries on
+with the local store, counted in ``ggcc stats``. It never fails a build.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from ggcc import ids, stats
+from ggcc.local_store import LocalStore
+from ggcc.result import Result
+from ggcc.storage.backend import Backend, StorageError
+
+T = TypeVar("T")
+_TRIES = 3
+_FIRST_DELAY_S = 0.05
+_UPLOADS = 8
+
+
+class TieredStore(LocalStore):
+    def __init__(self, root: str, backend: Backend) -> None:
+        super().__init__(root)
+        self.backend = backend
+        self._down = False
+        self._lock = threading.Lock()
+
+    # -- calling the shared store --------------------------------------------
+    def _call(self, fn: Callable[..., T], *args: object) -> T:
+        if self._down:
+            raise StorageError("shared store is off for this process")
+        delay = _FIRST_DELAY_S
+        last: StorageError | None = None
+        for attempt in range(_TRIES):
+            try:
+                return fn(*args)
+            except StorageError as e:
+                last = e
+                if attempt + 1 < _TRIES:
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay *= 4
+        with self._lock:
+            if not self._down:
+                self._down = True
+                stats.record(self.root, f"error storage: {last}", "storage-fallback")
+        assert last is not None
+        raise last
+
+    # -- blobs ----------------------------------------------------------------
+    def fetch_blob(self, id_: str) -> bool:
+        """Download a blob into the local store, checked against its id."""
+        key = ids.store_key(id_)
+        dest = self.blob_path(id_)
+        self._ensure_dir(os.path.dirname(dest))
+        tmp = os.path.join(os.path.dirname(dest), f".new-{os.getpid()}-{threading.get_ident()}-dl")
+        try:
+            if not self._call(self.backend.get_file, f"blobs/{key}", tmp):
+                return False
+            got = ids.hash_file(tmp, id_[0])
+            if got[1:] != id_[1:]:
+                stats.record(self.root, f"error storage-corrupt blobs/{key}")
+                return False
+            self.adopt_file(tmp, id_)
+            return True
+        except StorageError:
+            return False
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def push_blobs(self, blob_ids: list[str]) -> None:
+        """Upload the blobs the shared store does not have, each once, in parallel."""
+        keys = {f"blobs/{ids.store_key(i)}": i for i in blob_ids}
+        missing = self._call(self.backend.missing, list(keys))
+        if not missing:
+            return
+        with ThreadPoolExecutor(min(_UPLOADS, len(missing))) as pool:
+            list(pool.map(lambda k: self._call(self.backend.put_file, k, self.blob_path(keys[k])), missing))
+
+    # -- results ----------------------------------------------------------------
+    def get_result(self, thunk_id: str) -> Result | None:
+        res = super().get_result(thunk_id)
+        if res is not None or self._down:
+            return res
+        key = f"results/{ids.store_key(thunk_id)}"
+        try:
+            data = self._call(self.backend.get_small, key)
+        except StorageError:
+            return None
+        if data is None:
+            return None
+        try:
+            remote = Result.from_json(data)
+        except ValueError:
+            stats.record(self.root, f"error storage-corrupt {key}")
+            return None
+        if remote.thunk_id != thunk_id or not remote.ok:
+            stats.record(self.root, f"error storage-corrupt {key}")
+            return None
+        for o in remote.outputs:
+            if not self.has(o.ref) and not self.fetch_blob(o.ref):
+                return None
+        super().put_result(remote)
+        stats.record(self.root, "remote-hit")
+        return super().get_result(thunk_id)
+
+    def put_result(self, result: Result) -> None:
+        super().put_result(result)
+        if self._down:
+            return
+        try:
+            # Blobs first, the result last: a reader that finds the result
+            # finds its outputs.
+            self.push_blobs([o.ref for o in result.outputs])
+            self._call(self.backend.put_small, f"results/{ids.store_key(result.thunk_id)}", result.to_json())
+        except StorageError:
+            pass
+
+    # -- launcher manifests -------------------------------------------------------
+    def get_small(self, key: str) -> bytes | None:
+        if self._down:
+            return None
+        try:
+            return self._call(self.backend.get_small, key)
+        except StorageError:
+            return None
+
+    def put_small(self, key: str, data: bytes) -> None:
+        if self._down:
+            return
+        try:
+            self._call(self.backend.put_small, key, data)
+        except StorageError:
+            pass

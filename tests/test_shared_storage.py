@@ -1,0 +1,126 @@
+"""Two machines (two GGCC_DIRs) sharing one Redis, then one S3 bucket."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from debian_sources import copy_of, zlib_commands
+from servers import redis_server, s3_server
+
+GGCC = [sys.executable, "-m", "ggcc"]
+
+
+def _stats(env: dict[str, str]) -> dict:  # type: ignore[type-arg]
+    return json.loads(subprocess.run(GGCC + ["stats", "--json"], env=env, capture_output=True, text=True, check=True).stdout)
+
+
+def _build(cmds: list[tuple[list[str], str]], env: dict[str, str]) -> dict[str, bytes]:
+    outs = {}
+    for argv, cwd in cmds:
+        obj = os.path.join(cwd, argv[argv.index("-o") + 1])
+        if os.path.exists(obj):
+            os.unlink(obj)
+        p = subprocess.run(GGCC + argv, cwd=cwd, env=env, capture_output=True)
+        assert p.returncode == 0, p.stderr
+        outs[obj] = Path(obj).read_bytes()
+    return outs
+
+
+def _plain(cmds: list[tuple[list[str], str]]) -> dict[str, bytes]:
+    outs = {}
+    for argv, cwd in cmds:
+        subprocess.run(argv, cwd=cwd, check=True, capture_output=True)
+        obj = os.path.join(cwd, argv[argv.index("-o") + 1])
+        outs[obj] = Path(obj).read_bytes()
+    return outs
+
+
+def _machine(tmp_path: Path, name: str, storage: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ, GGCC_DIR=str(tmp_path / name), GGCC_STORAGE=storage, GGCC_SANDBOX="strict")
+    env.update(extra or {})
+    return env
+
+
+def _share(tmp_path: Path, storage: str, extra: dict[str, str] | None = None) -> None:
+    tree = copy_of("zlib", tmp_path)
+    cmds = zlib_commands(tree, "-O2")
+    plain = _plain(cmds)
+    first = _machine(tmp_path, "first", storage, extra)
+    assert _build(cmds, first) == plain
+    assert _stats(first)["executed"] == len(cmds)
+    second = _machine(tmp_path, "second", storage, extra)
+    assert _build(cmds, second) == plain
+    s = _stats(second)
+    assert (s["cache_hits"], s["direct_hits"], s["remote_hits"], s["executed"], s["compiler_scans"]) == (
+        len(cmds), len(cmds), len(cmds), 0, 0,
+    ), s
+    assert s["errors"] == 0
+
+
+def test_two_stores_share_one_redis(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as r:
+        _share(tmp_path, r.uri)
+
+
+def test_two_stores_share_one_s3_bucket(tmp_path: Path) -> None:
+    with s3_server("ggcc-share") as env:
+        _share(tmp_path, "s3://ggcc-share/cache?region=us-east-1", env)
+
+
+def test_corrupt_object_in_the_shared_store_is_not_used(tmp_path: Path) -> None:
+    import redis
+
+    tree = copy_of("zlib", tmp_path)
+    cmds = zlib_commands(tree, "-O2")[:4]
+    plain = _plain(cmds)
+    with redis_server(tmp_path) as r:
+        _build(cmds, _machine(tmp_path, "first", r.uri))
+        client = redis.Redis(port=r.port)
+        spoiled = 0
+        for key in client.scan_iter("blobs/*:0"):
+            data = client.get(key)
+            assert data is not None
+            client.set(key, bytes(b ^ 0xFF for b in data))  # same size, wrong bytes
+            spoiled += 1
+        assert spoiled >= len(cmds)
+        second = _machine(tmp_path, "second", r.uri)
+        assert _build(cmds, second) == plain
+        s = _stats(second)
+        assert s["executed"] == len(cmds) and s["remote_hits"] == 0
+        assert sum(n for k, n in s["error_kinds"].items() if k.startswith("storage-corrupt")) >= len(cmds)
+
+
+def test_storage_killed_mid_build_the_build_completes(tmp_path: Path) -> None:
+    tree = copy_of("zlib", tmp_path)
+    cmds = zlib_commands(tree, "-O2")
+    plain = _plain(cmds)
+    with redis_server(tmp_path) as r:
+        env = _machine(tmp_path, "m", r.uri)
+        half = len(cmds) // 2
+        got = _build(cmds[:half], env)
+        r.kill()
+        got.update(_build(cmds[half:], env))
+        assert got == plain
+        s = _stats(env)
+        assert s["executed"] == len(cmds)
+        assert s["storage_fallbacks"] >= len(cmds) - half  # each launcher is its own process
+
+
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        ("s3://key:secret@bucket/p", "credentials do not belong in the URI"),
+        ("ftp://host/x", "not supported"),
+        ("redis://host:6379/notanumber", "database number"),
+    ],
+)
+def test_bad_storage_uri(tmp_path: Path, uri: str, message: str) -> None:
+    env = dict(os.environ, GGCC_DIR=str(tmp_path / "s"), GGCC_STORAGE=uri)
+    p = subprocess.run(GGCC + ["cache", "stats"], env=env, capture_output=True, text=True)
+    assert p.returncode == 2 and message in p.stderr and "secret" not in p.stderr
