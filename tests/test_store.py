@@ -145,3 +145,19 @@ def test_a_stored_blob_is_never_replaced(store: LocalStore) -> None:
     store._install(xpath, lambda out: out.write(b"same content"), 0o555)
     assert os.stat(xpath).st_ino == xino
     assert [n for n in os.listdir(os.path.dirname(xpath)) if n.startswith(".new-")] == []
+
+
+def test_verify_drops_bad_entries(store: LocalStore) -> None:
+    good = store.put_bytes(b"good blob")
+    bad = store.put_bytes(b"soon to be bad")
+    os.chmod(store.blob_path(bad), 0o644)
+    Path(store.blob_path(bad)).write_bytes(b"SOON TO BE BAD")  # same size
+    tid = ids.thunk_id_of_bytes(b"t")
+    store.put_result(Result(tid, 0, (OutputValue("o", good),)))
+    broken = ids.thunk_id_of_bytes(b"u")
+    store.put_result(Result(broken, 0))
+    Path(store.result_path(broken)).write_text("{")
+    assert store.verify() == (4, 2)
+    assert store.has(good) and not store.has(bad)
+    assert store.get_result(tid) is not None
+    assert store.verify() == (2, 0)

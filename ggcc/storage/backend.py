@@ -25,6 +25,10 @@ class Backend(Protocol):
 
     def put_file(self, key: str, path: str) -> None: ...
 
+    def put_files(self, items: list[tuple[str, str]]) -> None:
+        """Upload many (key, path) pairs, as fast as the service allows."""
+        ...
+
     def get_file(self, key: str, dest: str) -> bool:
         """Stream the object to dest; False if it does not exist."""
         ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 
 
+import os
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -31,7 +32,7 @@ class RedisBackend:
         self._errors = (redis.exceptions.RedisError, OSError)
         self.r = redis.Redis(
             host=host, port=port, db=db, username=username, password=password, ssl=tls,
-            socket_timeout=5, socket_connect_timeout=2, retry_on_timeout=False,
+            socket_timeout=5, socket_connect_timeout=2,
             # The tier retries with its own bounded backoff; redis-py's
             # default retries would multiply that (4 s per call when down).
             retry=Retry(NoBackoff(), 0),
@@ -57,6 +58,14 @@ class RedisBackend:
 
     def put_file(self, key: str, path: str) -> None:
         def run() -> None:
+            if os.path.getsize(path) <= CHUNK:  # one round trip: chunk, then marker
+                with open(path, "rb") as f:
+                    data = f.read()
+                pipe = self.r.pipeline(transaction=False)
+                pipe.set(f"{key}:0", data)
+                pipe.set(key, "1")
+                pipe.execute()
+                return
             n = 0
             with open(path, "rb") as f:
                 while True:
@@ -70,6 +79,25 @@ class RedisBackend:
             self.r.set(key, str(n))
 
         self._do(run)
+
+    def put_files(self, items: list[tuple[str, str]]) -> None:
+        """Small files in pipelines of 64 (one round trip each), big ones alone."""
+        small = [(k, p) for k, p in items if os.path.getsize(p) <= CHUNK]
+        for k, p in items:
+            if os.path.getsize(p) > CHUNK:
+                self.put_file(k, p)
+
+        def run(batch: list[tuple[str, str]]) -> None:
+            pipe = self.r.pipeline(transaction=False)
+            for k, p in batch:
+                with open(p, "rb") as f:
+                    pipe.set(f"{k}:0", f.read())
+            for k, _ in batch:  # markers after every chunk of the batch
+                pipe.set(k, "1")
+            pipe.execute()
+
+        for i in range(0, len(small), 64):
+            self._do(run, small[i : i + 64])
 
     def get_file(self, key: str, dest: str) -> bool:
         def run() -> bool:

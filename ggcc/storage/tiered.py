@@ -19,7 +19,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from ggcc import ids, stats
@@ -30,7 +29,6 @@ from ggcc.storage.backend import Backend, StorageError
 T = TypeVar("T")
 _TRIES = 3
 _FIRST_DELAY_S = 0.05
-_UPLOADS = 8
 
 
 class TieredStore(LocalStore):
@@ -87,10 +85,8 @@ class TieredStore(LocalStore):
         """Upload the blobs the shared store does not have, each once, in parallel."""
         keys = {f"blobs/{ids.store_key(i)}": i for i in blob_ids}
         missing = self._call(self.backend.missing, list(keys))
-        if not missing:
-            return
-        with ThreadPoolExecutor(min(_UPLOADS, len(missing))) as pool:
-            list(pool.map(lambda k: self._call(self.backend.put_file, k, self.blob_path(keys[k])), missing))
+        if missing:
+            self._call(self.backend.put_files, [(k, self.blob_path(keys[k])) for k in missing])
 
     # -- results ----------------------------------------------------------------
     def get_result(self, thunk_id: str) -> Result | None:

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+from ggcc.errors import GgccError
+from ggcc.storage import open_store
+from ggcc.storage.tiered import TieredStore
+from ggcc.storage.uri import open_backend
+
+
+def test_redis_uri_with_credentials_is_parsed_and_never_described() -> None:
+    b = open_backend("rediss://user:s3cr%40t@cache.example:6380/3")
+    assert b.name == "redis"
+    assert b.describe() == "rediss://cache.example:6380/3"
+    kwargs = b.r.connection_pool.connection_kwargs  # type: ignore[attr-defined]
+    assert (kwargs["username"], kwargs["password"], kwargs["db"]) == ("user", "s3cr@t", 3)
+
+
+def test_s3_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    b = open_backend("s3://bucket/some/prefix?region=eu-west-1")
+    assert b.describe() == "s3://bucket/some/prefix/"
+    assert b.s3.meta.region_name == "eu-west-1"  # type: ignore[attr-defined]
+
+
+def test_default_and_file_uris_give_the_local_store(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("GGCC_STORAGE", raising=False)
+    monkeypatch.delenv("GG_STORAGE_URI", raising=False)
+    assert not isinstance(open_store(str(tmp_path)), TieredStore)
+    monkeypatch.setenv("GG_STORAGE_URI", f"file://{tmp_path}/other")
+    s = open_store(str(tmp_path))
+    assert s.root == f"{tmp_path}/other" and not isinstance(s, TieredStore)
+    monkeypatch.setenv("GGCC_STORAGE", "redis://127.0.0.1:1/0")
+    assert isinstance(open_store(str(tmp_path)), TieredStore)
+
+
+@pytest.mark.parametrize("uri", ["s3://a:b@bucket", "s3:///nobucket", "gs://bucket", "redis://h/x"])
+def test_bad_uris(uri: str) -> None:
+    with pytest.raises(GgccError):
+        open_backend(uri)
