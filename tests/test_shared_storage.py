@@ -124,3 +124,19 @@ def test_bad_storage_uri(tmp_path: Path, uri: str, message: str) -> None:
     env = dict(os.environ, GGCC_DIR=str(tmp_path / "s"), GGCC_STORAGE=uri)
     p = subprocess.run(GGCC + ["cache", "stats"], env=env, capture_output=True, text=True)
     assert p.returncode == 2 and message in p.stderr and "secret" not in p.stderr
+
+
+def test_an_evicted_redis_chunk_is_a_miss_not_an_outage(tmp_path: Path) -> None:
+    import redis
+
+    from ggcc.storage.uri import open_backend
+
+    with redis_server(tmp_path) as r:
+        b = open_backend(r.uri)
+        src = tmp_path / "big"
+        src.write_bytes(os.urandom((8 << 20) + 100))  # two chunks
+        b.put_file("blobs/k", str(src))
+        assert b.get_file("blobs/k", str(tmp_path / "copy")) and (tmp_path / "copy").read_bytes() == src.read_bytes()
+        redis.Redis(port=r.port).delete("blobs/k:1")
+        assert b.get_file("blobs/k", str(tmp_path / "copy2")) is False
+        assert b.missing(["blobs/k", "blobs/other"]) == ["blobs/other"]

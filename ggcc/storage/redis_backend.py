@@ -2,7 +2,9 @@
 
 A blob is stored as chunks ``<key>:<i>`` (8 MiB each) and then a marker
 ``<key>`` holding the chunk count, written last: a reader that sees the
-marker sees every chunk. Existence is a pipelined EXISTS of markers.
+marker sees every chunk, unless Redis evicted one since (maxmemory-policy
+allkeys-lru), which reads as a miss. Existence is a pipelined EXISTS of
+markers.
 """
 
 from __future__ import annotations
@@ -109,7 +111,9 @@ class RedisBackend:
                 for i in range(n):
                     data = self.r.get(f"{key}:{i}")
                     if data is None:
-                        raise StorageError(f"{self._where}: {key} is missing chunk {i}")
+                        # An LRU-evicted chunk: a miss, not an outage.
+                        f.close()
+                        return False
                     f.write(bytes(data))  # type: ignore[arg-type]
             return True
 
