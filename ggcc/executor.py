@@ -32,7 +32,7 @@ from ggcc.local_store import LocalStore
 from ggcc.result import OutputValue, Result
 from ggcc.sandbox import Sandbox, SandboxPool, Wanted
 from ggcc.thunk import MAGIC as THUNK_MAGIC
-from ggcc.thunk import NEW_THUNKS_DIR, ROOT_TOKEN, Thunk, ThunkFormatError, parse_thunk, substitute_root
+from ggcc.thunk import NEW_THUNKS_DIR, ROOT_TOKEN, Thunk, ThunkFormatError, read_thunk_file, substitute_root
 
 # Stop reading a runaway command's stdout/stderr here; the rest is dropped
 # with a note, so a looping program cannot fill the disk or the result cache.
@@ -232,10 +232,8 @@ def _collect(thunk: Thunk, root: str, store: LocalStore) -> tuple[OutputValue, .
 
 
 def _check_thunk_file(path: str, what: str) -> None:
-    with open(path, "rb") as f:
-        data = f.read()
     try:
-        parse_thunk(data)
+        read_thunk_file(path)
     except ThunkFormatError as e:
         raise GgccError(f"output {what!r} looks like a thunk but is not valid: {e}") from None
 
@@ -248,10 +246,8 @@ def _collect_new_thunks(root: str, store: LocalStore) -> None:
     for e in os.scandir(d):
         if not e.is_file(follow_symlinks=False):
             continue
-        with open(e.path, "rb") as f:
-            data = f.read()
         try:
-            parse_thunk(data)
+            data, _ = read_thunk_file(e.path)
         except ThunkFormatError as err:
             raise GgccError(f"new thunk {e.name!r} written by the command is not valid: {err}") from None
         store.put_bytes(data, ids.THUNK)

@@ -49,5 +49,17 @@ def _unlink_quiet(path: str) -> None:
         pass
 
 
+_umask_value: int | None = None
+
+
+def umask() -> int:
+    """The process umask (read once: reading it means setting it)."""
+    global _umask_value
+    if _umask_value is None:
+        _umask_value = os.umask(0)
+        os.umask(_umask_value)
+    return _umask_value
+
+
 def file_mode_for(executable: bool) -> int:
     return 0o755 if executable else 0o644

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from ggcc import ids
 from ggcc.errors import GgccError
+from ggcc.fsutil import umask
 from ggcc.result import Result
 from ggcc.thunk import Thunk, ThunkFormatError, parse_thunk
 
@@ -135,7 +136,7 @@ class LocalStore:
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)  # type: ignore[operator]
-            if mode & ~_umask() != mode:
+            if mode & ~umask() != mode:
                 os.chmod(tmp, mode)
             if replace:
                 os.replace(tmp, dest)
@@ -398,15 +399,6 @@ def _stat(path: str) -> os.stat_result | None:
 
 
 _counter = itertools.count()
-_umask_value: int | None = None
-
-
-def _umask() -> int:
-    global _umask_value
-    if _umask_value is None:
-        _umask_value = os.umask(0)
-        os.umask(_umask_value)
-    return _umask_value
 
 
 def _copy_into(src: str, f: object) -> None:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from ggcc import ids, placeholder
 from ggcc.errors import GgccError
-from ggcc.fsutil import atomic_copy, file_mode_for
+from ggcc.fsutil import atomic_copy, file_mode_for, umask
 from ggcc.local_store import LocalStore
 from ggcc.result import OutputValue
-from ggcc.thunk import ThunkFormatError, is_thunk_bytes, parse_thunk, split_ref
+from ggcc.thunk import ThunkFormatError, is_thunk_bytes, read_thunk_file, split_ref
 
 
 class AlreadyReal(GgccError):
@@ -45,10 +45,8 @@ def resolve(text: str, store: LocalStore) -> Target:
     if head.startswith(placeholder.MAGIC):
         return Target(text, placeholder.parse(head, text), text, head)
     if is_thunk_bytes(head):
-        with open(text, "rb") as f:
-            data = f.read()
         try:
-            parse_thunk(data)
+            data, _ = read_thunk_file(text)
         except ThunkFormatError as e:
             raise GgccError(f"{text}: {e}") from None
         return Target(text, store.put_bytes(data, ids.THUNK))
@@ -70,11 +68,6 @@ def write_back(target: Target, value: OutputValue, store: LocalStore) -> bool:
     except FileNotFoundError:
         return False
     src = store.path_for_use(value.ref, False)
-    atomic_copy(src, path, file_mode_for(value.executable) & ~_umask())
+    atomic_copy(src, path, file_mode_for(value.executable) & ~umask())
     return True
 
-
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m

@@ -246,6 +246,13 @@ def parse_thunk(data: bytes) -> Thunk:
     return t
 
 
+def read_thunk_file(path: str) -> tuple[bytes, Thunk]:
+    """A file's bytes and the thunk they hold; ThunkFormatError if they do not."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return data, parse_thunk(data)
+
+
 def is_thunk_bytes(head: bytes) -> bool:
     return head.startswith(MAGIC)
 

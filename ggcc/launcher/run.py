@@ -170,12 +170,12 @@ def _force(thunk: Thunk, store: LocalStore) -> tuple[Result, bool] | Local:
 
 def _write_back(result: Result, parsed: Compile, cwd: str, store: LocalStore, depfile_id: str, depfile_tmp: str) -> None:
     """Object and depfile into place atomically, then stdout and stderr."""
-    from ggcc.fsutil import atomic_copy, atomic_write_bytes
+    from ggcc.fsutil import atomic_copy, atomic_write_bytes, umask
     from ggcc.launcher.compile_thunk import OBJECT_TAG
     from ggcc.thunk import ROOT_TOKEN
 
     obj = result.output(OBJECT_TAG)
-    mode = 0o666 & ~_umask()
+    mode = 0o666 & ~umask()
     atomic_copy(store.path_for_use(obj.ref, False), os.path.join(cwd, parsed.output), mode)
     if depfile_tmp:
         os.chmod(depfile_tmp, mode)
@@ -279,9 +279,4 @@ def logical_cwd() -> str:
             pass
     return os.getcwd()
 
-
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m
 
