@@ -12,9 +12,7 @@ dependencies), ``local <reason>``, ``error <what>``.
 
 from __future__ import annotations
 
-import json
 import os
-from collections import Counter
 
 
 def record(store_root: str, *events: str) -> None:
@@ -31,6 +29,8 @@ def record(store_root: str, *events: str) -> None:
 
 
 def summary(store_root: str) -> dict[str, object]:
+    from collections import Counter  # not on the launcher's path: it only records
+
     counts: Counter[str] = Counter()
     local: Counter[str] = Counter()
     errors: Counter[str] = Counter()
@@ -87,4 +87,6 @@ def render(s: dict[str, object]) -> str:
 
 
 def as_json(s: dict[str, object]) -> str:
+    import json
+
     return json.dumps(s, indent=2, sort_keys=True)
