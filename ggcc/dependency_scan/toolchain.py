@@ -25,6 +25,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 
+from ggcc.dependency_scan.program import Runtime, ToolFile, capture_runtime, still_valid, tree_path
 from ggcc.errors import GgccError
 from ggcc.fsutil import atomic_write_bytes
 from ggcc.hash_cache import HashCache
@@ -32,14 +33,6 @@ from ggcc.local_store import LocalStore
 from ggcc.thunk import ROOT_TOKEN
 
 FORMAT = 4
-
-
-@dataclass(frozen=True)
-class ToolFile:
-    tree_path: str  # where it sits under the sandbox root
-    host_path: str  # where its content is on this machine
-    id: str
-    executable: bool
 
 
 @dataclass(frozen=True)
@@ -58,13 +51,10 @@ class Toolchain:
 
     def command_prefix(self) -> list[str]:
         """The loader, its options and the driver, with the root as a token."""
-        return [
-            f"{ROOT_TOKEN}/{self.loader_tree}",
-            "--inhibit-cache",
-            "--library-path",
-            self._lib_path(),
-            f"{ROOT_TOKEN}/{self.driver_tree}",
-        ]
+        return self._runtime().command_prefix(self.driver_tree)
+
+    def _runtime(self) -> Runtime:
+        return Runtime(self.files, self.loader_tree, self.library_dirs_tree)
 
     def relocation_flags(self) -> list[str]:
         loader = f"{ROOT_TOKEN}/{self.loader_tree}"
@@ -89,23 +79,15 @@ class Toolchain:
             f"--sysroot={ROOT_TOKEN}",
             f"-B{ROOT_TOKEN}/{self.as_dir_tree}/",
             "-wrapper",
-            f"{loader},--inhibit-cache,--library-path,{self._lib_path()}",
+            f"{loader},--inhibit-cache,--library-path,{self._runtime().lib_path()}",
             f"-ffile-prefix-map={ROOT_TOKEN}=",
         ]
-
-    def _lib_path(self) -> str:
-        return ":".join(f"{ROOT_TOKEN}/{d}" for d in self.library_dirs_tree)
 
     def expansion(self, natives: tuple[str, ...]) -> tuple[str, ...] | None:
         for key, flags in self.native_flags:
             if key == " ".join(natives):
                 return flags
         return None
-
-
-def tree_path(host_path: str) -> str:
-    """A host absolute path as a path inside the sandbox root."""
-    return os.path.normpath(host_path).lstrip("/")
 
 
 def _run(argv: list[str]) -> str:
@@ -133,9 +115,6 @@ def _which(name: str) -> str | None:
 def capture(driver: str, invoked: str, driver_id: str, store: LocalStore, hashes: HashCache) -> Toolchain:
     """Inspect a compiler driver (its real path; ``invoked`` is the path the
     user ran it by) and store every file it needs."""
-    # Only a toolchain's first use pays for pyelftools (~40 ms to import).
-    from ggcc.dependency_scan.elf import closure
-
     version = _run([driver, "--version"]).splitlines()[0].strip()
     family = "clang" if "clang" in version.lower() else "gcc"
     extra: dict[str, str] = {}  # host path -> tree path, non-program files
@@ -175,31 +154,16 @@ def capture(driver: str, invoked: str, driver_id: str, store: LocalStore, hashes
             as_dir = "usr/bin"
             as_tree = f"{as_dir}/{as_name}"
         programs[as_real] = as_tree
-    clo = closure(list(programs))
-    files: list[ToolFile] = []
-    for host, tree in programs.items():
-        files.append(ToolFile(tree, host, hashes.file_id(host), True))
-    loader_real = os.path.realpath(clo.interpreter)
-    files.append(ToolFile(tree_path(clo.interpreter), loader_real, hashes.file_id(loader_real), True))
-    for lib in clo.libraries:
-        real = os.path.realpath(lib)
-        files.append(ToolFile(tree_path(lib), real, hashes.file_id(real), False))
-    for host, tree in extra.items():
-        files.append(ToolFile(tree, host, hashes.file_id(host), False))
-    seen: dict[str, ToolFile] = {}
-    for f in files:
-        seen.setdefault(f.tree_path, f)
-    for f in seen.values():
-        store.put_file(f.host_path, f.id)
+    rt = capture_runtime(programs, extra, store, hashes)
     return Toolchain(
         family=family,
         version=version,
         driver_id=driver_id,
         driver_tree=programs[driver],
-        loader_tree=tree_path(clo.interpreter),
-        library_dirs_tree=tuple(tree_path(d) for d in clo.library_dirs),
+        loader_tree=rt.loader_tree,
+        library_dirs_tree=rt.library_dirs_tree,
         as_dir_tree=as_dir,
-        files=tuple(seen.values()),
+        files=rt.files,
         resource_dir_tree=resource_tree,
         gcc_prefix=gcc_prefix,
     )
@@ -237,7 +201,7 @@ def load_or_capture(driver: str, invoked: str, store: LocalStore, hashes: HashCa
     driver_id = hashes.file_id(driver)
     path = _record_path(store, driver_id, invoked)
     tc = _load(path)
-    if tc is not None and all(hashes.file_id(f.host_path) == f.id and store.has(f.id) for f in tc.files):
+    if tc is not None and still_valid(tc.files, store, hashes):
         return tc
     tc = capture(driver, invoked, driver_id, store, hashes)
     _save(path, tc)

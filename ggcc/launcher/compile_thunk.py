@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 
-from ggcc.dependency_scan.toolchain import Toolchain, tree_path
+from ggcc.dependency_scan.program import tree_path
+from ggcc.dependency_scan.toolchain import Toolchain
 from ggcc.hash_cache import HashCache
 from ggcc.launcher.args import PREFIX_MAP_OPTIONS, Compile
 from ggcc.local_store import LocalStore

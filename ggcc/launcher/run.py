@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 from ggcc import config, stats
 from ggcc.launcher.args import Compile, Local, parse
 
+from ggcc.thunk import Thunk
+
 if TYPE_CHECKING:  # the hot path imports these only when it needs them
     from ggcc.local_store import LocalStore
     from ggcc.result import Result
-    from ggcc.thunk import Thunk
 
 # Environment variables that change what the compiler reads or writes in
 # ways a thunk does not model: with any of them set, compile locally.
@@ -49,8 +50,11 @@ def main(argv: list[str]) -> int:
     if os.environ.get("GGCC_DISABLE") == "1":
         return exec_local(compiler, argv, env)
     root = config.ggcc_dir()
+    from ggcc.launcher.archive import is_archiver
+
+    step = archive_as_thunk if is_archiver(argv[0]) else compile_as_thunk
     try:
-        outcome = compile_as_thunk(compiler, argv, env, root)
+        outcome = step(compiler, argv, env, root)
     except Exception as e:  # never let ggcc break a build
         stats.record(root, "invocation", f"error {type(e).__name__}", "local internal-error")
         return exec_local(compiler, argv, env)
@@ -143,6 +147,60 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
     finally:
         if scan.depfile_tmp and os.path.exists(scan.depfile_tmp):
             os.unlink(scan.depfile_tmp)
+
+
+def archive_as_thunk(tool: str, argv: list[str], env: dict[str, str], root: str) -> int | Local:
+    """ar r/q and ranlib as thunks; the archive comes back byte-identical."""
+    from ggcc.dependency_scan.program import load_or_capture, tree_path
+    from ggcc.hash_cache import HashCache
+    from ggcc.launcher import archive
+    from ggcc.storage import open_store
+    from ggcc.thunk import ROOT_TOKEN, Input, Output
+
+    cmd = archive.parse(argv[0], argv[1:])
+    if isinstance(cmd, Local):
+        return cmd
+    if thunk_locale(env) is None:
+        return Local("translated-diagnostics")
+    cwd = logical_cwd()
+    host_archive = os.path.join(cwd, cmd.archive)
+    members = [os.path.join(cwd, m) for m in cmd.members]
+    if any(not os.path.isfile(m) for m in members):
+        return Local("missing-member")  # the tool says which, in its words
+    store = open_store(root)
+    hashes = HashCache(root)
+    from ggcc.errors import GgccError
+
+    try:
+        rt = load_or_capture(os.path.realpath(tool), tool, store, hashes)
+    except GgccError:
+        return Local("toolchain-capture-failed")
+    inputs = {f.tree_path: Input(f.tree_path, f.id, f.executable) for f in rt.files}
+    for host in members + ([host_archive] if os.path.isfile(host_archive) else []):
+        tp = tree_path(host)
+        inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
+    program = inputs.pop(rt.loader_tree)
+
+    def rooted(p: str) -> str:
+        return ROOT_TOKEN + p if os.path.isabs(p) else p
+
+    args = rt.command_prefix(tree_path(tool)) + list(cmd.flags) + [rooted(cmd.archive)] + [rooted(m) for m in cmd.members]
+    thunk = Thunk.make(program, args, {"LC_ALL": "C"}, list(inputs.values()),
+                       [Output("archive", tree_path(host_archive))], cwd=tree_path(cwd) or ".")
+    outcome = _force(thunk, store)
+    if isinstance(outcome, Local):
+        return outcome
+    result, was_hit = outcome
+    from ggcc.fsutil import atomic_copy, umask
+
+    atomic_copy(store.path_for_use(result.output("archive").ref, False), host_archive, 0o666 & ~umask())
+    stats.record(root, "invocation", "hit" if was_hit else "executed")
+    token = ROOT_TOKEN.encode()
+    sys.stdout.buffer.write(result.stdout.replace(token, b""))
+    sys.stdout.flush()
+    sys.stderr.buffer.write(result.stderr.replace(token, b""))
+    sys.stderr.flush()
+    return 0
 
 
 def _force(thunk: Thunk, store: LocalStore) -> tuple[Result, bool] | Local:
