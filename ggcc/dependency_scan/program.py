@@ -50,6 +50,11 @@ def tree_path(host_path: str) -> str:
     return os.path.normpath(host_path).lstrip("/")
 
 
+def rooted(path: str) -> str:
+    """An argument path for the tree: absolute ones get the root in front."""
+    return ROOT_TOKEN + path if os.path.isabs(path) else path
+
+
 def capture_runtime(
     programs: dict[str, str], extra: dict[str, str], store: LocalStore, hashes: HashCache
 ) -> Runtime:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from ggcc.dependency_scan.program import tree_path
+from ggcc.dependency_scan.program import rooted, tree_path
 from ggcc.dependency_scan.toolchain import Toolchain
 from ggcc.hash_cache import HashCache
 from ggcc.launcher.args import PREFIX_MAP_OPTIONS, Compile
@@ -52,7 +52,7 @@ def build_thunk(
             dirs.update(_dirs_before_dotdot(host))
     program = inputs.pop(tc.loader_tree)
     args = tc.command_prefix() + tc.relocation_flags() + _map_args(comp, natives)
-    args += ["-o", _rooted(comp.output)]
+    args += ["-o", rooted(comp.output)]
     locale_dir = _utf8_locale_dir() if locale == "C.UTF-8" else None
     if locale == "C.UTF-8" and locale_dir is None:
         locale = "C"  # the host has no C.UTF-8 either: gcc falls back to C there too
@@ -105,10 +105,6 @@ def _utf8_locale_dir() -> str | None:
     return None
 
 
-def _rooted(path: str) -> str:
-    return ROOT_TOKEN + path if os.path.isabs(path) else path
-
-
 def _map_args(comp: Compile, natives: tuple[str, ...]) -> list[str]:
     path_at = {idx: (opt, val) for idx, opt, val in comp.path_args}
     native_at = set(comp.natives)
@@ -123,18 +119,18 @@ def _map_args(comp: Compile, natives: tuple[str, ...]) -> list[str]:
             i += 1
             continue
         if i == comp.source_index:
-            out.append(_rooted(a))
+            out.append(rooted(a))
         elif i in path_at:
             opt, val = path_at[i]
             if a == opt:  # separate: the value is the next word
-                out += [a, _rooted(val)]
+                out += [a, rooted(val)]
                 i += 2
                 continue
-            out.append(opt + _rooted(val))
+            out.append(opt + rooted(val))
         elif a.startswith(PREFIX_MAP_OPTIONS):
             name, _, spec = a.partition("=")
             old, eq, new = spec.partition("=")
-            out.append(f"{name}={_rooted(old)}{eq}{new}" if os.path.isabs(old) else a)
+            out.append(f"{name}={rooted(old)}{eq}{new}" if os.path.isabs(old) else a)
         else:
             out.append(a)
         i += 1

@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING
 from ggcc import config, stats
 from ggcc.launcher.args import Compile, Local, parse
 
-from ggcc.thunk import Thunk
-
 if TYPE_CHECKING:  # the hot path imports these only when it needs them
     from ggcc.local_store import LocalStore
     from ggcc.result import Result
+    from ggcc.thunk import Thunk
 
 # Environment variables that change what the compiler reads or writes in
 # ways a thunk does not model: with any of them set, compile locally.
@@ -84,6 +83,7 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
         return Local("unreadable-source")
 
     from ggcc.dependency_scan import toolchain
+    from ggcc.dependency_scan.program import tree_path
     from ggcc.errors import GgccError
     from ggcc.hash_cache import HashCache
     from ggcc.launcher import manifest
@@ -134,7 +134,8 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
         depfile_id = store.put_file(scan.depfile_tmp) if scan.depfile_tmp else ""
         _write_back(result, parsed, cwd, store, "", scan.depfile_tmp)
         stats.record(root, "invocation", "hit" if was_hit else "executed")
-        files = tuple((p, hashes.file_id(os.path.join(cwd, p))) for p in scan.files)
+        by_tree = {i.path: i.ref for i in thunk.inputs}  # hashed once, in build_thunk
+        files = tuple((p, by_tree[tree_path(os.path.join(cwd, p))]) for p in scan.files)
         absent = tuple(manifest.absent_candidates(list(scan.files), list(scan.search_dirs), cwd))
         push = getattr(store, "push_blobs", None)
         if push is not None and depfile_id:
@@ -151,11 +152,12 @@ def compile_as_thunk(compiler: str, argv: list[str], env: dict[str, str], root: 
 
 def archive_as_thunk(tool: str, argv: list[str], env: dict[str, str], root: str) -> int | Local:
     """ar r/q and ranlib as thunks; the archive comes back byte-identical."""
-    from ggcc.dependency_scan.program import load_or_capture, tree_path
+    from ggcc.dependency_scan.program import load_or_capture, rooted, tree_path
+    from ggcc.errors import GgccError
     from ggcc.hash_cache import HashCache
     from ggcc.launcher import archive
     from ggcc.storage import open_store
-    from ggcc.thunk import ROOT_TOKEN, Input, Output
+    from ggcc.thunk import Input, Output, Thunk
 
     cmd = archive.parse(argv[0], argv[1:])
     if isinstance(cmd, Local):
@@ -169,8 +171,6 @@ def archive_as_thunk(tool: str, argv: list[str], env: dict[str, str], root: str)
         return Local("missing-member")  # the tool says which, in its words
     store = open_store(root)
     hashes = HashCache(root)
-    from ggcc.errors import GgccError
-
     try:
         rt = load_or_capture(os.path.realpath(tool), tool, store, hashes)
     except GgccError:
@@ -180,10 +180,6 @@ def archive_as_thunk(tool: str, argv: list[str], env: dict[str, str], root: str)
         tp = tree_path(host)
         inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
     program = inputs.pop(rt.loader_tree)
-
-    def rooted(p: str) -> str:
-        return ROOT_TOKEN + p if os.path.isabs(p) else p
-
     args = rt.command_prefix(tree_path(tool)) + list(cmd.flags) + [rooted(cmd.archive)] + [rooted(m) for m in cmd.members]
     thunk = Thunk.make(program, args, {"LC_ALL": "C"}, list(inputs.values()),
                        [Output("archive", tree_path(host_archive))], cwd=tree_path(cwd) or ".")
@@ -191,15 +187,8 @@ def archive_as_thunk(tool: str, argv: list[str], env: dict[str, str], root: str)
     if isinstance(outcome, Local):
         return outcome
     result, was_hit = outcome
-    from ggcc.fsutil import atomic_copy, umask
-
-    atomic_copy(store.path_for_use(result.output("archive").ref, False), host_archive, 0o666 & ~umask())
+    _deliver(result, "archive", host_archive, store)
     stats.record(root, "invocation", "hit" if was_hit else "executed")
-    token = ROOT_TOKEN.encode()
-    sys.stdout.buffer.write(result.stdout.replace(token, b""))
-    sys.stdout.flush()
-    sys.stderr.buffer.write(result.stderr.replace(token, b""))
-    sys.stderr.flush()
     return 0
 
 
@@ -228,25 +217,30 @@ def _force(thunk: Thunk, store: LocalStore) -> tuple[Result, bool] | Local:
 
 def _write_back(result: Result, parsed: Compile, cwd: str, store: LocalStore, depfile_id: str, depfile_tmp: str) -> None:
     """Object and depfile into place atomically, then stdout and stderr."""
-    from ggcc.fsutil import atomic_copy, atomic_write_bytes, umask
+    from ggcc.fsutil import atomic_write_bytes, umask
     from ggcc.launcher.compile_thunk import OBJECT_TAG
-    from ggcc.thunk import ROOT_TOKEN
 
-    obj = result.output(OBJECT_TAG)
     mode = 0o666 & ~umask()
-    atomic_copy(store.path_for_use(obj.ref, False), os.path.join(cwd, parsed.output), mode)
     if depfile_tmp:
         os.chmod(depfile_tmp, mode)
         os.replace(depfile_tmp, os.path.join(cwd, parsed.deps.file))
     elif depfile_id:
         atomic_write_bytes(os.path.join(cwd, parsed.deps.file), store.read_bytes(depfile_id), mode)
+    _deliver(result, OBJECT_TAG, os.path.join(cwd, parsed.output), store)
+
+
+def _deliver(result: Result, tag: str, dest: str, store: LocalStore) -> None:
+    """An output into place atomically, then the run's stdout and stderr."""
+    from ggcc.fsutil import atomic_copy, umask
+    from ggcc.thunk import ROOT_TOKEN
+
+    atomic_copy(store.path_for_use(result.output(tag).ref, False), dest, 0o666 & ~umask())
     # The tree stands for the host's "/", so the root token is nothing.
     token = ROOT_TOKEN.encode()
     sys.stdout.buffer.write(result.stdout.replace(token, b""))
     sys.stdout.flush()
     sys.stderr.buffer.write(result.stderr.replace(token, b""))
     sys.stderr.flush()
-
 
 def exec_local(compiler: str, argv: list[str], env: dict[str, str]) -> int:
     """Replace this process with the real compiler: its output is the answer."""
