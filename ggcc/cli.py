@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from collections.abc import Sequence
 
 from ggcc import __version__, config, ids
@@ -213,6 +215,35 @@ def cmd_stats(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_daemon(a: argparse.Namespace) -> int:
+    from ggcc import client
+
+    root = config.ggcc_dir()
+    if a.action == "run":
+        from ggcc import daemon
+
+        return daemon.run(root)
+    if a.action == "start":
+        if not client.start(root, client.compiler_env()):
+            raise GgccError(f"the daemon for {root} did not start; see {os.path.join(root, 'daemon.log')}")
+        reply = client.ask(root, [b"status"])
+        print(reply[1].decode() if reply else "started", end="")
+        return 0
+    reply = client.ask(root, [b"stop" if a.action == "stop" else b"status"])
+    if reply is None:
+        print(f"no daemon serves {root}")
+        return 0 if a.action == "stop" else 1
+    if a.action == "stop":
+        # Wait until it has let go of its lock: then a new one can start.
+        deadline = time.monotonic() + 60
+        while client.daemon_alive(root) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        print("stopped")
+        return 0
+    print(reply[1].decode(), end="")
+    return 0
+
+
 def cmd_version(a: argparse.Namespace) -> int:
     print(f"ggcc {__version__}")
     return 0
@@ -265,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.add_argument("--zero", action="store_true", help="reset the counters")
     st.set_defaults(func=cmd_stats)
+
+    d = sub.add_parser("daemon", help="the background forcer: start, stop, status")
+    d.add_argument("action", choices=["start", "stop", "status", "run"],
+                   help="run: serve in the foreground (what start launches)")
+    d.set_defaults(func=cmd_daemon)
 
     v = sub.add_parser("version", help="print the version")
     v.set_defaults(func=cmd_version)

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False  # not `from typing`: the launcher's client imports this module
+
 from ggcc.errors import GgccError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_MAX_SIZE = 5 << 30
 
 
-def ggcc_dir() -> str:
-    d = os.environ.get("GGCC_DIR")
+def ggcc_dir(env: Mapping[str, str] | None = None) -> str:
+    e = os.environ if env is None else env
+    d = e.get("GGCC_DIR")
     if d:
         return os.path.abspath(d)
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    cache = e.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(os.path.abspath(cache), "ggcc")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "stats", "version", "help"})
+SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "stats", "version", "help", "daemon"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return cli.main(args)
     # Anything else is a compiler: `ggcc gcc -c x.c`, `ggcc /usr/bin/cc ...`.
-    from ggcc.launcher.run import main as launch
+    from ggcc.client import main as launch
 
     return launch(args)
 

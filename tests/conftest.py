@@ -5,12 +5,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from ggcc.local_store import LocalStore
+from helpers import stop_daemons
+
+
+@pytest.fixture(autouse=True)
+def _no_daemon_outlives_its_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Launchers start a daemon per GGCC_DIR; stop those of this test's
+    directories when it ends (and let any forgotten one exit soon)."""
+    monkeypatch.setenv("GGCC_DAEMON_IDLE", "60")
+    yield
+    stop_daemons(tmp_path)
 
 
 @pytest.fixture

@@ -1,6 +1,11 @@
-"""Building small real thunks around /bin/sh for tests."""
+"""Test helpers: small real thunks around /bin/sh; stopping test daemons."""
 
 from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
 
 from ggcc.hash_cache import HashCache
 from ggcc.local_store import LocalStore
@@ -25,3 +30,19 @@ def sh_thunk(
     t = Thunk.make(sh, ["sh", "-c", script], env or {}, ins, outs, timeout_ms=timeout_ms)
     store.put_thunk(t)
     return t
+
+
+def stop_daemons(under: Path) -> None:
+    for pid_file in under.glob("**/daemon.pid"):
+        try:
+            pid = int(pid_file.read_text())
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            continue
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import stop_daemons
+
 GGCC = [sys.executable, "-m", "ggcc"]
 
 
@@ -218,6 +220,7 @@ def test_full_disk_never_breaks_the_build(proj: Path, tmp_path: Path) -> None:
         ours = same_as_plain(CMD, proj, small / "store", ["obj/a.o", "obj/a.d"])  # cc1 alone is 30 MB
         assert ours.returncode == 0
     finally:
+        stop_daemons(small)  # its daemon keeps the store open
         subprocess.run(["umount", str(small)], check=True)
 
 

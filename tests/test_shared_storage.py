@@ -109,7 +109,9 @@ def test_storage_killed_mid_build_the_build_completes(tmp_path: Path) -> None:
         assert got == plain
         s = _stats(env)
         assert s["executed"] == len(cmds)
-        assert s["storage_fallbacks"] >= len(cmds) - half  # each launcher is its own process
+        # The daemon notices once, then leaves the shared tier alone for a while.
+        assert s["storage_fallbacks"] >= 1
+        assert s["local_fallbacks"] == {}, s
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ Everything else runs the real compiler locally, with a short reason that
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Languages by source suffix (gcc's table, the parts ggcc handles).
 _SUFFIX_LANG = {
@@ -146,6 +146,10 @@ class Compile:
     include_dirs: tuple[str, ...] = ()  # -I/-isystem/-iquote/-idirafter, as written
     path_args: tuple[tuple[int, str, str], ...] = ()  # (index, option, path) of path-valued args
     natives: tuple[int, ...] = field(default=())  # indices of -march=native and friends
+
+    def with_extra_flag(self, flag: str) -> Compile:
+        """The same compile with one more flag at the end (indices stay valid)."""
+        return replace(self, args=self.args + (flag,))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ def build_thunk(
     files: tuple[str, ...],
     natives: tuple[str, ...],
     locale: str,
+    columns: str,
     env: dict[str, str],
     store: LocalStore,
     hashes: HashCache,
@@ -69,7 +70,6 @@ def build_thunk(
         thunk_env["LOCPATH"] = f"{ROOT_TOKEN}/{tree_path(os.path.dirname(locale_dir))}"
     if env.get("SOURCE_DATE_EPOCH"):
         thunk_env["SOURCE_DATE_EPOCH"] = env["SOURCE_DATE_EPOCH"]
-    columns = diagnostic_columns(env)
     if columns:
         thunk_env["COLUMNS"] = columns
     out = tree_path(os.path.join(cwd, comp.output))
@@ -85,17 +85,10 @@ def build_thunk(
     )
 
 
-def diagnostic_columns(env: dict[str, str]) -> str:
+def diagnostic_columns(env: dict[str, str], stderr_columns: str) -> str:
     """The width gcc fits source excerpts in diagnostics to: $COLUMNS, else
-    the terminal's width if stderr is one; none when writing to a pipe."""
-    if env.get("COLUMNS"):
-        return env["COLUMNS"]
-    try:
-        if os.isatty(2):
-            return str(os.get_terminal_size(2).columns)
-    except OSError:
-        pass
-    return ""
+    the terminal's width if the launcher's stderr is one; none for a pipe."""
+    return env.get("COLUMNS") or stderr_columns
 
 
 def _utf8_locale_dir() -> str | None:

@@ -31,17 +31,26 @@ _TRIES = 3
 _FIRST_DELAY_S = 0.05
 
 
+# After the shared store fails (three tries), it is left alone this long:
+# a launcher process ends sooner, the daemon tries again later.
+RETRY_AFTER_S = 30.0
+
+
 class TieredStore(LocalStore):
     def __init__(self, root: str, backend: Backend) -> None:
         super().__init__(root)
         self.backend = backend
-        self._down = False
+        self._down_until = 0.0  # monotonic time until which the shared tier is skipped
         self._lock = threading.Lock()
+
+    @property
+    def _down(self) -> bool:
+        return time.monotonic() < self._down_until
 
     # -- calling the shared store --------------------------------------------
     def _call(self, fn: Callable[..., T], *args: object) -> T:
         if self._down:
-            raise StorageError("shared store is off for this process")
+            raise StorageError(f"shared store is off for {RETRY_AFTER_S:.0f} s after failing")
         delay = _FIRST_DELAY_S
         last: StorageError | None = None
         for attempt in range(_TRIES):
@@ -54,7 +63,7 @@ class TieredStore(LocalStore):
                     delay *= 4
         with self._lock:
             if not self._down:
-                self._down = True
+                self._down_until = time.monotonic() + RETRY_AFTER_S
                 stats.record(self.root, f"error storage: {last}", "storage-fallback")
         assert last is not None
         raise last

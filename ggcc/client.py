@@ -1,0 +1,232 @@
+"""The launcher's client: hand one compile to the daemon, or run the compiler.
+
+This module runs once per compile, hundreds at a time under ``ninja -j500``,
+so it imports nothing but C modules already in the interpreter (os, sys,
+_socket; fcntl only to start the daemon): a cache hit costs Python's
+start-up, one connect, one request and one reply. Everything else (hashing,
+scanning, the store, the engine) lives in the daemon (ggcc/daemon.py).
+
+If the daemon cannot be reached or started, or dies while answering, the
+real compiler runs here and the reason is counted: ggcc never breaks a
+build. GGCC_DAEMON=0 does the daemon's work in this process instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ggcc import wire
+from ggcc.config import ggcc_dir
+
+TYPE_CHECKING = False  # not `from typing`: 3 ms on every compile
+if TYPE_CHECKING:
+    import _socket
+
+START_TIMEOUT_S = 20.0
+
+
+def main(argv: list[str]) -> int:
+    """argv: the compiler as the user named it, then its arguments."""
+    env = compiler_env()
+    compiler = resolve_compiler(argv[0], env)
+    if compiler is None:
+        sys.stderr.write(f"ggcc: {argv[0]}: not found on PATH; name an installed compiler\n")
+        return 127
+    if env.get("GGCC_DISABLE") == "1":
+        return exec_local(compiler, argv, env)
+    root = ggcc_dir(env)
+    if env.get("GGCC_DAEMON") == "0":
+        from ggcc.launcher.run import in_process
+
+        return in_process(compiler, argv, env, root)
+    columns = ""
+    if os.isatty(2):
+        try:
+            columns = str(os.get_terminal_size(2).columns)
+        except OSError:
+            pass
+    mask = os.umask(0)
+    os.umask(mask)
+    fields = [b"compile", os.fsencode(compiler), os.fsencode(os.getcwd()), b"%o" % mask, columns.encode(),
+              b"%d" % len(argv)]
+    fields += [os.fsencode(a) for a in argv]
+    fields += [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
+    reply = ask(root, fields, env)
+    if reply and reply[0] == b"done" and len(reply) == 4:
+        _write_all(1, reply[2])
+        _write_all(2, reply[3])
+        return int(reply[1])
+    if not reply or reply[0] != b"local":  # the daemon counted its own reasons
+        _count(root, b"invocation\nlocal daemon-unavailable\n")
+    return exec_local(compiler, argv, env)
+
+
+def ask(root: str, fields: list[bytes], env: dict[str, str] | None = None) -> list[bytes] | None:
+    """Send one request and wait for the reply, starting the daemon if need
+    be; None if no daemon could answer (not running and not startable, or
+    it died twice while answering)."""
+    payload = wire.encode(fields)
+    for _ in range(3):
+        sock = connect(root)
+        if sock is None:
+            if env is None or not start(root, env):
+                return None
+            continue
+        try:
+            sock.sendall(payload)
+            reply = wire.read(sock)
+        except OSError:
+            reply = None
+        finally:
+            sock.close()
+        if reply is not None:
+            return reply
+    return None
+
+
+def connect(root: str) -> _socket.socket | None:
+    """A connected socket to the daemon of ``root``, or None."""
+    import _socket
+
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        with wire.short_path(wire.socket_path(root)) as p:
+            s.connect(p)
+        return s
+    except OSError:
+        s.close()
+        return None
+
+
+def start(root: str, env: dict[str, str]) -> bool:
+    """Start the daemon unless one is running or starting; wait until it
+    answers. Launchers starting at once queue on a lock, and the first one
+    in starts the only daemon."""
+    import fcntl
+    import time
+
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(root, "daemon.start.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        spawned_at = -1e9
+        while time.monotonic() < deadline:
+            s = connect(root)
+            if s is not None:
+                s.close()
+                return True
+            if not daemon_alive(root) and time.monotonic() - spawned_at > 5.0:
+                spawn(root, env)
+                spawned_at = time.monotonic()
+            time.sleep(0.005)
+        return False
+    finally:
+        os.close(fd)
+
+
+def daemon_alive(root: str) -> bool:
+    """Whether some process holds the daemon's lifetime lock."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(root, "daemon.lock"), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock we took
+    return False
+
+
+def spawn(root: str, env: dict[str, str]) -> None:
+    """Start ``python -m ggcc daemon run`` detached: its own session, cwd /,
+    stdio to daemon.log, and none of the build tool's descriptors (a daemon
+    holding ninja's output pipe would make ninja wait for it forever)."""
+    import ggcc
+
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(ggcc.__file__)))
+    child_env = dict(env)
+    child_env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    child_env["GGCC_DIR"] = root
+    argv = [sys.executable, "-m", "ggcc", "daemon", "run"]
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child execs or exits
+        try:
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            log = os.open(os.path.join(root, "daemon.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            os.closerange(3, 1 << 20)
+            os.chdir("/")
+            os.execve(sys.executable, argv, child_env)
+        finally:
+            os._exit(127)
+    os.waitpid(pid, 0)
+
+
+def _count(root: str, lines: bytes) -> None:
+    try:
+        fd = os.open(os.path.join(root, "stats.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, lines)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def exec_local(compiler: str, argv: list[str], env: dict[str, str]) -> int:
+    """Replace this process with the real compiler: its output is the answer."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(compiler, argv, env)
+    except OSError as e:
+        sys.stderr.write(f"ggcc: {argv[0]}: {e.strerror}\n")
+        return 126
+    return 127  # not reached
+
+
+def resolve_compiler(name: str, env: dict[str, str]) -> str | None:
+    """The compiler's path: as given if it has a '/', else the first on PATH
+    that is not ggcc itself (ggcc may be installed as a masquerade link)."""
+    if "/" in name:
+        return name if os.path.isfile(name) and os.access(name, os.X_OK) else None
+    me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    for d in env.get("PATH", os.defpath).split(os.pathsep):
+        p = os.path.join(d or ".", name)
+        if os.path.isfile(p) and os.access(p, os.X_OK) and os.path.realpath(p) != me:
+            return p
+    return None
+
+
+def compiler_env() -> dict[str, str]:
+    """The environment the compiler would have had without ggcc in between.
+
+    Python coerces the C locale (PEP 538) by exporting LC_CTYPE=C.UTF-8,
+    which would turn gcc's ASCII quotes into UTF-8 ones: undo that.
+    """
+    env = dict(os.environ)
+    if (
+        env.get("LC_CTYPE") == "C.UTF-8"
+        and not env.get("LC_ALL")
+        and env.get("LANG", "C") in ("", "C", "POSIX")
+    ):
+        del env["LC_CTYPE"]
+    return env

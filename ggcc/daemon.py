@@ -1,0 +1,196 @@
+"""The forcer daemon: one per GGCC_DIR, serving every launcher of the user.
+
+It listens on ``<GGCC_DIR>/daemon.sock`` (mode 0600 in a 0700 directory:
+only the user can ask it to write files) and answers each connection on a
+thread of its own with ``service.handle``. What makes a warm compile cheap
+lives here and stays warm: the file-hash cache, toolchain closures, the
+stores' connections, the engine with its sandboxes, and ``slots``, which
+bound the compiler processes at once to the engine's jobs (GGCC_JOBS,
+default the cores), whatever the build tool's -j.
+
+Lifetime: the daemon holds ``daemon.lock`` (flock) while it lives, so at
+most one runs per directory and a socket file left by a killed daemon is
+known stale: the next daemon removes it. It exits after GGCC_DAEMON_IDLE
+seconds (default 600) with nothing to do, on SIGTERM, or on ``ggcc daemon
+stop``, after answering the requests it has. Its log is ``daemon.log``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+from ggcc import stats, wire
+from ggcc.launcher.args import Local
+from ggcc.launcher.service import Context, Done, Request, handle, logical_cwd
+
+DEFAULT_IDLE_S = 600.0
+
+
+class Daemon:
+    def __init__(self, root: str, jobs: int, idle_s: float) -> None:
+        self.root = root
+        self.ctx = Context(root, jobs)
+        self.idle_s = idle_s
+        self.started = time.time()
+        self._lock = threading.Lock()
+        self._active = 0
+        self._served = 0
+        self._last = time.monotonic()
+        self._stop = threading.Event()
+        self._idle = threading.Condition(self._lock)
+
+    # -- the accept loop -------------------------------------------------------
+    def serve(self, listener: socket.socket) -> None:
+        listener.settimeout(0.5)
+        while not self._stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                with self._lock:
+                    idle = self._active == 0 and time.monotonic() - self._last > self.idle_s
+                if idle:
+                    self.log("idle: exiting")
+                    break
+                continue
+            except OSError as e:
+                self.log(f"accept failed: {e}")
+                time.sleep(0.1)
+                continue
+            with self._lock:
+                self._active += 1
+                self._last = time.monotonic()
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+        # No new connections; finish the ones in hand.
+        with self._idle:
+            while self._active:
+                self._idle.wait()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _answer(self, conn: socket.socket) -> None:
+        try:
+            conn.settimeout(None)
+            request = wire.read(conn)
+            if request is not None:
+                conn.sendall(wire.encode(self.reply(request)))
+        except Exception as e:  # a client gone away, or a bug: never the daemon
+            self.log(f"request failed: {e!r}")
+        finally:
+            conn.close()
+            with self._idle:
+                self._active -= 1
+                self._served += 1
+                self._last = time.monotonic()
+                self._idle.notify_all()
+
+    # -- requests ----------------------------------------------------------------
+    def reply(self, fields: list[bytes]) -> list[bytes]:
+        kind = fields[0] if fields else b""
+        if kind == b"compile":
+            outcome = self.compile(fields)
+            if isinstance(outcome, Done):
+                return [b"done", b"%d" % outcome.code, outcome.stdout, outcome.stderr]
+            return [b"local", outcome.reason.encode()]
+        if kind == b"status":
+            return [b"status", self.status().encode()]
+        if kind == b"stop":
+            self.stop()
+            return [b"stopping"]
+        return [b"error", b"unknown request " + kind[:40]]
+
+    def compile(self, fields: list[bytes]) -> Done | Local:
+        compiler, cwd = os.fsdecode(fields[1]), os.fsdecode(fields[2])
+        umask, columns, argc = int(fields[3], 8), fields[4].decode(), int(fields[5])
+        argv = tuple(os.fsdecode(a) for a in fields[6:6 + argc])
+        env = {}
+        for item in fields[6 + argc:]:
+            k, _, v = os.fsdecode(item).partition("=")
+            env[k] = v
+        if not os.path.isdir(cwd):
+            # The client lives in another mount namespace, or its directory
+            # is gone: only the compiler there can see what it means.
+            stats.record(self.root, "invocation", "local cwd-not-visible-to-daemon")
+            return Local("cwd-not-visible-to-daemon")
+        req = Request(argv, compiler, env, logical_cwd(cwd, env), umask, columns)
+        return handle(req, self.ctx)
+
+    def status(self) -> str:
+        with self._lock:
+            active, served = self._active - 1, self._served  # minus this request
+        return (
+            f"pid {os.getpid()}\nuptime {time.time() - self.started:.0f} s\n"
+            f"requests {served} answered, {active} in progress\njobs {self.ctx.jobs}\n"
+            f"idle exit after {self.idle_s:.0f} s\ndirectory {self.root}\n"
+        )
+
+    def log(self, message: str) -> None:
+        sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} ggcc daemon {os.getpid()}: {message}\n")
+        sys.stderr.flush()
+
+
+def run(root: str) -> int:
+    """Be the daemon for ``root`` until idle or stopped; 0, or 1 if another
+    daemon already runs there."""
+    import fcntl
+
+    from ggcc.config import default_jobs
+
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    lock_fd = os.open(os.path.join(root, "daemon.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    # A starting client probes this lock for an instant: retry for a while
+    # before deciding another daemon holds it.
+    for _ in range(100):
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            time.sleep(0.01)
+    else:
+        sys.stderr.write(f"ggcc daemon: another daemon already serves {root}\n")
+        return 1
+    jobs = int(os.environ.get("GGCC_JOBS") or default_jobs())
+    idle_s = float(os.environ.get("GGCC_DAEMON_IDLE") or DEFAULT_IDLE_S)
+    daemon = Daemon(root, jobs, idle_s)
+    path = wire.socket_path(root)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with wire.short_path(path) as p:
+        try:
+            os.unlink(p)  # stale: its daemon is dead, since we hold the lock
+        except FileNotFoundError:
+            pass
+        old = os.umask(0o177)
+        try:
+            listener.bind(p)
+        finally:
+            os.umask(old)
+    listener.listen(1024)
+    from ggcc.fsutil import atomic_write_bytes
+
+    atomic_write_bytes(os.path.join(root, "daemon.pid"), b"%d\n" % os.getpid(), 0o600)
+    signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.stop())
+    daemon.log(f"serving {root} with {jobs} jobs")
+    try:
+        daemon.serve(listener)
+    finally:
+        # Socket first, lock last: a client that cannot connect and finds
+        # the lock free starts a new daemon.
+        with wire.short_path(path) as p:
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+        listener.close()
+        try:
+            os.unlink(os.path.join(root, "daemon.pid"))
+        except FileNotFoundError:
+            pass
+        daemon.ctx.close()
+        os.close(lock_fd)
+    return 0

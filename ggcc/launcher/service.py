@@ -1,0 +1,414 @@
+"""One compiler or archiver invocation as a thunk: the launcher's real work.
+
+The daemon runs this for every client, the in-process launcher
+(GGCC_DAEMON=0) for itself; neither looks at its own process state. A
+``Request`` carries what the launcher saw (argv, environment, working
+directory, umask, whether stderr is a terminal), and ``handle`` answers with
+the compiler's exit code and the bytes it printed, the outputs already in
+place, or ``Local(reason)``: run the real compiler yourself.
+
+Never a broken build: a thunk that fails, for any reason, is answered
+``Local``, so the real compiler runs and its result is by definition the
+plain compiler's; an unexpected error does the same.
+
+The flow for a compile: parse; toolchain files; direct-mode lookup (no
+compiler started); else the header closure and the user's depfile from a
+-M scan, a thunk with every input at its host path under the sandbox root,
+forced on the engine (a cache hit runs nothing), the object written
+atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+from ggcc import stats
+from ggcc.launcher.args import Compile, Local, parse
+
+if TYPE_CHECKING:
+    from ggcc.engines.local import LocalEngine
+    from ggcc.hash_cache import HashCache
+    from ggcc.local_store import LocalStore
+    from ggcc.result import Result
+    from ggcc.thunk import Thunk
+
+T = TypeVar("T")
+
+# Environment variables that change what the compiler reads or writes in
+# ways a thunk does not model: with any of them set, compile locally.
+_UNMODELLED_ENV = (
+    "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "GCC_EXEC_PREFIX",
+    "COMPILER_PATH", "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "GCC_COMPARE_DEBUG",
+)
+
+# clang options that make it start other programs (an external assembler,
+# a separate cc1): those would not run through the shipped loader.
+_CLANG_OUT_OF_PROCESS = frozenset({"-fno-integrated-as", "-no-integrated-as", "-fno-integrated-cc1", "-save-temps"})
+
+_COLOR_FLAGS = ("-fdiagnostics-color", "-fno-diagnostics-color", "-fcolor-diagnostics", "-fno-color-diagnostics")
+
+
+@dataclass(frozen=True)
+class Request:
+    argv: tuple[str, ...]  # the compiler as the user named it, then its arguments
+    compiler: str  # argv[0] resolved on PATH
+    env: dict[str, str]  # the compiler's environment (PEP 538 coercion undone)
+    cwd: str  # the logical working directory ($PWD when it is the cwd)
+    umask: int
+    stderr_columns: str = ""  # the terminal's width if stderr is a terminal, else ""
+
+
+@dataclass(frozen=True)
+class Done:
+    code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+@dataclass
+class Context:
+    """What outlives one request: caches, stores, the engine and its slots.
+
+    ``slots`` bounds the compiler processes ggcc starts at once (scans and
+    executions), whatever the build tool's -j.
+    """
+
+    root: str
+    jobs: int
+    slots: threading.Semaphore = field(init=False)
+    _hashes: HashCache | None = field(default=None, init=False)
+    _stores: dict[str, LocalStore] = field(default_factory=dict, init=False)
+    _engines: dict[tuple[int, bool], LocalEngine] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _inflight: dict[str, threading.Event] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = threading.Semaphore(max(1, self.jobs))
+
+    @property
+    def hashes(self) -> HashCache:
+        with self._lock:
+            if self._hashes is None:
+                from ggcc.hash_cache import HashCache
+
+                self._hashes = HashCache(self.root)
+            return self._hashes
+
+    def store(self, env: dict[str, str]) -> LocalStore:
+        from ggcc.storage import open_store, storage_uri
+
+        uri = storage_uri(env)
+        with self._lock:
+            s = self._stores.get(uri)
+            if s is None:
+                s = self._stores[uri] = open_store(self.root, uri)
+            return s
+
+    def engine(self, store: LocalStore, strict: bool) -> LocalEngine:
+        from ggcc.engines.local import LocalEngine
+
+        with self._lock:
+            key = (id(store), strict)
+            e = self._engines.get(key)
+            if e is None:
+                e = self._engines[key] = LocalEngine(store, self.jobs, strict=strict)
+            return e
+
+    def once(self, key: str, fn: Callable[[], T]) -> T | None:
+        """Run fn unless another request is already running it for the same
+        key; then wait for that one and return None (look at its result)."""
+        with self._lock:
+            ev = self._inflight.get(key)
+            mine = ev is None
+            if mine:
+                ev = self._inflight[key] = threading.Event()
+        assert ev is not None
+        if not mine:
+            ev.wait()
+            return None
+        try:
+            return fn()
+        finally:
+            with self._lock:
+                del self._inflight[key]
+            ev.set()
+
+    def close(self) -> None:
+        for e in self._engines.values():
+            e.shutdown()
+        self._engines.clear()
+
+
+def handle(req: Request, ctx: Context) -> Done | Local:
+    """Answer one invocation; never raises (an error is a counted Local)."""
+    from ggcc.launcher.archive import is_archiver
+
+    step = archive_as_thunk if is_archiver(req.argv[0]) else compile_as_thunk
+    try:
+        outcome = step(req, ctx)
+    except Exception as e:  # never let ggcc break a build
+        stats.record(ctx.root, "invocation", f"error {type(e).__name__}: {e}", "local internal-error")
+        return Local("internal-error")
+    if isinstance(outcome, Local):
+        stats.record(ctx.root, "invocation", f"local {outcome.reason}")
+    return outcome
+
+
+def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
+    env = req.env
+    parsed = parse(list(req.argv[1:]))
+    if isinstance(parsed, Local):
+        return parsed
+    for var in _UNMODELLED_ENV:
+        if env.get(var):
+            return Local(f"env:{var}")
+    locale = thunk_locale(env)
+    if locale is None:
+        return Local("translated-diagnostics")
+    if parsed.natives and records_flags(parsed.args):
+        # gcc's own expansion of -march=native puts --param options among the
+        # -m flags; given explicitly they land after -O, and DW_AT_producer
+        # records that order. Without debug info nothing records it.
+        return Local("march-native-with-debug-info")
+    cwd = req.cwd
+    if not os.access(os.path.join(cwd, parsed.source), os.R_OK):
+        return Local("unreadable-source")
+
+    from ggcc.dependency_scan import toolchain
+    from ggcc.dependency_scan.program import tree_path
+    from ggcc.errors import GgccError
+    from ggcc.launcher import manifest
+    from ggcc.launcher.compile_thunk import build_thunk, diagnostic_columns
+
+    store = ctx.store(env)
+    hashes = ctx.hashes
+    driver = os.path.realpath(req.compiler)
+    try:
+        tc = toolchain.load_or_capture(driver, req.compiler, store, hashes)
+        natives: tuple[str, ...] = ()
+        if parsed.natives:
+            natives = toolchain.with_native(tc, driver, req.compiler, tuple(parsed.args[i] for i in parsed.natives), store)
+    except GgccError:
+        return Local("toolchain-capture-failed")
+    if tc.family == "clang" and any(a in _CLANG_OUT_OF_PROCESS for a in parsed.args):
+        return Local("clang-external-tools")
+    color = color_flag(tc.family, parsed.args, env, req.stderr_columns)
+    if color:
+        parsed = parsed.with_extra_flag(color)
+    columns = diagnostic_columns(env, req.stderr_columns)
+    key = manifest.key([
+        1, sorted(f.id for f in tc.files), list(parsed.args), parsed.output, list(parsed.deps.targets),
+        parsed.deps.kind, parsed.deps.file, parsed.deps.phony, parsed.deps.missing_ok, cwd, locale,
+        env.get("SOURCE_DATE_EPOCH", ""), columns, list(natives),
+    ])
+    hit = manifest.lookup(ctx.root, key, cwd, hashes, store)
+    if hit is not None:
+        result = store.get_result(hit.thunk_id)
+        if hit.depfile_id and not store.has(hit.depfile_id):
+            fetch = getattr(store, "fetch_blob", None)
+            if fetch is not None:
+                fetch(hit.depfile_id)
+        if result is not None and (not hit.depfile_id or store.has(hit.depfile_id)):
+            done = _write_back(result, parsed, cwd, store, hit.depfile_id, "", req.umask)
+            stats.record(ctx.root, "invocation", "hit", "direct")
+            return done
+    from ggcc.dependency_scan import headers
+
+    stats.record(ctx.root, "scan")
+    try:
+        with ctx.slots:
+            scan = headers.scan(req.compiler, parsed, cwd, env)
+    except headers.ScanFailed:
+        return Local("scan-failed")
+    try:
+        thunk = build_thunk(tc, parsed, cwd, scan.files, natives, locale, columns, env, store, hashes)
+        outcome = _force(thunk, store, ctx, env.get("GGCC_SANDBOX") == "strict")
+        if isinstance(outcome, Local):
+            return outcome
+        result, was_hit = outcome
+        depfile_id = store.put_file(scan.depfile_tmp) if scan.depfile_tmp else ""
+        done = _write_back(result, parsed, cwd, store, "", scan.depfile_tmp, req.umask)
+        stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
+        by_tree = {i.path: i.ref for i in thunk.inputs}  # hashed once, in build_thunk
+        files = tuple((p, by_tree[tree_path(os.path.join(cwd, p))]) for p in scan.files)
+        absent = tuple(manifest.absent_candidates(list(scan.files), list(scan.search_dirs), cwd))
+        push = getattr(store, "push_blobs", None)
+        if push is not None and depfile_id:
+            try:
+                push([depfile_id])
+            except Exception:
+                pass  # the shared store is an optimisation
+        manifest.record(ctx.root, key, manifest.Entry(files, absent, thunk.id, depfile_id), store)
+        return done
+    finally:
+        if scan.depfile_tmp and os.path.exists(scan.depfile_tmp):
+            os.unlink(scan.depfile_tmp)
+
+
+def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
+    """ar r/q and ranlib as thunks; the archive comes back byte-identical."""
+    from ggcc.dependency_scan.program import load_or_capture, rooted, tree_path
+    from ggcc.errors import GgccError
+    from ggcc.launcher import archive
+    from ggcc.thunk import Input, Output, Thunk
+
+    cmd = archive.parse(req.argv[0], list(req.argv[1:]))
+    if isinstance(cmd, Local):
+        return cmd
+    if thunk_locale(req.env) is None:
+        return Local("translated-diagnostics")
+    cwd = req.cwd
+    host_archive = os.path.join(cwd, cmd.archive)
+    members = [os.path.join(cwd, m) for m in cmd.members]
+    if any(not os.path.isfile(m) for m in members):
+        return Local("missing-member")  # the tool says which, in its words
+    store = ctx.store(req.env)
+    hashes = ctx.hashes
+    try:
+        rt = load_or_capture(os.path.realpath(req.compiler), req.compiler, store, hashes)
+    except GgccError:
+        return Local("toolchain-capture-failed")
+    inputs = {f.tree_path: Input(f.tree_path, f.id, f.executable) for f in rt.files}
+    for host in members + ([host_archive] if os.path.isfile(host_archive) else []):
+        tp = tree_path(host)
+        inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
+    program = inputs.pop(rt.loader_tree)
+    args = rt.command_prefix(tree_path(req.compiler)) + list(cmd.flags) + [rooted(cmd.archive)] + [rooted(m) for m in cmd.members]
+    thunk = Thunk.make(program, args, {"LC_ALL": "C"}, list(inputs.values()),
+                       [Output("archive", tree_path(host_archive))], cwd=tree_path(cwd) or ".")
+    outcome = _force(thunk, store, ctx, req.env.get("GGCC_SANDBOX") == "strict")
+    if isinstance(outcome, Local):
+        return outcome
+    result, was_hit = outcome
+    done = _deliver(result, "archive", host_archive, store, req.umask)
+    stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
+    return done
+
+
+def _force(thunk: Thunk, store: LocalStore, ctx: Context, strict: bool) -> tuple[Result, bool] | Local:
+    """(result, whether it was a cache hit), or Local if the thunk failed.
+
+    Identical thunks asked for at once (two build directories, one
+    command) run once: the others wait and take its result."""
+    from ggcc.scheduler import ForceReport, force
+
+    store.put_thunk(thunk)
+    cached = store.get_result(thunk.id)
+    if cached is not None:
+        return cached, True
+
+    def run() -> ForceReport:
+        with ctx.slots:
+            return force([thunk.id], store, ctx.engine(store, strict), known={thunk.id: thunk})
+
+    report = ctx.once(thunk.id, run)
+    if report is not None and not report.ok:
+        f = report.failures[0]
+        failed_run = f.result is not None and not f.result.error
+        if not failed_run:  # ggcc's fault, not the code's: keep why
+            stats.record(ctx.root, f"error sandbox: {f.message}")
+        return Local("compile-failed-rerun" if failed_run else "sandbox-failure")
+    result = store.get_result(thunk.id)
+    if result is None:
+        # Another request ran it and failed (failures are never stored).
+        return Local("result-vanished" if report is not None else "compile-failed-rerun")
+    return result, report is None or bool(report.hits)
+
+
+def _write_back(
+    result: Result, parsed: Compile, cwd: str, store: LocalStore, depfile_id: str, depfile_tmp: str, umask: int
+) -> Done:
+    """Object and depfile into place atomically; the run's output to replay."""
+    from ggcc.fsutil import atomic_write_bytes
+    from ggcc.launcher.compile_thunk import OBJECT_TAG
+
+    mode = 0o666 & ~umask
+    if depfile_tmp:
+        os.chmod(depfile_tmp, mode)
+        os.replace(depfile_tmp, os.path.join(cwd, parsed.deps.file))
+    elif depfile_id:
+        atomic_write_bytes(os.path.join(cwd, parsed.deps.file), store.read_bytes(depfile_id), mode)
+    return _deliver(result, OBJECT_TAG, os.path.join(cwd, parsed.output), store, umask)
+
+
+def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int) -> Done:
+    """An output into place atomically; the run's stdout and stderr as the
+    host would have seen them (the tree stands for "/": the token is nothing)."""
+    from ggcc.fsutil import atomic_copy
+    from ggcc.thunk import ROOT_TOKEN
+
+    atomic_copy(store.path_for_use(result.output(tag).ref, False), dest, 0o666 & ~umask)
+    token = ROOT_TOKEN.encode()
+    return Done(0, result.stdout.replace(token, b""), result.stderr.replace(token, b""))
+
+
+def color_flag(family: str, args: tuple[str, ...], env: dict[str, str], stderr_columns: str) -> str:
+    """The flag that makes the sandboxed compiler color its diagnostics as
+    the real one would on this terminal, or "" (no terminal, or the user
+    chose). In the sandbox stderr is a pipe, so "auto" would mean never;
+    the flag changes no output file (DWARF does not record it)."""
+    if not stderr_columns or any(a.startswith(_COLOR_FLAGS) for a in args):
+        return ""
+    term = env.get("TERM", "")
+    if family == "clang":
+        # LLVM's terminalHasColors: a TERM it knows as colourful.
+        known = ("ansi", "cygwin", "linux", "screen", "xterm", "vt100", "rxvt", "tmux")
+        return "-fcolor-diagnostics" if term.startswith(known) or "color" in term else ""
+    if not term or term == "dumb" or env.get("GCC_COLORS") == "":
+        return ""
+    return "-fdiagnostics-color=always"
+
+
+def thunk_locale(env: dict[str, str]) -> str | None:
+    """LC_ALL for the thunk: what makes gcc print the same characters.
+
+    gcc's diagnostics depend on the codeset (UTF-8 quotes or ASCII ones)
+    and on the message language. English or C messages with a UTF-8 codeset
+    are reproduced with the built-in C.UTF-8 locale; translated messages
+    need catalogs the sandbox does not have: None (compile locally).
+    """
+    def pick(*names: str) -> str:
+        for n in names:
+            v = env.get(n)
+            if v:
+                return v
+        return "C"
+
+    ctype = pick("LC_ALL", "LC_CTYPE", "LANG")
+    messages = pick("LC_ALL", "LC_MESSAGES", "LANG")
+    lang = messages.split(".")[0].split("@")[0]
+    if lang not in ("C", "POSIX") and not lang.startswith("en"):
+        return None
+    codeset = ctype.partition(".")[2].split("@")[0].lower().replace("-", "")
+    return "C.UTF-8" if codeset == "utf8" else "C"
+
+
+def records_flags(args: tuple[str, ...]) -> bool:
+    """Whether the object will record the command's flags (DWARF producer,
+    .GCC.command.line)."""
+    debug = False
+    for a in args:
+        if a == "-frecord-gcc-switches":
+            return True
+        if a == "-g0":
+            debug = False
+        elif a == "-g" or a.startswith(("-ggdb", "-gdwarf", "-g1", "-g2", "-g3", "-gstabs", "-gbtf", "-gctf")):
+            debug = True
+    return debug
+
+
+def logical_cwd(physical: str, env: dict[str, str]) -> str:
+    """$PWD when it names the directory ``physical`` (gcc records it so),
+    else ``physical``."""
+    pwd = env.get("PWD")
+    if pwd and os.path.isabs(pwd):
+        try:
+            a, b = os.stat(pwd), os.stat(physical)
+            if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
+                return os.path.normpath(pwd)
+        except OSError:
+            pass
+    return physical
