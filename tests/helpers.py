@@ -32,17 +32,29 @@ def sh_thunk(
     return t
 
 
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pid: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not alive(pid)
+
+
 def stop_daemons(under: Path) -> None:
+    """SIGTERM every daemon whose directory is under ``under``; wait for each."""
     for pid_file in under.glob("**/daemon.pid"):
         try:
             pid = int(pid_file.read_text())
             os.kill(pid, signal.SIGTERM)
         except (OSError, ValueError):
             continue
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.02)
+        wait_gone(pid)

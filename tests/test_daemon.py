@@ -1,0 +1,187 @@
+"""The forcer daemon and its thin client: one daemon per GGCC_DIR, started by
+the first launcher, shared, replaceable, and never a cause of a broken build."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers import alive, stop_daemons, wait_gone
+
+GGCC = [sys.executable, "-m", "ggcc"]
+
+
+def _env(store: Path, **extra: str) -> dict[str, str]:
+    return dict(os.environ, GGCC_DIR=str(store), **extra)
+
+
+def _stats(store: Path) -> dict[str, object]:
+    import json
+
+    p = subprocess.run(GGCC + ["stats", "--json"], capture_output=True, text=True, env=_env(store), check=True)
+    return json.loads(p.stdout)  # type: ignore[no-any-return]
+
+
+def _daemon_starts(store: Path) -> int:
+    log = store / "daemon.log"
+    return log.read_text().count(" serving ") if log.exists() else 0
+
+
+def _daemon_pid(store: Path) -> int:
+    return int((store / "daemon.pid").read_text())
+
+
+def _slow_source(path: Path, functions: int = 1500) -> None:
+    """A file gcc -O2 takes a second or more on."""
+    body = "".join(
+        f"int f{i}(int *a, int n) {{ int s = {i}; for (int k = 0; k < n; k++) s = s * 31 + a[k] * {i % 7 + 1}; return s; }}\n"
+        for i in range(functions)
+    )
+    path.write_text(body)
+
+
+def test_64_launchers_at_once_start_exactly_one_daemon(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    srcs = []
+    for i in range(64):
+        (tmp_path / f"u{i}.c").write_text(f"int u{i}(int x) {{ return x * {i}; }}\n")
+        srcs.append(f"u{i}")
+    procs = [
+        subprocess.Popen(GGCC + ["gcc", "-O2", "-c", f"{s}.c", "-o", f"{s}.o"], cwd=tmp_path, env=_env(store))
+        for s in srcs
+    ]
+    assert [p.wait(timeout=600) for p in procs] == [0] * 64
+    assert _daemon_starts(store) == 1
+    for s in srcs:
+        subprocess.run(["gcc", "-O2", "-c", f"{s}.c", "-o", f"{s}.plain.o"], cwd=tmp_path, check=True)
+        assert (tmp_path / f"{s}.o").read_bytes() == (tmp_path / f"{s}.plain.o").read_bytes()
+    st = _stats(store)
+    assert st["executed"] == 64 and st["local_fallbacks"] == {}, st
+
+
+def test_status_stop_start(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    env = _env(store, GGCC_JOBS="3")
+    p = subprocess.run(GGCC + ["daemon", "status"], capture_output=True, text=True, env=env)
+    assert p.returncode == 1 and "no daemon" in p.stdout
+    p = subprocess.run(GGCC + ["daemon", "start"], capture_output=True, text=True, env=env, check=True)
+    assert "jobs 3" in p.stdout
+    pid = _daemon_pid(store)
+    p = subprocess.run(GGCC + ["daemon", "status"], capture_output=True, text=True, env=env, check=True)
+    assert f"pid {pid}" in p.stdout
+    subprocess.run(GGCC + ["daemon", "start"], capture_output=True, env=env, check=True)
+    assert _daemon_pid(store) == pid  # already running: not a second one
+    p = subprocess.run(GGCC + ["daemon", "stop"], capture_output=True, text=True, env=env, check=True)
+    assert "stopped" in p.stdout and wait_gone(pid, 5)
+    assert not (store / "daemon.sock").exists()
+
+
+def test_a_stale_socket_is_replaced(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir(mode=0o700)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(store / "daemon.sock"))  # a daemon that died without cleaning up
+    s.close()
+    (tmp_path / "a.c").write_text("int a(void) { return 1; }\n")
+    subprocess.run(GGCC + ["gcc", "-c", "a.c"], cwd=tmp_path, env=_env(store), check=True)
+    assert _daemon_starts(store) == 1
+    assert _stats(store)["local_fallbacks"] == {}
+
+
+def test_idle_daemon_exits(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    (tmp_path / "a.c").write_text("int a(void) { return 1; }\n")
+    subprocess.run(GGCC + ["gcc", "-c", "a.c"], cwd=tmp_path, env=_env(store, GGCC_DAEMON_IDLE="1"), check=True)
+    assert wait_gone(_daemon_pid(store), 20)
+    assert not (store / "daemon.sock").exists() and "idle: exiting" in (store / "daemon.log").read_text()
+
+
+def test_daemon_killed_mid_compile_the_compile_still_succeeds(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    _slow_source(tmp_path / "slow.c")
+    env = _env(store)
+    subprocess.run(GGCC + ["daemon", "start"], env=env, check=True, capture_output=True)
+    pid = _daemon_pid(store)
+    proc = subprocess.Popen(GGCC + ["gcc", "-O2", "-c", "slow.c", "-o", "slow.o"], cwd=tmp_path, env=env)
+    time.sleep(0.8)  # the daemon is scanning or compiling
+    os.kill(pid, signal.SIGKILL)
+    assert proc.wait(timeout=600) == 0
+    subprocess.run(["gcc", "-O2", "-c", "slow.c", "-o", "plain.o"], cwd=tmp_path, check=True)
+    assert (tmp_path / "slow.o").read_bytes() == (tmp_path / "plain.o").read_bytes()
+    assert _daemon_starts(store) == 2  # the launcher started a new one and asked again
+    assert not list(tmp_path.glob(".ggcc-tmp-*"))  # nothing half-written beside the object
+
+
+def test_without_a_daemon_the_real_compiler_runs(tmp_path: Path) -> None:
+    """GGCC_DIR where no daemon can listen: the build goes on, counted."""
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "daemon.sock").mkdir()  # nothing can bind here
+    (tmp_path / "a.c").write_text("int a(void) { return 1; }\n")
+    env = _env(store)
+    p = subprocess.run(GGCC + ["gcc", "-c", "a.c"], cwd=tmp_path, env=dict(env), capture_output=True)
+    assert p.returncode == 0 and (tmp_path / "a.o").exists()
+    assert _stats(store)["local_fallbacks"] == {"daemon-unavailable": 1}
+
+
+def test_in_process_mode(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    (tmp_path / "a.c").write_text("int a(void) { return 1; }\n")
+    env = _env(store, GGCC_DAEMON="0")
+    subprocess.run(GGCC + ["gcc", "-c", "a.c"], cwd=tmp_path, env=env, check=True)
+    assert not (store / "daemon.pid").exists()
+    assert _stats(store)["executed"] == 1
+
+
+def test_two_builds_in_two_directories_share_one_daemon(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    trees = []
+    for name in ("one", "two"):
+        t = tmp_path / name
+        (t / "include").mkdir(parents=True)
+        # Same file names, different contents: nothing may be mixed up.
+        (t / "include" / "v.h").write_text(f'#define WHO "{name}"\n')
+        for i in range(6):
+            (t / f"m{i}.c").write_text(f'#include "v.h"\nconst char *m{i}(void) {{ return WHO "{i}"; }}\n')
+        trees.append(t)
+    procs = []
+    for t in trees:
+        for i in range(6):
+            cmd = GGCC + ["gcc", "-O2", "-Iinclude", "-c", f"m{i}.c", "-o", f"m{i}.o"]
+            procs.append(subprocess.Popen(cmd, cwd=t, env=_env(store)))
+    assert all(p.wait(timeout=600) == 0 for p in procs)
+    for t in trees:
+        for i in range(6):
+            subprocess.run(["gcc", "-O2", "-Iinclude", "-c", f"m{i}.c", "-o", f"p{i}.o"], cwd=t, check=True)
+            assert (t / f"m{i}.o").read_bytes() == (t / f"p{i}.o").read_bytes()
+    assert _daemon_starts(store) == 1
+
+
+def test_a_changed_header_is_never_served_stale_by_a_warm_daemon(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    (tmp_path / "v.h").write_text("#define V 1\n")
+    (tmp_path / "a.c").write_text('#include "v.h"\nint a(void) { return V; }\n')
+    env = _env(store)
+    for v in ("1", "2", "3"):
+        (tmp_path / "v.h").write_text(f"#define V {v}\n")  # same size, same second
+        subprocess.run(GGCC + ["gcc", "-O2", "-c", "a.c"], cwd=tmp_path, env=env, check=True)
+        subprocess.run(["gcc", "-O2", "-c", "a.c", "-o", "p.o"], cwd=tmp_path, check=True)
+        assert (tmp_path / "a.o").read_bytes() == (tmp_path / "p.o").read_bytes()
+    assert _daemon_starts(store) == 1
+
+
+def test_launchers_keep_the_build_tools_descriptors_out_of_the_daemon(tmp_path: Path) -> None:
+    """A daemon holding the build tool's output pipe would hang it: the
+    launcher's caller must see EOF as soon as the launcher exits."""
+    store = tmp_path / "store"
+    (tmp_path / "a.c").write_text("int a(void) { return 1; }\n")
+    t = time.monotonic()
+    p = subprocess.run(GGCC + ["gcc", "-c", "a.c"], cwd=tmp_path, env=_env(store), capture_output=True, timeout=60)
+    assert p.returncode == 0 and time.monotonic() - t < 30
+    assert alive(_daemon_pid(store))
+    stop_daemons(tmp_path)
