@@ -45,29 +45,18 @@ def build_thunk(
         tp = tree_path(host)
         if tp not in inputs:
             inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
-        dirs.update(_dirs_before_dotdot(host))
+        dirs.update(dirs_before_dotdot(host))
     for d in comp.include_dirs:
         host = os.path.join(cwd, d)
         if os.path.isdir(host):
             dirs.add(tree_path(host))
-            dirs.update(_dirs_before_dotdot(host))
+            dirs.update(dirs_before_dotdot(host))
     program = inputs.pop(tc.loader_tree)
     args = tc.command_prefix() + tc.relocation_flags() + _map_args(comp, natives)
     args += ["-o", rooted(comp.output)]
-    locale_dir = _utf8_locale_dir() if locale == "C.UTF-8" else None
-    if locale == "C.UTF-8" and locale_dir is None:
-        locale = "C"  # the host has no C.UTF-8 either: gcc falls back to C there too
-    if locale_dir is not None:
-        # glibc loads C.UTF-8 from files, at an absolute path: ship them and
-        # point glibc at the copy, or the worker's (or no) locale is used.
-        for name in sorted(os.listdir(locale_dir)) + ["LC_MESSAGES/SYS_LC_MESSAGES"]:
-            host = os.path.join(locale_dir, name)
-            if os.path.isfile(host):
-                tp = tree_path(host)
-                inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
-    thunk_env = {"LC_ALL": locale}
-    if locale_dir is not None:
-        thunk_env["LOCPATH"] = f"{ROOT_TOKEN}/{tree_path(os.path.dirname(locale_dir))}"
+    thunk_env, locale_inputs = locale_setup(locale, store, hashes)
+    for i in locale_inputs:
+        inputs[i.path] = i
     if env.get("SOURCE_DATE_EPOCH"):
         thunk_env["SOURCE_DATE_EPOCH"] = env["SOURCE_DATE_EPOCH"]
     if columns:
@@ -89,6 +78,23 @@ def diagnostic_columns(env: dict[str, str], stderr_columns: str) -> str:
     """The width gcc fits source excerpts in diagnostics to: $COLUMNS, else
     the terminal's width if the launcher's stderr is one; none for a pipe."""
     return env.get("COLUMNS") or stderr_columns
+
+
+def locale_setup(locale: str, store: LocalStore, hashes: HashCache) -> tuple[dict[str, str], list[Input]]:
+    """The environment and files that give a tool in the sandbox the locale
+    ``locale`` ("C" or "C.UTF-8"). glibc loads C.UTF-8 from files, at an
+    absolute path: ship them and point glibc at the copy, or the worker's
+    (or no) locale is used."""
+    locale_dir = _utf8_locale_dir() if locale == "C.UTF-8" else None
+    if locale_dir is None:
+        return {"LC_ALL": "C"}, []  # without C.UTF-8 on the host, gcc falls back to C there too
+    inputs = []
+    for name in sorted(os.listdir(locale_dir)) + ["LC_MESSAGES/SYS_LC_MESSAGES"]:
+        host = os.path.join(locale_dir, name)
+        if os.path.isfile(host):
+            tp = tree_path(host)
+            inputs.append(Input(tp, store.put_file(host, hashes.file_id(host))))
+    return {"LC_ALL": locale, "LOCPATH": f"{ROOT_TOKEN}/{tree_path(os.path.dirname(locale_dir))}"}, inputs
 
 
 def _utf8_locale_dir() -> str | None:
@@ -130,7 +136,7 @@ def _map_args(comp: Compile, natives: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _dirs_before_dotdot(host_path: str) -> list[str]:
+def dirs_before_dotdot(host_path: str) -> list[str]:
     """Directories a path walks through before each '..' (they must exist)."""
     parts = host_path.split("/")
     out = []

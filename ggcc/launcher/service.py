@@ -161,6 +161,10 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
     env = req.env
     parsed = parse(list(req.argv[1:]))
     if isinstance(parsed, Local):
+        from ggcc.launcher.link import looks_like_link
+
+        if looks_like_link(list(req.argv[1:])):
+            return link_as_thunk(req, ctx)
         return parsed
     for var in _UNMODELLED_ENV:
         if env.get(var):
@@ -288,6 +292,78 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
     return done
 
 
+def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
+    """A link by gcc, g++ or clang as a thunk running ld; the output comes
+    back byte-identical (see link.py)."""
+    from ggcc.dependency_scan.program import load_or_capture, rooted, tree_path
+    from ggcc.errors import GgccError
+    from ggcc.launcher import link
+    from ggcc.launcher.compile_thunk import dirs_before_dotdot, locale_setup
+    from ggcc.thunk import Input, Output, Thunk
+
+    args = list(req.argv[1:])
+    why = link.unmodelled(args, req.env)
+    if why:
+        return Local(why)
+    locale = thunk_locale(req.env)
+    if locale is None:
+        return Local("translated-diagnostics")
+    cwd = req.cwd
+    store = ctx.store(req.env)
+    hashes = ctx.hashes
+    key = link.record_key(hashes.file_id(os.path.realpath(req.compiler)), [req.compiler, *args], cwd, req.env)
+    rec = link.load_record(ctx.root, key)
+    if rec is not None and all(os.path.isfile(os.path.join(cwd, f)) for f in rec[1]):
+        cmd, files = rec
+    else:
+        got = link.ld_command(req.compiler, args, cwd, req.env)
+        if isinstance(got, Local):
+            return got
+        cmd = got
+        with ctx.slots:
+            traced = link.trace(cmd, cwd)
+        if isinstance(traced, Local):
+            return traced
+        files = traced
+        link.save_record(ctx.root, key, cmd, files)
+        stats.record(ctx.root, "link-trace")
+    try:
+        rt = load_or_capture(os.path.realpath(cmd.ld), cmd.ld, store, hashes)
+    except GgccError:
+        return Local("toolchain-capture-failed")
+    inputs = {f.tree_path: Input(f.tree_path, f.id, f.executable) for f in rt.files}
+    dirs: set[str] = set()
+    for f in files:
+        host = os.path.join(cwd, f)
+        tp = tree_path(host)
+        if tp not in inputs:
+            inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
+        dirs.update(dirs_before_dotdot(host))
+    for d in link.search_dirs(cmd):
+        host = os.path.join(cwd, d)
+        if os.path.isdir(host):
+            dirs.add(tree_path(host))
+            dirs.update(dirs_before_dotdot(host))
+    thunk_env, locale_inputs = locale_setup(locale, store, hashes)
+    for i in locale_inputs:
+        inputs.setdefault(i.path, i)
+    program = inputs.pop(rt.loader_tree)
+    host_out = os.path.join(cwd, cmd.output)
+    out_tree = tree_path(host_out)
+    dirs.add(os.path.dirname(out_tree))
+    dirs.discard("")
+    argv = rt.command_prefix(tree_path(cmd.ld)) + [f"--sysroot={rooted('/')}"] + link.map_args(cmd)
+    thunk = Thunk.make(program, argv, thunk_env, list(inputs.values()), [Output("output", out_tree)],
+                       cwd=tree_path(cwd) or ".", dirs=sorted(d for d in dirs if d not in inputs))
+    outcome = _force(thunk, store, ctx, req.env.get("GGCC_SANDBOX") == "strict")
+    if isinstance(outcome, Local):
+        return outcome
+    result, was_hit = outcome
+    done = _deliver(result, "output", host_out, store, req.umask)
+    stats.record(ctx.root, "invocation", "hit" if was_hit else "executed", "link")
+    return done
+
+
 def _force(thunk: Thunk, store: LocalStore, ctx: Context, strict: bool) -> tuple[Result, bool] | Local:
     """(result, whether it was a cache hit), or Local if the thunk failed.
 
@@ -340,7 +416,8 @@ def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int)
     from ggcc.fsutil import atomic_copy
     from ggcc.thunk import ROOT_TOKEN
 
-    atomic_copy(store.path_for_use(result.output(tag).ref, False), dest, 0o666 & ~umask)
+    value = result.output(tag)
+    atomic_copy(store.path_for_use(value.ref, False), dest, (0o777 if value.executable else 0o666) & ~umask)
     token = ROOT_TOKEN.encode()
     return Done(0, result.stdout.replace(token, b""), result.stderr.replace(token, b""))
 

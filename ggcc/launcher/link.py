@@ -1,0 +1,231 @@
+"""Links as thunks: ``ggcc gcc a.o b.o -o prog -lm`` runs ld in a sandbox.
+
+The driver is asked what it would run (``gcc -###``): for a link that is
+one command, collect2 (gcc) or ld itself (clang), whose arguments are ld's.
+ggcc runs ld directly with them, through ld's own loader and libraries,
+minus the LTO plugin options (without LTO objects the plugin claims
+nothing, and its -fresolution file name is random). Paths ld reads get the
+root in front; strings ld records in the output (-dynamic-linker, -rpath,
+-soname) are left alone; ``--sysroot=ROOT`` makes linker scripts such as
+libc.so, which name absolute paths, resolve inside the tree.
+
+The files ld reads come from ld's own trace (``-t``) on the host, run once
+per command (driver, arguments, working directory) and remembered with the
+ld command; later links check each file with a stat (the hash cache) and
+build the thunk without starting the driver or ld. A library that appears
+in an earlier search directory after the trace is not noticed (no negative
+lookups yet); ``ggcc cache clear`` forgets traces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+from ggcc.launcher.args import Local
+
+# Options whose value ld records in the output as a string: never rooted.
+_STRING_SEPARATE = frozenset({"-dynamic-linker", "--dynamic-linker", "-rpath", "--rpath", "-soname", "--soname", "-h"})
+_STRING_JOINED = ("-rpath=", "--rpath=", "-soname=", "--soname=", "-dynamic-linker=", "--dynamic-linker=")
+# Options whose value is a path ld reads (or writes: -o).
+_PATH_SEPARATE = frozenset({"-L", "-T", "-o", "--script", "--version-script", "-rpath-link", "--rpath-link",
+                            "--dynamic-list", "--library-path", "--output"})
+_PATH_JOINED = ("--version-script=", "--dynamic-list=", "--script=", "-rpath-link=", "--rpath-link=",
+                "--library-path=", "--sysroot=", "--output=")
+# ld options ggcc does not model: another output file, or plugins.
+_LD_UNMODELLED = ("-Map", "--Map", "--dependency-file", "--out-implib", "-plugin", "--plugin", "-R", "--just-symbols",
+                  "--print-map", "-M", "--trace", "-t", "--verbose", "-v", "--version")
+# Driver options that make a link something ggcc does not model.
+_DRIVER_UNMODELLED = ("-flto", "-fuse-ld", "-ffat-lto", "-fuse-linker-plugin", "-save-temps", "-###", "-v",
+                      "--version", "-print", "-dump", "@", "-fprofile-", "--coverage", "-Wl,@", "-Xlinker")
+_NOT_LINK = frozenset({"-c", "-S", "-E", "-M", "-MM", "-fsyntax-only"})
+_LD_UNMODELLED_ENV = ("LD_RUN_PATH", "GCC_EXEC_PREFIX", "COMPILER_PATH")
+
+FORMAT = 1
+
+
+def looks_like_link(args: list[str]) -> bool:
+    """No compile-only option and at least one file operand."""
+    return not any(a in _NOT_LINK for a in args) and any(not a.startswith("-") for a in args)
+
+
+@dataclass(frozen=True)
+class LdCommand:
+    ld: str  # the ld the driver would start, as it would name it
+    args: tuple[str, ...]  # ld's arguments, plugin options removed
+    output: str  # as ld names it (relative to cwd, or absolute)
+
+
+def unmodelled(args: list[str], env: dict[str, str]) -> str:
+    """Why ggcc cannot run this link as a thunk, or ""."""
+    for a in args:
+        if a.startswith(_DRIVER_UNMODELLED) or (a.startswith("-Wl,") and _ld_flag_unmodelled(a[4:].split(","))):
+            return "link-option:" + a.split("=")[0].split(",")[0][:40]
+    for var in _LD_UNMODELLED_ENV:
+        if env.get(var):
+            return f"env:{var}"
+    return ""
+
+
+def _ld_flag_unmodelled(flags: list[str]) -> bool:
+    return any(f.split("=")[0] in _LD_UNMODELLED for f in flags)
+
+
+def ld_command(driver: str, args: list[str], cwd: str, env: dict[str, str]) -> LdCommand | Local:
+    """What the driver would run for this link (from -###)."""
+    try:
+        p = subprocess.run([driver, *args, "-###"], cwd=cwd, env=dict(env, LC_ALL="C"), capture_output=True,
+                           text=True, errors="surrogateescape", timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return Local("link-driver-failed")
+    if p.returncode != 0:
+        return Local("link-driver-failed")
+    commands = [shlex.split(line) for line in p.stderr.splitlines() if line.startswith(" ")]
+    if len(commands) != 1:
+        return Local("compile-and-link")
+    cmd = commands[0]
+    name = os.path.basename(cmd[0])
+    if name == "collect2":
+        ld = _which("ld", env)
+        if ld is None:
+            return Local("link-no-ld")
+    elif name in ("ld", "ld.bfd") or name.endswith("-ld"):
+        ld = cmd[0]
+    else:
+        return Local(f"linker:{name}")
+    out: list[str] = []
+    output = "a.out"
+    i = 1
+    while i < len(cmd):
+        a = cmd[i]
+        if a == "-plugin":
+            i += 2
+            continue
+        if a.startswith("-plugin-opt"):
+            i += 1
+            continue
+        if a.split("=")[0] in _LD_UNMODELLED:
+            return Local("link-option:" + a.split("=")[0])
+        if a == "-o" and i + 1 < len(cmd):
+            output = cmd[i + 1]
+        out.append(a)
+        i += 1
+    return LdCommand(ld, tuple(out), output)
+
+
+def _which(name: str, env: dict[str, str]) -> str | None:
+    for d in env.get("PATH", os.defpath).split(os.pathsep):
+        p = os.path.join(d or ".", name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def trace(cmd: LdCommand, cwd: str) -> list[str] | Local:
+    """The files ld opens for this command, as it names them (-t), from a
+    run on the host into a scratch output."""
+    with tempfile.TemporaryDirectory(prefix="ggcc-ld-") as tmp:
+        args = list(cmd.args)
+        for k, a in enumerate(args):
+            if a == "-o":
+                args[k + 1] = os.path.join(tmp, "out")
+            elif a.startswith("--output="):
+                args[k] = "--output=" + os.path.join(tmp, "out")
+        try:
+            p = subprocess.run([cmd.ld, *args, "-t"], cwd=cwd, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"},
+                               capture_output=True, text=True, errors="surrogateescape", timeout=600,
+                               stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired):
+            return Local("link-trace-failed")
+    if p.returncode != 0:
+        return Local("link-failed-rerun")  # the real driver says why
+    files: list[str] = []
+    for line in p.stdout.splitlines():
+        path = line.strip()
+        if path.endswith(")") and "(" in path and not os.path.isfile(os.path.join(cwd, path)):
+            path = path[:path.index("(")]  # an archive member: the archive is the input
+        if path and os.path.isfile(os.path.join(cwd, path)) and path not in files:
+            files.append(path)
+    return files
+
+
+def map_args(cmd: LdCommand) -> list[str]:
+    """ld's arguments for the tree: read and written paths rooted, recorded strings kept."""
+    from ggcc.dependency_scan.program import rooted as root
+
+    out: list[str] = []
+    args = cmd.args
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in _STRING_SEPARATE and i + 1 < len(args):
+            out += [a, args[i + 1]]
+            i += 2
+            continue
+        if a in _PATH_SEPARATE and i + 1 < len(args):
+            out += [a, root(args[i + 1])]
+            i += 2
+            continue
+        if a.startswith(_STRING_JOINED):
+            out.append(a)
+        elif a.startswith(_PATH_JOINED):
+            opt, _, val = a.partition("=")
+            out.append(f"{opt}={root(val)}")
+        elif a.startswith(("-L", "-T")) and len(a) > 2:
+            out.append(a[:2] + root(a[2:]))
+        elif not a.startswith("-"):
+            out.append(root(a))
+        else:
+            out.append(a)
+        i += 1
+    return out
+
+
+def search_dirs(cmd: LdCommand) -> list[str]:
+    """-L directories and -rpath-link ones, as ld names them."""
+    dirs: list[str] = []
+    args = cmd.args
+    for k, a in enumerate(args):
+        if a in ("-L", "--library-path", "-rpath-link", "--rpath-link") and k + 1 < len(args):
+            dirs.append(args[k + 1])
+        elif a.startswith("-L") and len(a) > 2:
+            dirs.append(a[2:])
+        elif a.startswith(("--library-path=", "-rpath-link=", "--rpath-link=")):
+            dirs.append(a.partition("=")[2])
+    return dirs
+
+
+# -- remembered traces ---------------------------------------------------------
+def record_key(driver_id: str, args: list[str], cwd: str, env: dict[str, str]) -> str:
+    parts = [FORMAT, driver_id, args, cwd, env.get("LIBRARY_PATH", ""), env.get("PATH", "")]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def load_record(root: str, key: str) -> tuple[LdCommand, list[str]] | None:
+    try:
+        with open(_record_path(root, key), "rb") as f:
+            obj = json.loads(f.read())
+        return LdCommand(obj["ld"], tuple(obj["args"]), obj["output"]), list(obj["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save_record(root: str, key: str, cmd: LdCommand, files: list[str]) -> None:
+    from ggcc.fsutil import atomic_write_bytes
+
+    path = _record_path(root, key)
+    data = json.dumps({"ld": cmd.ld, "args": list(cmd.args), "output": cmd.output, "files": files}).encode()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic_write_bytes(path, data)
+    except OSError:
+        pass  # an optimisation
+
+
+def _record_path(root: str, key: str) -> str:
+    return os.path.join(root, "links", key[:2], key)
