@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -37,6 +36,9 @@ _PATH_SEPARATE = frozenset({"-L", "-T", "-o", "--script", "--version-script", "-
                             "--dynamic-list", "--library-path", "--output"})
 _PATH_JOINED = ("--version-script=", "--dynamic-list=", "--script=", "-rpath-link=", "--rpath-link=",
                 "--library-path=", "--sysroot=", "--output=")
+# Other ld options with a separate value that is not a file operand.
+_VALUE_SEPARATE = frozenset({"-m", "-z", "-e", "-u", "--entry", "--undefined", "-y", "--hash-style", "-a", "-A",
+                             "--defsym", "--wrap", "-O", "-G", "-Y", "--section-start", "-Ttext", "-Tdata", "-Tbss"})
 # ld options ggcc does not model: another output file, or plugins.
 _LD_UNMODELLED = ("-Map", "--Map", "--dependency-file", "--out-implib", "-plugin", "--plugin", "-R", "--just-symbols",
                   "--print-map", "-M", "--trace", "-t", "--verbose", "-v", "--version")
@@ -85,7 +87,7 @@ def ld_command(driver: str, args: list[str], cwd: str, env: dict[str, str]) -> L
         return Local("link-driver-failed")
     if p.returncode != 0:
         return Local("link-driver-failed")
-    commands = [shlex.split(line) for line in p.stderr.splitlines() if line.startswith(" ")]
+    commands = [split_command(line) for line in p.stderr.splitlines() if line.startswith(" ")]
     if len(commands) != 1:
         return Local("compile-and-link")
     cmd = commands[0]
@@ -118,6 +120,33 @@ def ld_command(driver: str, args: list[str], cwd: str, env: dict[str, str]) -> L
     return LdCommand(ld, tuple(out), output)
 
 
+def split_command(line: str) -> list[str]:
+    """One command line as gcc and clang print it for -###: words, some in
+    double quotes, where a backslash takes the next character as is (both
+    escape \\, " and $; shlex would keep the backslash before $)."""
+    words: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        if line[i] == " ":
+            i += 1
+            continue
+        word: list[str] = []
+        if line[i] == '"':
+            i += 1
+            while i < n and line[i] != '"':
+                if line[i] == "\\" and i + 1 < n:
+                    i += 1
+                word.append(line[i])
+                i += 1
+            i += 1
+        else:
+            while i < n and line[i] != " ":
+                word.append(line[i])
+                i += 1
+        words.append("".join(word))
+    return words
+
+
 def _which(name: str, env: dict[str, str]) -> str | None:
     for d in env.get("PATH", os.defpath).split(os.pathsep):
         p = os.path.join(d or ".", name)
@@ -144,7 +173,7 @@ def trace(cmd: LdCommand, cwd: str) -> list[str] | Local:
             return Local("link-trace-failed")
     if p.returncode != 0:
         return Local("link-failed-rerun")  # the real driver says why
-    files: list[str] = []
+    files: list[str] = named_files(cmd, cwd)  # -t leaves out version scripts and dynamic lists
     for line in p.stdout.splitlines():
         path = line.strip()
         if path.endswith(")") and "(" in path and not os.path.isfile(os.path.join(cwd, path)):
@@ -183,6 +212,25 @@ def map_args(cmd: LdCommand) -> list[str]:
         else:
             out.append(a)
         i += 1
+    return out
+
+
+def named_files(cmd: LdCommand, cwd: str) -> list[str]:
+    """Files the command names that ld reads: operands and script options."""
+    out: list[str] = []
+    args = cmd.args
+    for k, a in enumerate(args):
+        val = ""
+        if a in ("-T", "--script", "--version-script", "--dynamic-list") and k + 1 < len(args):
+            val = args[k + 1]
+        elif a.startswith(("--version-script=", "--dynamic-list=", "--script=")):
+            val = a.partition("=")[2]
+        elif a.startswith("-T") and len(a) > 2:
+            val = a[2:]
+        elif not a.startswith("-") and (k == 0 or args[k - 1] not in _STRING_SEPARATE | _PATH_SEPARATE | _VALUE_SEPARATE):
+            val = a
+        if val and os.path.isfile(os.path.join(cwd, val)) and val not in out:
+            out.append(val)
     return out
 
 

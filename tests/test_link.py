@@ -1,0 +1,181 @@
+"""Links as thunks: executables and shared libraries byte-identical to the
+plain driver's, ld's messages and exit codes too, whole projects included."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from debian_sources import copy_of
+from ggcc.launcher.link import LdCommand, map_args
+
+GGCC = [sys.executable, "-m", "ggcc"]
+
+
+def _env(store: Path, **extra: str) -> dict[str, str]:
+    return dict(os.environ, GGCC_DIR=str(store), GGCC_SANDBOX="strict", **extra)
+
+
+def _stats(store: Path) -> dict[str, object]:
+    p = subprocess.run(GGCC + ["stats", "--json"], capture_output=True, text=True, env=_env(store), check=True)
+    return json.loads(p.stdout)  # type: ignore[no-any-return]
+
+
+def _same_link(argv: list[str], cwd: Path, store: Path, output: str) -> subprocess.CompletedProcess[bytes]:
+    plain = subprocess.run(argv, cwd=cwd, capture_output=True)
+    want = (cwd / output).read_bytes() if plain.returncode == 0 else None
+    want_mode = (cwd / output).stat().st_mode if plain.returncode == 0 else None
+    if (cwd / output).exists():
+        (cwd / output).unlink()
+    ours = subprocess.run(GGCC + argv, cwd=cwd, capture_output=True, env=_env(store))
+    assert (ours.returncode, ours.stdout, ours.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    if want is not None:
+        assert (cwd / output).read_bytes() == want
+        assert (cwd / output).stat().st_mode == want_mode
+    return ours
+
+
+@pytest.fixture
+def objs(tmp_path: Path) -> Path:
+    (tmp_path / "main.c").write_text(
+        '#include <math.h>\n#include <stdio.h>\nint twice(int);\n'
+        'int main(int c, char **v) { printf("%d %f\\n", twice(c), sqrt((double)c)); return 0; }\n')
+    (tmp_path / "lib.c").write_text("int twice(int x) { return 2 * x; }\n")
+    (tmp_path / "warn.c").write_text("#include <stdio.h>\nint main(void) { char b[L_tmpnam]; return tmpnam(b) == 0; }\n")
+    (tmp_path / "undef.c").write_text("int nowhere(void);\nint main(void) { return nowhere(); }\n")
+    (tmp_path / "lib.map").write_text("{ global: twice; local: *; };\n")
+    for src in ("main", "lib", "warn", "undef"):
+        subprocess.run(["gcc", "-O2", "-fPIC", "-c", f"{src}.c"], cwd=tmp_path, check=True)
+    return tmp_path
+
+
+def test_executable_identical(objs: Path) -> None:
+    store = objs / "store"
+    _same_link(["gcc", "main.o", "lib.o", "-o", "prog", "-lm"], objs, store, "prog")
+    _same_link(["gcc", "main.o", "lib.o", "-o", "prog", "-lm"], objs, store, "prog")  # the hit
+    s = _stats(store)
+    assert (s["executed"], s["cache_hits"], s["local_fallbacks"]) == (1, 1, {}), s
+    assert subprocess.run([str(objs / "prog")], capture_output=True, text=True).stdout == "2 1.000000\n"
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_shared_library_with_soname_rpath_and_version_script(objs: Path, cc: str) -> None:
+    store = objs / "store"
+    argv = [cc, "-shared", "-Wl,-soname,libtw.so.1,--version-script,lib.map", f"-Wl,-rpath,{objs}",
+            "-o", "libtw.so.1.0", "lib.o"]
+    _same_link(argv, objs, store, "libtw.so.1.0")
+    _same_link([cc, "main.o", "-o", "prog2", "-L.", "-l:libtw.so.1.0", "-lm", "-Wl,-rpath,$ORIGIN"], objs, store, "prog2")
+    assert _stats(store)["local_fallbacks"] == {}
+
+
+def test_linker_warnings_and_errors_are_the_real_ones(objs: Path) -> None:
+    store = objs / "store"
+    ours = _same_link(["gcc", "warn.o", "-o", "warn"], objs, store, "warn")
+    assert b"dangerous" in ours.stderr  # glibc's link-time warning, printed as ld prints it
+    ours = _same_link(["gcc", "undef.o", "-o", "undef"], objs, store, "undef")
+    assert ours.returncode == 1 and b"undefined reference to `nowhere'" in ours.stderr
+
+
+def test_lto_links_run_locally_with_a_reason(objs: Path) -> None:
+    store = objs / "store"
+    _same_link(["gcc", "-flto", "main.o", "lib.o", "-o", "prog", "-lm"], objs, store, "prog")
+    assert _stats(store)["local_fallbacks"] == {"link-option:-flto": 1}
+
+
+def test_ld_arguments_for_the_tree() -> None:
+    cmd = LdCommand("ld", ("-dynamic-linker", "/lib64/ld-linux-x86-64.so.2", "-rpath", "/opt/x", "-o", "/abs/out",
+                           "/usr/lib/crt1.o", "a.o", "-L/usr/lib", "-L", "rel", "--version-script=/v.map", "-soname",
+                           "libx.so.1", "-rpath=/keep", "-lm"), "/abs/out")
+    assert map_args(cmd) == [
+        "-dynamic-linker", "/lib64/ld-linux-x86-64.so.2", "-rpath", "/opt/x", "-o", "@@GGCC_ROOT@@/abs/out",
+        "@@GGCC_ROOT@@/usr/lib/crt1.o", "a.o", "-L@@GGCC_ROOT@@/usr/lib", "-L", "rel",
+        "--version-script=@@GGCC_ROOT@@/v.map", "-soname", "libx.so.1", "-rpath=/keep", "-lm",
+    ]
+
+
+ZLIB_OUTPUTS = ("*.o", "*.lo", "*.a", "libz.so*", "example", "minigzip", "examplesh", "minigzipsh")
+
+
+def _tree_outputs(tree: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(tree)): p.read_bytes() for pat in ZLIB_OUTPUTS for p in tree.glob(pat) if p.is_file()}
+
+
+def test_zlib_configure_and_make_through_ggcc(tmp_path: Path) -> None:
+    """zlib's own ./configure and make with CC="ggcc gcc" (and ar, ranlib):
+    every object, archive, shared library and executable identical; its
+    tests pass on the ggcc build; a rebuild is all cache hits."""
+    plain = copy_of("zlib", tmp_path / "plain")
+    ours = copy_of("zlib", tmp_path / "ours")
+    store = tmp_path / "store"
+    for tree in (plain, ours):
+        subprocess.run(["./configure"], cwd=tree, check=True, capture_output=True)
+    subprocess.run(["make", "-j2"], cwd=plain, check=True, capture_output=True)
+    ggcc = " ".join(GGCC)
+    make = ["make", "-j2", f"CC={ggcc} gcc", f"AR={ggcc} ar", f"RANLIB={ggcc} ranlib"]
+    subprocess.run(make, cwd=ours, check=True, capture_output=True, env=_env(store))
+    want = _tree_outputs(plain)
+    assert len(want) >= 40 and "libz.so.1.2.13" in want and "minigzipsh" in want
+    got = _tree_outputs(ours)
+    assert sorted(n for n in want if got.get(n) != want[n]) == []
+    s = _stats(store)
+    assert s["local_fallbacks"] == {} and s["executed"] == s["invocations"], s
+    subprocess.run(["make", "test"], cwd=ours, check=True, capture_output=True, env=_env(store))
+    subprocess.run(["make", "clean"], cwd=ours, check=True, capture_output=True)
+    subprocess.run(["./configure"], cwd=ours, check=True, capture_output=True)
+    subprocess.run(make, cwd=ours, check=True, capture_output=True, env=_env(store))
+    assert _tree_outputs(ours) == want
+    s2 = _stats(store)
+    assert s2["cache_hits"] == s["executed"] and s2["executed"] == s["executed"], s2
+
+
+def _build_outputs(build: Path) -> dict[str, bytes]:
+    out = {}
+    for p in build.rglob("*"):
+        if p.is_file() and not p.is_symlink() and (p.suffix in (".o", ".a") or ".so" in p.name or os.access(p, os.X_OK)):
+            if "CMakeFiles/3." in str(p) or p.name.startswith("CMake"):
+                continue  # CMake's own probes
+            out[str(p.relative_to(build))] = p.read_bytes()
+    return out
+
+
+def test_libuv_cmake_ninja_with_compiler_and_linker_launchers(tmp_path: Path) -> None:
+    """libuv with its tests, CMake + Ninja, through CMAKE_<LANG>_COMPILER_LAUNCHER
+    and CMAKE_<LANG>_LINKER_LAUNCHER (wait mode): every object, archive,
+    shared library and executable identical; its test runner passes tests."""
+    store = tmp_path / "store"
+    launcher = ";".join(GGCC)
+    tree = copy_of("libuv1", tmp_path)
+    build = tree / "build"  # the same path for both builds: debug info records it
+    outputs = {}
+    for kind in ("plain", "ours"):
+        if build.exists():
+            shutil.rmtree(build)
+        build.mkdir()
+        flags = [] if kind == "plain" else [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_C_LINKER_LAUNCHER={launcher}"]
+        subprocess.run(["cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON", *flags, ".."],
+                       cwd=build, check=True, capture_output=True, env=_env(store))
+        subprocess.run(["ninja", "-j4"], cwd=build, check=True, capture_output=True, env=_env(store))
+        outputs[kind] = _build_outputs(build)
+    want, got = outputs["plain"], outputs["ours"]
+    assert len(want) > 400 and any(n.startswith("libuv.so") for n in want) and "uv_run_tests_a" in want
+    assert sorted(want) == sorted(got)
+    assert sorted(n for n in want if got[n] != want[n]) == []
+    s = _stats(store)
+    assert s["local_fallbacks"] == {} and s["executed"] == s["invocations"], s
+    # libuv's runner refuses root: run the ggcc-built binary as nobody.
+    with tempfile.TemporaryDirectory() as d:
+        os.chmod(d, 0o777)
+        runner = Path(d) / "uv_run_tests_a"
+        shutil.copy2(build / "uv_run_tests_a", runner)
+        as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if os.geteuid() == 0 else []
+        for test in ("platform_output", "loop_update_time", "timer", "fs_file_noent", "threadpool_queue_work_simple",
+                     "tcp_ping_pong", "pipe_ping_pong", "fs_event_watch_file"):
+            p = subprocess.run([*as_nobody, str(runner), test], cwd=d, capture_output=True, text=True, timeout=120)
+            assert p.returncode == 0, (test, p.stdout[-2000:], p.stderr[-2000:])
