@@ -244,6 +244,13 @@ def cmd_daemon(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_infer(a: argparse.Namespace) -> int:
+    from ggcc import infer
+
+    command = a.command[1:] if a.command[:1] == ["--"] else a.command
+    return infer.main(command)
+
+
 def cmd_version(a: argparse.Namespace) -> int:
     print(f"ggcc {__version__}")
     return 0
@@ -296,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.add_argument("--zero", action="store_true", help="reset the counters")
     st.set_defaults(func=cmd_stats)
+
+    i = sub.add_parser("infer", help="run a build in deferred mode: placeholders at once, real outputs from the daemon")
+    i.add_argument("command", nargs=argparse.REMAINDER, help="the build command, e.g. make -j64 or ninja")
+    i.set_defaults(func=cmd_infer)
 
     d = sub.add_parser("daemon", help="the background forcer: start, stop, status")
     d.add_argument("action", choices=["start", "stop", "status", "run"],

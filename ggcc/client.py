@@ -211,7 +211,10 @@ def resolve_compiler(name: str, env: dict[str, str]) -> str | None:
     if "/" in name:
         return name if os.path.isfile(name) and os.access(name, os.X_OK) else None
     me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    masquerade = env.get("GGCC_MASQUERADE", "")  # ggcc infer's names for ggcc
     for d in env.get("PATH", os.defpath).split(os.pathsep):
+        if masquerade and d == masquerade:
+            continue
         p = os.path.join(d or ".", name)
         if os.path.isfile(p) and os.access(p, os.X_OK) and os.path.realpath(p) != me:
             return p

@@ -97,6 +97,11 @@ class Daemon:
             if isinstance(outcome, Done):
                 return [b"done", b"%d" % outcome.code, outcome.stdout, outcome.stderr]
             return [b"local", outcome.reason.encode()]
+        if kind == b"infer-status" and len(fields) == 2:
+            session = self.ctx.find_session(fields[1].decode())
+            return [b"status", (session.status() if session else "pending 0").encode()]
+        if kind == b"infer-wait" and len(fields) == 2:
+            return self.infer_report(fields[1].decode())
         if kind == b"status":
             return [b"status", self.status().encode()]
         if kind == b"stop":
@@ -119,6 +124,24 @@ class Daemon:
             return Local("cwd-not-visible-to-daemon")
         req = Request(argv, compiler, env, logical_cwd(cwd, env), umask, columns)
         return handle(req, self.ctx)
+
+    def infer_report(self, sid: str) -> list[bytes]:
+        """Wait for every output of the session, then its report: the status
+        line, then (path, exit code, messages) for each output that printed
+        something or failed."""
+        session = self.ctx.find_session(sid)
+        if session is None:
+            return [b"report", b"pending 0"]
+        session.wait_all()
+        self.ctx.end_session(sid)
+        try:
+            os.unlink(session.paths_file)
+        except FileNotFoundError:
+            pass
+        out = [b"report", session.status().encode()]
+        for path, code, messages in session.report:
+            out += [os.fsencode(path), b"%d" % code, messages]
+        return out
 
     def status(self) -> str:
         with self._lock:

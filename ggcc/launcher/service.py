@@ -30,6 +30,7 @@ from ggcc.launcher.args import Compile, Local, parse
 
 if TYPE_CHECKING:
     from ggcc.engines.local import LocalEngine
+    from ggcc.launcher.deferred import Session
     from ggcc.hash_cache import HashCache
     from ggcc.local_store import LocalStore
     from ggcc.result import Result
@@ -84,6 +85,8 @@ class Context:
     _engines: dict[tuple[int, bool], LocalEngine] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _inflight: dict[str, threading.Event] = field(default_factory=dict, init=False)
+    _sessions: dict[str, Session] = field(default_factory=dict, init=False)
+    _keyed: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.slots = threading.Semaphore(max(1, self.jobs))
@@ -135,6 +138,37 @@ class Context:
             with self._lock:
                 del self._inflight[key]
             ev.set()
+
+    def session(self, env: dict[str, str]) -> Session | None:
+        """The ``ggcc infer`` session this request belongs to, if any."""
+        from ggcc.launcher.deferred import SESSION_ENV, Session, session_paths_file
+
+        sid = env.get(SESSION_ENV, "")
+        if not sid or not sid.isalnum():
+            return None
+        with self._lock:
+            s = self._sessions.get(sid)
+            if s is None:
+                os.makedirs(os.path.join(self.root, "infer"), exist_ok=True)
+                s = self._sessions[sid] = Session(sid, session_paths_file(self.root, sid))
+            return s
+
+    def end_session(self, sid: str) -> Session | None:
+        with self._lock:
+            return self._sessions.pop(sid, None)
+
+    def find_session(self, sid: str) -> Session | None:
+        with self._lock:
+            return self._sessions.get(sid)
+
+    def one_at_a_time(self, key: tuple[str, ...]) -> threading.Lock:
+        """A lock per key: the first of 50 compiles needing a toolchain
+        captures it (ELF parsing, seconds), the other 49 then find it."""
+        with self._lock:
+            lock = self._keyed.get(key)
+            if lock is None:
+                lock = self._keyed[key] = threading.Lock()
+            return lock
 
     def close(self) -> None:
         for e in self._engines.values():
@@ -191,7 +225,8 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
     hashes = ctx.hashes
     driver = os.path.realpath(req.compiler)
     try:
-        tc = toolchain.load_or_capture(driver, req.compiler, store, hashes)
+        with ctx.one_at_a_time(("toolchain", driver, req.compiler)):
+            tc = toolchain.load_or_capture(driver, req.compiler, store, hashes)
         natives: tuple[str, ...] = ()
         if parsed.natives:
             natives = toolchain.with_native(tc, driver, req.compiler, tuple(parsed.args[i] for i in parsed.natives), store)
@@ -229,6 +264,19 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
         return Local("scan-failed")
     try:
         thunk = build_thunk(tc, parsed, cwd, scan.files, natives, locale, columns, env, store, hashes)
+        by_tree = {i.path: i.ref for i in thunk.inputs}  # hashed once, in build_thunk
+        files = tuple((p, by_tree[tree_path(os.path.join(cwd, p))]) for p in scan.files)
+        absent = tuple(manifest.absent_candidates(list(scan.files), list(scan.search_dirs), cwd))
+        session = ctx.session(env)
+        if session is not None:
+            store.put_thunk(thunk)
+            depfile_id = store.put_file(scan.depfile_tmp) if scan.depfile_tmp else ""
+            if scan.depfile_tmp:
+                os.chmod(scan.depfile_tmp, 0o666 & ~req.umask)
+                os.replace(scan.depfile_tmp, os.path.join(cwd, parsed.deps.file))
+            entry = manifest.Entry(files, absent, thunk.id, depfile_id)
+            return _defer(req, ctx, session, thunk, store, os.path.join(cwd, parsed.output), "object", [],
+                          lambda: manifest.record(ctx.root, key, entry, store))
         outcome = _force(thunk, store, ctx, env.get("GGCC_SANDBOX") == "strict")
         if isinstance(outcome, Local):
             return outcome
@@ -236,9 +284,6 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
         depfile_id = store.put_file(scan.depfile_tmp) if scan.depfile_tmp else ""
         done = _write_back(result, parsed, cwd, store, "", scan.depfile_tmp, req.umask)
         stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
-        by_tree = {i.path: i.ref for i in thunk.inputs}  # hashed once, in build_thunk
-        files = tuple((p, by_tree[tree_path(os.path.join(cwd, p))]) for p in scan.files)
-        absent = tuple(manifest.absent_candidates(list(scan.files), list(scan.search_dirs), cwd))
         push = getattr(store, "push_blobs", None)
         if push is not None and depfile_id:
             try:
@@ -272,17 +317,30 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
     store = ctx.store(req.env)
     hashes = ctx.hashes
     try:
-        rt = load_or_capture(os.path.realpath(req.compiler), req.compiler, store, hashes)
+        with ctx.one_at_a_time(("runtime", req.compiler)):
+            rt = load_or_capture(os.path.realpath(req.compiler), req.compiler, store, hashes)
     except GgccError:
         return Local("toolchain-capture-failed")
+    from ggcc import placeholder
+
+    session = ctx.session(req.env)
     inputs = {f.tree_path: Input(f.tree_path, f.id, f.executable) for f in rt.files}
+    waits: list[str] = []
     for host in members + ([host_archive] if os.path.isfile(host_archive) else []):
         tp = tree_path(host)
-        inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
+        ref = placeholder.read(host) if session is not None else None
+        if ref is not None:  # a member still being compiled: depend on its thunk
+            inputs[tp] = Input(tp, ref)
+            waits.append(host)
+        else:
+            inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
     program = inputs.pop(rt.loader_tree)
     args = rt.command_prefix(tree_path(req.compiler)) + list(cmd.flags) + [rooted(cmd.archive)] + [rooted(m) for m in cmd.members]
     thunk = Thunk.make(program, args, {"LC_ALL": "C"}, list(inputs.values()),
                        [Output("archive", tree_path(host_archive))], cwd=tree_path(cwd) or ".")
+    if session is not None and waits:
+        store.put_thunk(thunk)
+        return _defer(req, ctx, session, thunk, store, host_archive, "archive", waits, None)
     outcome = _force(thunk, store, ctx, req.env.get("GGCC_SANDBOX") == "strict")
     if isinstance(outcome, Local):
         return outcome
@@ -309,7 +367,18 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
     if locale is None:
         return Local("translated-diagnostics")
     cwd = req.cwd
+    session = ctx.session(req.env)
     store = ctx.store(req.env)
+    # Links are never deferred (the build may run what it links): inputs
+    # still being compiled, or placeholders moved by the build (zlib's `mv`
+    # of objects), are made real first.
+    for a in args:
+        if not a.startswith("-"):
+            host = os.path.join(cwd, a)
+            if session is not None:
+                session.wait(host)
+            if not _make_real(host, store, ctx, req):
+                return Local("placeholder-input-failed")
     hashes = ctx.hashes
     key = link.record_key(hashes.file_id(os.path.realpath(req.compiler)), [req.compiler, *args], cwd, req.env)
     rec = link.load_record(ctx.root, key)
@@ -328,7 +397,8 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
         link.save_record(ctx.root, key, cmd, files)
         stats.record(ctx.root, "link-trace")
     try:
-        rt = load_or_capture(os.path.realpath(cmd.ld), cmd.ld, store, hashes)
+        with ctx.one_at_a_time(("runtime", cmd.ld)):
+            rt = load_or_capture(os.path.realpath(cmd.ld), cmd.ld, store, hashes)
     except GgccError:
         return Local("toolchain-capture-failed")
     inputs = {f.tree_path: Input(f.tree_path, f.id, f.executable) for f in rt.files}
@@ -362,6 +432,77 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
     done = _deliver(result, "output", host_out, store, req.umask)
     stats.record(ctx.root, "invocation", "hit" if was_hit else "executed", "link")
     return done
+
+
+def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: LocalStore, out: str, tag: str,
+           waits: list[str], after: Callable[[], None] | None) -> Done:
+    """Placeholder at ``out`` now; the thunk forced in the background, its
+    output put over the placeholder, or the real command run if it fails."""
+    from ggcc.launcher.deferred import run_real
+
+    strict = req.env.get("GGCC_SANDBOX") == "strict"
+
+    def work() -> None:
+        data = session.pending_data(out)
+        outcome = _force(thunk, store, ctx, strict)
+        if not session.still_placeholder(out, data):
+            return  # rebuilt or removed meanwhile: theirs wins
+        if isinstance(outcome, Local):
+            real = run_real(req.argv, req.compiler, req.env, req.cwd)
+            stats.record(ctx.root, "invocation", f"local {outcome.reason}")
+            with session.lock:
+                session.local += 1
+            if session.still_placeholder(out, data):
+                os.unlink(out)  # the real command failed without writing: never leave a placeholder
+            if real.returncode != 0 or real.stdout or real.stderr:
+                session.add_report(out, real.returncode, real.stdout + real.stderr)
+            return
+        result, was_hit = outcome
+        done = _deliver(result, tag, out, store, req.umask)
+        stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
+        with session.lock:
+            session.hits += was_hit
+            session.out_bytes += os.path.getsize(out)
+        if done.stdout or done.stderr:
+            session.add_report(out, 0, done.stdout + done.stderr)
+        if after is not None:
+            after()
+
+    session.defer(out, thunk.id, tag, work, waits)
+    return Done(0)
+
+
+def _make_real(path: str, store: LocalStore, ctx: Context, req: Request) -> bool:
+    """If ``path`` is a placeholder, force its thunk and put the output
+    there; False if that failed. Identical thunks in flight run once."""
+    from ggcc import placeholder
+    from ggcc.thunk import split_ref
+
+    try:
+        ref = placeholder.read(path)
+    except Exception:
+        return False
+    if ref is None:
+        return True
+    with open(path, "rb") as f:
+        data = f.read()
+    tid, tag = split_ref(ref)
+    try:
+        thunk = store.load_thunk(tid)
+    except Exception:
+        return False
+    outcome = _force(thunk, store, ctx, req.env.get("GGCC_SANDBOX") == "strict")
+    if isinstance(outcome, Local):
+        return False
+    result, _ = outcome
+    try:
+        with open(path, "rb") as f:
+            if f.read() != data:
+                return True  # replaced meanwhile
+    except FileNotFoundError:
+        return False
+    _deliver(result, tag, path, store, req.umask)
+    return True
 
 
 def _force(thunk: Thunk, store: LocalStore, ctx: Context, strict: bool) -> tuple[Result, bool] | Local:

@@ -1,0 +1,200 @@
+"""``ggcc infer <build command>``: run a build in deferred mode (see
+launcher/deferred.py), then wait until every placeholder it made is real.
+
+Exit status: the build command's if it failed, else 1 if a deferred step
+failed, else 0. Messages the deferred steps printed (warnings) and failures
+are printed after the build, each under the output it belongs to.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+
+from ggcc import client, placeholder
+from ggcc.config import ggcc_dir
+from ggcc.errors import GgccError
+from ggcc.launcher.deferred import SESSION_ENV, session_paths_file
+
+
+def main(command: list[str]) -> int:
+    if not command:
+        raise GgccError("infer needs a build command, e.g. `ggcc infer make -j64` or `ggcc infer ninja`")
+    root = ggcc_dir()
+    env = client.compiler_env()
+    if not client.start(root, env):
+        raise GgccError(f"the daemon for {root} did not start; see {os.path.join(root, 'daemon.log')}")
+    sid = secrets.token_hex(8)
+    masq = masquerade_dir(root)
+    build_env = dict(os.environ, **{SESSION_ENV: sid, MASQUERADE_ENV: masq})
+    build_env["PATH"] = masq + os.pathsep + build_env.get("PATH", os.defpath)
+    try:
+        build = subprocess.run(command, env=build_env)
+        build_rc = build.returncode
+    except FileNotFoundError:
+        raise GgccError(f"{command[0]}: command not found") from None
+    except KeyboardInterrupt:
+        build_rc = 130
+    # Placeholders still pending when a build failed may be what it tripped on.
+    pending_at_failure = sorted(set(_leftovers(root, sid)) | set(_placeholders_under(os.getcwd()))) if build_rc else []
+    report = _wait(root, sid)
+    moved = _placeholders_under(os.getcwd())
+    if report is None or moved:
+        # The daemon went away, or the build moved placeholders (`mv x.o
+        # x.lo`) where the daemon cannot follow them and nothing consumed them.
+        failures = _force_leftovers(root, sid, moved)
+    else:
+        failures = 0
+    if report is None:
+        status = "the daemon went away; ggcc forced the remaining placeholders itself"
+        entries: list[tuple[str, int, bytes]] = []
+    else:
+        status, entries = report
+        failures += sum(1 for _, code, _ in entries if code != 0)
+    for path, code, messages in entries:
+        head = f"ggcc infer: {os.path.relpath(path)}" + (f": failed (exit {code})" if code else "")
+        sys.stderr.write(head + "\n")
+        sys.stderr.buffer.write(messages)
+        sys.stderr.flush()
+    sys.stderr.write(f"ggcc infer: {status}\n")
+    if build_rc != 0:
+        if pending_at_failure:
+            sys.stderr.write(
+                f"ggcc infer: the build failed while {len(pending_at_failure)} outputs were still placeholders, e.g. "
+                f"{os.path.relpath(pending_at_failure[0])}; a step that reads objects or archives without ggcc "
+                "must run after they are real: re-run the build, or `ggcc force` them first\n")
+        return build_rc
+    return 1 if failures else 0
+
+
+MASQUERADE_ENV = "GGCC_MASQUERADE"
+MASQUERADED: tuple[str, ...] = ("cc", "gcc", "g++", "c++", "clang", "clang++", "ar", "ranlib",
+               "x86_64-linux-gnu-gcc", "x86_64-linux-gnu-g++", "x86_64-linux-gnu-ar", "x86_64-linux-gnu-ranlib")
+for _v in ("12", "13", "14", "15"):
+    MASQUERADED += (f"gcc-{_v}", f"g++-{_v}", f"x86_64-linux-gnu-gcc-{_v}", f"x86_64-linux-gnu-g++-{_v}")
+
+
+def masquerade_dir(root: str) -> str:
+    """A directory of compiler names that run ggcc, put first on the build's
+    PATH: a step that names the compiler itself (zlib's LDSHARED="gcc
+    -shared") still goes through ggcc, so it waits for the placeholders it
+    reads instead of failing on them. The real tools are found after it."""
+    d = os.path.join(root, "masquerade")
+    script = (f"#!{sys.executable}\n# ggcc infer: this name runs the compiler through ggcc\n"
+              "import os, sys\nfrom ggcc.main import main\n"
+              "sys.exit(main([os.path.basename(sys.argv[0]), *sys.argv[1:]]))\n").encode()
+    os.makedirs(d, exist_ok=True)
+    from ggcc.fsutil import atomic_write_bytes
+
+    for name in MASQUERADED:
+        p = os.path.join(d, name)
+        try:
+            with open(p, "rb") as f:
+                if f.read() == script:
+                    continue
+        except FileNotFoundError:
+            pass
+        atomic_write_bytes(p, script, 0o755)
+    return d
+
+
+def _wait(root: str, sid: str) -> tuple[str, list[tuple[str, int, bytes]]] | None:
+    """The session's report once it is done, showing progress meanwhile;
+    None if the daemon cannot be asked."""
+    stop = threading.Event()
+    progress = threading.Thread(target=_show_progress, args=(root, sid, stop), daemon=True)
+    progress.start()
+    try:
+        reply = client.ask(root, [b"infer-wait", sid.encode()])
+    finally:
+        stop.set()
+        progress.join()
+    if not reply or reply[0] != b"report":
+        return None
+    entries = []
+    rest = reply[2:]
+    for k in range(0, len(rest) - 2, 3):
+        entries.append((os.fsdecode(rest[k]), int(rest[k + 1]), rest[k + 2]))
+    return _describe(reply[1].decode()), entries
+
+
+def _describe(status: str) -> str:
+    words = status.split()
+    counts = dict(zip(words[::2], words[1::2]))
+    return (f"{counts.get('finished', '0')} deferred outputs: {counts.get('hits', '0')} cache hits, "
+            f"{counts.get('local', '0')} run locally, {counts.get('failures', '0')} failed")
+
+
+def _show_progress(root: str, sid: str, stop: threading.Event) -> None:
+    """One line now and then while outputs are still coming (a live line on a terminal)."""
+    tty = sys.stderr.isatty()
+    last = ""
+    next_plain = 0.0
+    while not stop.wait(0.25):
+        reply = client.ask(root, [b"infer-status", sid.encode()])
+        if not reply or reply[0] != b"status":
+            return
+        status = reply[1].decode()
+        words = status.split()
+        counts = dict(zip(words[::2], words[1::2]))
+        line = (f"ggcc infer: waiting for {counts.get('pending', '0')} outputs "
+                f"({counts.get('running', '0')} running, {counts.get('finished', '0')} done, "
+                f"{counts.get('hits', '0')} hits, {counts.get('failures', '0')} failed)")
+        if tty:
+            if line != last:
+                sys.stderr.write("\r\x1b[K" + line)
+                sys.stderr.flush()
+        elif line != last and time.monotonic() >= next_plain:
+            sys.stderr.write(line + "\n")
+            next_plain = time.monotonic() + 2.0
+        last = line
+    if tty and last:
+        sys.stderr.write("\r\x1b[K")
+
+
+def _leftovers(root: str, sid: str) -> list[str]:
+    try:
+        with open(session_paths_file(root, sid), "rb") as f:
+            paths = [os.fsdecode(line.rstrip(b"\n")) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+    return sorted({p for p in paths if placeholder.is_placeholder(p)})
+
+
+def _placeholders_under(top: str) -> list[str]:
+    """Placeholder files in the tree under ``top`` (a stat per file, a read
+    of the small ones)."""
+    found = []
+    for d, subdirs, files in os.walk(top):
+        subdirs[:] = [s for s in subdirs if s not in (".git", ".ggcc")]
+        for name in files:
+            p = os.path.join(d, name)
+            try:
+                if os.lstat(p).st_size <= placeholder.MAX_SIZE and placeholder.is_placeholder(p):
+                    found.append(p)
+            except OSError:
+                pass
+    return found
+
+
+def _force_leftovers(root: str, sid: str, extra: list[str]) -> int:
+    """Force, in this process, every placeholder the session left; remove
+    those that cannot be forced (so the build tool rebuilds them)."""
+    from ggcc import cli
+
+    paths = sorted(set(_leftovers(root, sid)) | set(extra))
+    if paths:
+        cli.main(["force", "-q", *paths])
+    failed = [p for p in paths if placeholder.is_placeholder(p)]
+    for p in failed:
+        os.unlink(p)
+        sys.stderr.write(f"ggcc infer: {os.path.relpath(p)}: could not be built; removed so the next build redoes it\n")
+    try:
+        os.unlink(session_paths_file(root, sid))
+    except FileNotFoundError:
+        pass
+    return len(failed)
