@@ -251,6 +251,13 @@ def cmd_infer(a: argparse.Namespace) -> int:
     return infer.main(command)
 
 
+def cmd_masquerade(a: argparse.Namespace) -> int:
+    from ggcc import infer
+
+    print(infer.masquerade_dir(config.ggcc_dir()))
+    return 0
+
+
 def cmd_version(a: argparse.Namespace) -> int:
     print(f"ggcc {__version__}")
     return 0
@@ -307,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("infer", help="run a build in deferred mode: placeholders at once, real outputs from the daemon")
     i.add_argument("command", nargs=argparse.REMAINDER, help="the build command, e.g. make -j64 or ninja")
     i.set_defaults(func=cmd_infer)
+
+    m = sub.add_parser("masquerade", help="print a directory of compiler and archiver names that run through ggcc "
+                                          "(for CMAKE_AR=DIR/ar and the like; ggcc infer puts it first on PATH)")
+    m.set_defaults(func=cmd_masquerade)
 
     d = sub.add_parser("daemon", help="the background forcer: start, stop, status")
     d.add_argument("action", choices=["start", "stop", "status", "run"],

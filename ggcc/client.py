@@ -211,7 +211,7 @@ def resolve_compiler(name: str, env: dict[str, str]) -> str | None:
     if "/" in name:
         return name if os.path.isfile(name) and os.access(name, os.X_OK) else None
     me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    masquerade = env.get("GGCC_MASQUERADE", "")  # ggcc infer's names for ggcc
+    masquerade = os.environ.get("GGCC_MASQUERADE", "")  # ggcc infer's names for ggcc
     for d in env.get("PATH", os.defpath).split(os.pathsep):
         if masquerade and d == masquerade:
             continue
@@ -234,4 +234,9 @@ def compiler_env() -> dict[str, str]:
         and env.get("LANG", "C") in ("", "C", "POSIX")
     ):
         del env["LC_CTYPE"]
+    masquerade = env.get("GGCC_MASQUERADE")
+    if masquerade and "PATH" in env:
+        # gcc finds its own directory through PATH when argv[0] has no
+        # slash: it must not find ggcc infer's name for it.
+        env["PATH"] = os.pathsep.join(d for d in env["PATH"].split(os.pathsep) if d != masquerade)
     return env

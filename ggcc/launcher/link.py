@@ -172,6 +172,10 @@ def trace(cmd: LdCommand, cwd: str) -> list[str] | Local:
         except (OSError, subprocess.TimeoutExpired):
             return Local("link-trace-failed")
     if p.returncode != 0:
+        for a in cmd.args:
+            if a.endswith(".a") and _archive_holds_placeholders(os.path.join(cwd, a)):
+                # ggcc infer, with an archiver that did not go through ggcc.
+                return Local("archive-of-placeholders")
         return Local("link-failed-rerun")  # the real driver says why
     files: list[str] = named_files(cmd, cwd)  # -t leaves out version scripts and dynamic lists
     for line in p.stdout.splitlines():
@@ -213,6 +217,16 @@ def map_args(cmd: LdCommand) -> list[str]:
             out.append(a)
         i += 1
     return out
+
+
+def _archive_holds_placeholders(path: str) -> bool:
+    from ggcc import placeholder
+
+    try:
+        with open(path, "rb") as f:
+            return placeholder.MAGIC in f.read(1 << 20)
+    except OSError:
+        return False
 
 
 def named_files(cmd: LdCommand, cwd: str) -> list[str]:

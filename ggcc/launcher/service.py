@@ -392,6 +392,8 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
         with ctx.slots:
             traced = link.trace(cmd, cwd)
         if isinstance(traced, Local):
+            if traced.reason == "archive-of-placeholders":
+                return _archive_of_placeholders(ctx, args)
             return traced
         files = traced
         link.save_record(ctx.root, key, cmd, files)
@@ -470,6 +472,17 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
 
     session.defer(out, thunk.id, tag, work, waits)
     return Done(0)
+
+
+def _archive_of_placeholders(ctx: Context, args: list[str]) -> Done:
+    """A link reads an archive made, outside ggcc, of placeholders: say how
+    to fix the build instead of letting ld call them linker scripts."""
+    stats.record(ctx.root, "invocation", "error archive-of-placeholders")
+    names = " ".join(a for a in args if a.endswith(".a"))
+    msg = (f"ggcc: {names}: an archive of ggcc placeholders: its archiver ran outside ggcc during `ggcc infer`. "
+           "Run ar and ranlib through ggcc (CMake: -DCMAKE_AR=$(ggcc masquerade)/ar "
+           "-DCMAKE_RANLIB=$(ggcc masquerade)/ranlib), or build without infer.\n")
+    return Done(1, b"", msg.encode())
 
 
 def _make_real(path: str, store: LocalStore, ctx: Context, req: Request) -> bool:
