@@ -170,7 +170,7 @@ def test_things_ggcc_does_not_model_run_locally_with_a_reason(proj: Path, tmp_pa
         "preprocess-only": 1,
         "save-temps": 1,
         "unknown-option:--frobnicate": 1,
-        "not-compile-only": 1,
+        "compile-and-link": 1,
         "env:CPATH": 1,
     }
 

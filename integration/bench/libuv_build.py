@@ -1,0 +1,116 @@
+"""libuv with its tests (CMake + Ninja, ~441 compiles): plain vs ggcc vs
+ccache vs sccache, same run. Cold (empty cache) and warm (`ninja -t clean`,
+then the build again from a full cache).
+
+    python integration/bench/libuv_build.py [--jobs 2] [--warm-runs 3]
+
+ggcc runs through CMAKE_C_COMPILER_LAUNCHER and CMAKE_C_LINKER_LAUNCHER
+(wait mode, local engine, a fresh daemon) and through `ggcc infer ninja`
+(deferred mode). Prints seconds, ratios and a JSON line last. Use the Python
+of a plain (non-editable) install, as for launcher_hit.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent / "tests"))
+
+from debian_sources import copy_of  # noqa: E402
+
+
+def configure(tree: Path, name: str, launcher: str, env: dict[str, str], extra: list[str] | None = None) -> Path:
+    build = tree / f"build-{name}"
+    build.mkdir()
+    flags = [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}"] if launcher else []
+    subprocess.run(["cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON",
+                    *flags, *(extra or []), ".."], cwd=build, env=env, check=True, capture_output=True)
+    return build
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def clean(build: Path) -> None:
+    subprocess.run(["ninja", "-t", "clean"], cwd=build, check=True, capture_output=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--warm-runs", type=int, default=3)
+    a = ap.parse_args()
+    ninja = ["ninja", f"-j{a.jobs}"]
+    out: dict[str, float] = {}
+    ggcc = shutil.which("ggcc") or str(Path(sys.executable).parent / "ggcc")
+    with tempfile.TemporaryDirectory() as d:
+        tree = copy_of("libuv1", Path(d))
+        base = dict(os.environ)
+
+        def cold_and_warm(name: str, build: Path, env: dict[str, str], cmd: list[str] = ninja) -> None:
+            out[f"{name}_cold_s"] = timed(cmd, build, env)
+            warm = []
+            for _ in range(a.warm_runs):
+                clean(build)
+                warm.append(timed(cmd, build, env))
+            out[f"{name}_warm_s"] = statistics.median(warm)
+
+        build = configure(tree, "plain", "", base)
+        out["plain_s"] = timed(ninja, build, base)
+
+        env = dict(base, GGCC_DIR=os.path.join(d, "ggcc"))
+        build = configure(tree, "ggcc", ggcc, env, [f"-DCMAKE_C_LINKER_LAUNCHER={ggcc}"])
+        subprocess.run([ggcc, "daemon", "start"], env=env, check=True, capture_output=True)
+        cold_and_warm("ggcc", build, env)
+        subprocess.run([ggcc, "daemon", "stop"], env=env, capture_output=True)
+
+        env = dict(base, GGCC_DIR=os.path.join(d, "ggcc-infer"))
+        masq = subprocess.run([ggcc, "masquerade"], env=env, check=True, capture_output=True, text=True).stdout.strip()
+        build = configure(tree, "infer", ggcc, env, [f"-DCMAKE_C_LINKER_LAUNCHER={ggcc}", f"-DCMAKE_AR={masq}/ar",
+                                                    f"-DCMAKE_RANLIB={masq}/ranlib"])
+        subprocess.run([ggcc, "daemon", "start"], env=env, check=True, capture_output=True)
+        cold_and_warm("ggcc_infer", build, env, [ggcc, "infer", "ninja", "-j64"])
+        subprocess.run([ggcc, "daemon", "stop"], env=env, capture_output=True)
+
+        if shutil.which("ccache"):
+            env = dict(base, CCACHE_DIR=os.path.join(d, "ccache"))
+            cold_and_warm("ccache", configure(tree, "ccache", "ccache", env), env)
+        if shutil.which("sccache"):
+            env = dict(base, SCCACHE_DIR=os.path.join(d, "sccache"), SCCACHE_IDLE_TIMEOUT="600")
+            subprocess.run(["sccache", "--start-server"], env=env, capture_output=True)
+            try:
+                cold_and_warm("sccache", configure(tree, "sccache", "sccache", env), env)
+            finally:
+                subprocess.run(["sccache", "--stop-server"], env=env, capture_output=True)
+    print(f"libuv with tests, CMake + Ninja -j{a.jobs}; warm = median of {a.warm_runs} after `ninja -t clean`")
+    for k, v in out.items():
+        print(f"  {k:<22} {v:7.2f} s")
+    if "ccache_warm_s" in out:
+        out["ggcc_warm_vs_ccache"] = out["ggcc_warm_s"] / out["ccache_warm_s"]
+        print(f"  ggcc warm / ccache warm  {out['ggcc_warm_vs_ccache']:.2f}x (issue 4's goal: <= 2x)")
+    if "sccache_warm_s" in out:
+        out["ggcc_warm_vs_sccache"] = out["ggcc_warm_s"] / out["sccache_warm_s"]
+        print(f"  ggcc warm / sccache warm {out['ggcc_warm_vs_sccache']:.2f}x (goal: < 1)")
+    out["ggcc_cold_vs_plain"] = out["ggcc_cold_s"] / out["plain_s"]
+    out["ggcc_infer_cold_vs_plain"] = out["ggcc_infer_cold_s"] / out["plain_s"]
+    print(f"  ggcc cold / plain        {out['ggcc_cold_vs_plain']:.2f}x (issue 4's goal: <= 1.05x); "
+          f"infer {out['ggcc_infer_cold_vs_plain']:.2f}x")
+    print(json.dumps({k: round(v, 3) for k, v in out.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
