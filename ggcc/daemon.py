@@ -123,7 +123,13 @@ class Daemon:
             stats.record(self.root, "invocation", "local cwd-not-visible-to-daemon")
             return Local("cwd-not-visible-to-daemon")
         req = Request(argv, compiler, env, logical_cwd(cwd, env), umask, columns)
-        return handle(req, self.ctx)
+        t = time.monotonic()
+        hashed_before = self.ctx.hashes.hashed_bytes
+        outcome = handle(req, self.ctx)
+        hashed = self.ctx.hashes.hashed_bytes - hashed_before  # other requests' too, at -j: an estimate
+        stats.record(self.root, f"wait-ms {int((time.monotonic() - t) * 1000)}",
+                     *([f"bytes-hashed {hashed}"] if hashed > 0 else []))
+        return outcome
 
     def infer_report(self, sid: str) -> list[bytes]:
         """Wait for every output of the session, then its report: the status

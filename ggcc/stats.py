@@ -28,12 +28,17 @@ def record(store_root: str, *events: str) -> None:
         pass  # counting must never break a build
 
 
+# Events whose detail is a number to sum, not a reason to count.
+AMOUNTS = frozenset({"bytes-hashed", "bytes-up", "bytes-down", "wait-ms"})
+
+
 def summary(store_root: str) -> dict[str, object]:
     from collections import Counter  # not on the launcher's path: it only records
 
     counts: Counter[str] = Counter()
     local: Counter[str] = Counter()
     errors: Counter[str] = Counter()
+    amounts: Counter[str] = Counter()  # "bytes-hashed N" and the like: summed
     try:
         with open(os.path.join(store_root, "stats.log"), encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -43,6 +48,8 @@ def summary(store_root: str) -> dict[str, object]:
                     local[detail] += 1
                 elif kind == "error":
                     errors[detail] += 1
+                elif kind in AMOUNTS and detail.isdigit():
+                    amounts[kind] += int(detail)
     except FileNotFoundError:
         pass
     return {
@@ -53,6 +60,18 @@ def summary(store_root: str) -> dict[str, object]:
         "remote_hits": counts["remote-hit"],
         "storage_fallbacks": counts["storage-fallback"],
         "compiler_scans": counts["scan"],
+        "hits_by_tier": {
+            "direct": counts["direct"],  # from the manifest, no compiler started
+            "local_store": counts["hit"] - counts["direct"] - counts["remote-hit"],
+            "shared_store": counts["remote-hit"],
+        },
+        "executed_by_engine": {"local": counts["executed"]},
+        "links": counts["link"],
+        "link_traces": counts["link-trace"],
+        "bytes_hashed": amounts["bytes-hashed"],
+        "bytes_uploaded": amounts["bytes-up"],
+        "bytes_downloaded": amounts["bytes-down"],
+        "launcher_wait_s": round(amounts["wait-ms"] / 1000, 3),
         "local_fallbacks": dict(sorted(local.items())),
         "errors": sum(errors.values()),
         "error_kinds": dict(sorted(errors.items())),
@@ -77,13 +96,33 @@ def render(s: dict[str, object]) -> str:
     lines.append(f"run locally      {sum(local.values())}")
     for reason, n in sorted(local.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {reason:<30} {n}")
+    tiers = s["hits_by_tier"]
+    assert isinstance(tiers, dict)
+    lines.insert(2, f"  by tier        {tiers['direct']} direct, {tiers['local_store']} local store, "
+                    f"{tiers['shared_store']} shared store")
+    engines = s["executed_by_engine"]
+    assert isinstance(engines, dict)
+    lines.insert(4, "  by engine      " + ", ".join(f"{n} {e}" for e, n in engines.items()))
     lines.append(f"shared store     {s['remote_hits']} hits, {s['storage_fallbacks']} fallbacks to local")
+    lines.append(f"links            {s['links']} ({s['link_traces']} traced)")
+    lines.append(f"bytes            {_size(s['bytes_hashed'])} hashed, {_size(s['bytes_uploaded'])} uploaded, "
+                 f"{_size(s['bytes_downloaded'])} downloaded")
+    lines.append(f"launchers waited {s['launcher_wait_s']} s in all")
     lines.append(f"errors           {s['errors']}")
     kinds = s["error_kinds"]
     assert isinstance(kinds, dict)
     for what, n in kinds.items():
         lines.append(f"  {what:<30} {n}")
     return "\n".join(lines)
+
+
+def _size(n: object) -> str:
+    v = float(n) if isinstance(n, (int, float)) else 0.0
+    for unit in ("B", "KB", "MB", "GB"):
+        if v < 1024 or unit == "GB":
+            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
+        v /= 1024
+    return f"{v:.1f} GB"
 
 
 def as_json(s: dict[str, object]) -> str:

@@ -185,3 +185,17 @@ def test_launchers_keep_the_build_tools_descriptors_out_of_the_daemon(tmp_path: 
     assert p.returncode == 0 and time.monotonic() - t < 30
     assert alive(_daemon_pid(store))
     stop_daemons(tmp_path)
+
+
+def test_stats_by_tier_engine_bytes_and_waiting(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    (tmp_path / "a.c").write_text("#include <stdio.h>\nint a(void) { return puts(\"a\"); }\n")
+    for _ in range(2):
+        subprocess.run(GGCC + ["gcc", "-O2", "-c", "a.c"], cwd=tmp_path, env=_env(store), check=True)
+    subprocess.run(GGCC + ["gcc", "a.o", "-shared", "-o", "liba.so"], cwd=tmp_path, env=_env(store), check=True)
+    s = _stats(store)
+    assert s["hits_by_tier"] == {"direct": 1, "local_store": 0, "shared_store": 0}, s
+    assert s["executed_by_engine"] == {"local": 2} and s["links"] == 1 and s["link_traces"] == 1, s
+    assert s["bytes_hashed"] > 1000 and s["launcher_wait_s"] > 0, s
+    text = subprocess.run(GGCC + ["stats"], env=_env(store), capture_output=True, text=True, check=True).stdout
+    assert "by tier        1 direct, 0 local store, 0 shared store" in text and "links            1 (1 traced)" in text

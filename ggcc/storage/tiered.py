@@ -79,6 +79,7 @@ class TieredStore(LocalStore):
             if not self._call(self.backend.get_file, f"blobs/{key}", tmp):
                 return False
             got = ids.hash_file(tmp, id_[0])
+            stats.record(self.root, f"bytes-down {os.path.getsize(tmp)}")
             if got[1:] != id_[1:]:
                 stats.record(self.root, f"error storage-corrupt blobs/{key}")
                 return False
@@ -96,6 +97,7 @@ class TieredStore(LocalStore):
         missing = self._call(self.backend.missing, list(keys))
         if missing:
             self._call(self.backend.put_files, [(k, self.blob_path(keys[k])) for k in missing])
+            stats.record(self.root, f"bytes-up {sum(ids.id_size(keys[k]) for k in missing)}")
 
     # -- results ----------------------------------------------------------------
     def get_result(self, thunk_id: str) -> Result | None:
