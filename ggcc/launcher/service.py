@@ -446,29 +446,35 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
 
     def work() -> None:
         data = session.pending_data(out)
-        outcome = _force(thunk, store, ctx, strict)
+        try:
+            outcome: tuple[Result, bool] | Local = _force(thunk, store, ctx, strict)
+            if not session.still_placeholder(out, data):
+                return  # rebuilt or removed meanwhile: theirs wins
+            if not isinstance(outcome, Local):
+                result, was_hit = outcome
+                done = _deliver(result, tag, out, store, req.umask)
+                stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
+                with session.lock:
+                    session.hits += was_hit
+                    session.out_bytes += os.path.getsize(out)
+                if done.stdout or done.stderr:
+                    session.add_report(out, 0, done.stdout + done.stderr)
+                if after is not None:
+                    after()
+                return
+        except Exception as e:  # never leave a placeholder for a bug of ours
+            stats.record(ctx.root, f"error {type(e).__name__}: {e}")
+            outcome = Local("internal-error")
         if not session.still_placeholder(out, data):
-            return  # rebuilt or removed meanwhile: theirs wins
-        if isinstance(outcome, Local):
-            real = run_real(req.argv, req.compiler, req.env, req.cwd)
-            stats.record(ctx.root, "invocation", f"local {outcome.reason}")
-            with session.lock:
-                session.local += 1
-            if session.still_placeholder(out, data):
-                os.unlink(out)  # the real command failed without writing: never leave a placeholder
-            if real.returncode != 0 or real.stdout or real.stderr:
-                session.add_report(out, real.returncode, real.stdout + real.stderr)
             return
-        result, was_hit = outcome
-        done = _deliver(result, tag, out, store, req.umask)
-        stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
+        real = run_real(req.argv, req.compiler, req.env, req.cwd)
+        stats.record(ctx.root, "invocation", f"local {outcome.reason}")
         with session.lock:
-            session.hits += was_hit
-            session.out_bytes += os.path.getsize(out)
-        if done.stdout or done.stderr:
-            session.add_report(out, 0, done.stdout + done.stderr)
-        if after is not None:
-            after()
+            session.local += 1
+        if session.still_placeholder(out, data):
+            os.unlink(out)  # the real command failed without writing: never leave a placeholder
+        if real.returncode != 0 or real.stdout or real.stderr:
+            session.add_report(out, real.returncode, real.stdout + real.stderr)
 
     session.defer(out, thunk.id, tag, work, waits)
     return Done(0)
