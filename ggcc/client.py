@@ -40,12 +40,7 @@ def main(argv: list[str]) -> int:
         from ggcc.launcher.run import in_process
 
         return in_process(compiler, argv, env, root)
-    columns = ""
-    if os.isatty(2):
-        try:
-            columns = str(os.get_terminal_size(2).columns)
-        except OSError:
-            pass
+    columns = stderr_columns()
     mask = os.umask(0)
     os.umask(mask)
     fields = [b"compile", os.fsencode(compiler), os.fsencode(os.getcwd()), b"%o" % mask, columns.encode(),
@@ -60,7 +55,9 @@ def main(argv: list[str]) -> int:
         # interpreter's tear-down (a millisecond or more per compile).
         os._exit(int(reply[1]))
     if not reply or reply[0] != b"local":  # the daemon counted its own reasons
-        _count(root, b"invocation\nlocal daemon-unavailable\n")
+        from ggcc import stats  # imports only os: cheap on this rare path
+
+        stats.record(root, "invocation", "local daemon-unavailable")
     return exec_local(compiler, argv, env)
 
 
@@ -175,22 +172,21 @@ def spawn(root: str, env: dict[str, str]) -> None:
     os.waitpid(pid, 0)
 
 
-def _count(root: str, lines: bytes) -> None:
-    try:
-        fd = os.open(os.path.join(root, "stats.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, lines)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         n = os.write(fd, view)
         view = view[n:]
+
+
+def stderr_columns() -> str:
+    """The terminal's width if stderr is a terminal, else "" (a pipe)."""
+    if os.isatty(2):
+        try:
+            return str(os.get_terminal_size(2).columns)
+        except OSError:
+            pass
+    return ""
 
 
 def exec_local(compiler: str, argv: list[str], env: dict[str, str]) -> int:
@@ -211,10 +207,7 @@ def resolve_compiler(name: str, env: dict[str, str]) -> str | None:
     if "/" in name:
         return name if os.path.isfile(name) and os.access(name, os.X_OK) else None
     me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    masquerade = os.environ.get("GGCC_MASQUERADE", "")  # ggcc infer's names for ggcc
-    for d in env.get("PATH", os.defpath).split(os.pathsep):
-        if masquerade and d == masquerade:
-            continue
+    for d in env.get("PATH", os.defpath).split(os.pathsep):  # ggcc infer's names are not on it: compiler_env
         p = os.path.join(d or ".", name)
         if os.path.isfile(p) and os.access(p, os.X_OK) and os.path.realpath(p) != me:
             return p

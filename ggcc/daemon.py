@@ -40,6 +40,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._active = 0
         self._served = 0
+        self._hashed_counted = 0  # of ctx.hashes.hashed_bytes, already in stats.log
         self._last = time.monotonic()
         self._stop = threading.Event()
         self._idle = threading.Condition(self._lock)
@@ -124,9 +125,11 @@ class Daemon:
             return Local("cwd-not-visible-to-daemon")
         req = Request(argv, compiler, env, logical_cwd(cwd, env), umask, columns)
         t = time.monotonic()
-        hashed_before = self.ctx.hashes.hashed_bytes
         outcome = handle(req, self.ctx)
-        hashed = self.ctx.hashes.hashed_bytes - hashed_before  # other requests' too, at -j: an estimate
+        with self._lock:
+            # Hashing is shared by concurrent requests: count each byte once.
+            hashed = self.ctx.hashes.hashed_bytes - self._hashed_counted
+            self._hashed_counted += hashed
         stats.record(self.root, f"wait-ms {int((time.monotonic() - t) * 1000)}",
                      *([f"bytes-hashed {hashed}"] if hashed > 0 else []))
         return outcome

@@ -143,7 +143,8 @@ def _show_progress(root: str, sid: str, stop: threading.Event) -> None:
         counts = dict(zip(words[::2], words[1::2]))
         line = (f"ggcc infer: waiting for {counts.get('pending', '0')} outputs "
                 f"({counts.get('running', '0')} running, {counts.get('finished', '0')} done, "
-                f"{counts.get('hits', '0')} hits, {counts.get('failures', '0')} failed)")
+                f"{counts.get('hits', '0')} hits, {counts.get('failures', '0')} failed, "
+                f"{int(counts.get('bytes', '0')) >> 10} KB written)")
         if tty:
             if line != last:
                 sys.stderr.write("\r\x1b[K" + line)

@@ -74,3 +74,33 @@ def zlib_commands(tree: Path, opt: str, compiler: str = "gcc") -> list[tuple[lis
             cmds.append((argv, str(tree)))
     assert len(cmds) >= 15
     return cmds
+
+
+ZLIB_OUTPUTS = ("*.o", "*.lo", "*.a", "libz.so*", "example", "minigzip", "examplesh", "minigzipsh")
+
+
+def zlib_plain_and_ours(where: Path) -> tuple[Path, Path]:
+    """Two configured copies of zlib; the first built plainly (make -j2)."""
+    plain = copy_of("zlib", where / "plain")
+    ours = copy_of("zlib", where / "ours")
+    for tree in (plain, ours):
+        subprocess.run(["./configure"], cwd=tree, check=True, capture_output=True)
+    subprocess.run(["make", "-j2"], cwd=plain, check=True, capture_output=True)
+    return plain, ours
+
+
+def zlib_outputs(tree: Path) -> dict[str, bytes]:
+    """zlib's objects, archives, shared libraries and executables by name."""
+    return {str(p.relative_to(tree)): p.read_bytes() for pat in ZLIB_OUTPUTS for p in tree.glob(pat) if p.is_file()}
+
+
+def build_outputs(build: Path) -> dict[str, bytes]:
+    """A CMake build tree's objects, archives, libraries and executables
+    (CMake's own probes left out), by path."""
+    out = {}
+    for p in build.rglob("*"):
+        if p.is_file() and not p.is_symlink() and (p.suffix in (".o", ".a") or ".so" in p.name or os.access(p, os.X_OK)):
+            if "CMakeFiles/3." in str(p) or p.name.startswith("CMake"):
+                continue
+            out[str(p.relative_to(build))] = p.read_bytes()
+    return out

@@ -13,11 +13,10 @@ import threading
 import time
 from pathlib import Path
 
-from debian_sources import copy_of
+from debian_sources import build_outputs, copy_of, zlib_outputs, zlib_plain_and_ours
 from ggcc import placeholder
 
 GGCC = [sys.executable, "-m", "ggcc"]
-ZLIB_OUTPUTS = ("*.o", "*.lo", "*.a", "libz.so*", "example", "minigzip", "examplesh", "minigzipsh")
 
 
 def _env(store: Path, **extra: str) -> dict[str, str]:
@@ -29,10 +28,6 @@ def _stats(store: Path) -> dict[str, object]:
     return json.loads(p.stdout)  # type: ignore[no-any-return]
 
 
-def _outputs(tree: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(tree)): p.read_bytes() for pat in ZLIB_OUTPUTS for p in tree.glob(pat) if p.is_file()}
-
-
 def _placeholders(tree: Path) -> list[str]:
     return [str(p) for p in tree.rglob("*") if p.is_file() and placeholder.is_placeholder(str(p))]
 
@@ -41,19 +36,15 @@ def test_zlib_infer_make(tmp_path: Path) -> None:
     """`ggcc infer make` with zlib's own configure: its shared-library link
     names gcc itself (LDSHARED), and its PIC objects are moved (`mv x.o
     x.lo`) while still placeholders; everything ends identical to plain."""
-    plain = copy_of("zlib", tmp_path / "plain")
-    ours = copy_of("zlib", tmp_path / "ours")
+    plain, ours = zlib_plain_and_ours(tmp_path)
     store = tmp_path / "store"
-    for tree in (plain, ours):
-        subprocess.run(["./configure"], cwd=tree, check=True, capture_output=True)
-    subprocess.run(["make", "-j2"], cwd=plain, check=True, capture_output=True)
     ggcc = " ".join(GGCC)
     p = subprocess.run(GGCC + ["infer", "make", "-j16", f"CC={ggcc} gcc", f"AR={ggcc} ar", f"RANLIB={ggcc} ranlib"],
                        cwd=ours, capture_output=True, text=True, env=_env(store))
     assert p.returncode == 0, p.stderr[-3000:]
     assert "deferred outputs" in p.stderr
-    want = _outputs(plain)
-    got = _outputs(ours)
+    want = zlib_outputs(plain)
+    got = zlib_outputs(ours)
     assert sorted(n for n in want if got.get(n) != want[n]) == []
     assert _placeholders(ours) == []
     assert _stats(store)["local_fallbacks"] == {}
@@ -82,8 +73,7 @@ def test_libuv_infer_ninja(tmp_path: Path) -> None:
         cmd = ["ninja", "-j2"] if kind == "plain" else GGCC + ["infer", "ninja", "-j64"]
         p = subprocess.run(cmd, cwd=build, capture_output=True, text=True, env=_env(store))
         assert p.returncode == 0, p.stderr[-3000:]
-        outputs[kind] = {str(f.relative_to(build)): f.read_bytes() for f in build.rglob("*")
-                         if f.is_file() and (f.suffix in (".o", ".a") or ".so" in f.name or f.name.startswith("uv_run"))}
+        outputs[kind] = build_outputs(build)
     want, got = outputs["plain"], outputs["ours"]
     assert len(want) > 400
     assert sorted(n for n in want if got.get(n) != want[n]) == []
@@ -139,12 +129,8 @@ def test_a_failing_compile_fails_the_build_with_the_compilers_words(tmp_path: Pa
 
 
 def test_daemon_killed_during_infer_the_build_still_ends_correct(tmp_path: Path) -> None:
-    plain = copy_of("zlib", tmp_path / "plain")
-    ours = copy_of("zlib", tmp_path / "ours")
+    plain, ours = zlib_plain_and_ours(tmp_path)
     store = tmp_path / "store"
-    for tree in (plain, ours):
-        subprocess.run(["./configure"], cwd=tree, check=True, capture_output=True)
-    subprocess.run(["make", "-j2"], cwd=plain, check=True, capture_output=True)
     env = _env(store)
     subprocess.run(GGCC + ["daemon", "start"], env=env, check=True, capture_output=True)
     pid = int((store / "daemon.pid").read_text())
@@ -168,6 +154,6 @@ def test_daemon_killed_during_infer_the_build_still_ends_correct(tmp_path: Path)
         p = subprocess.run(GGCC + ["infer", "make", "-j16", f"CC={ggcc} gcc", f"AR={ggcc} ar", f"RANLIB={ggcc} ranlib"],
                            cwd=ours, capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
-    want, got = _outputs(plain), _outputs(ours)
+    want, got = zlib_outputs(plain), zlib_outputs(ours)
     assert sorted(n for n in want if got.get(n) != want[n]) == []
     assert _placeholders(ours) == []

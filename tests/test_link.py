@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from debian_sources import copy_of
-from ggcc.launcher.link import LdCommand, map_args
+from debian_sources import build_outputs, copy_of, zlib_outputs, zlib_plain_and_ours
+from ggcc.launcher.link import LdCommand, map_args, named_files, search_dirs
 
 GGCC = [sys.executable, "-m", "ggcc"]
 
@@ -101,31 +101,30 @@ def test_ld_arguments_for_the_tree() -> None:
         "@@GGCC_ROOT@@/usr/lib/crt1.o", "a.o", "-L@@GGCC_ROOT@@/usr/lib", "-L", "rel",
         "--version-script=@@GGCC_ROOT@@/v.map", "-soname", "libx.so.1", "-rpath=/keep", "-lm",
     ]
+    assert search_dirs(cmd) == ["/usr/lib", "rel"]
 
 
-ZLIB_OUTPUTS = ("*.o", "*.lo", "*.a", "libz.so*", "example", "minigzip", "examplesh", "minigzipsh")
-
-
-def _tree_outputs(tree: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(tree)): p.read_bytes() for pat in ZLIB_OUTPUTS for p in tree.glob(pat) if p.is_file()}
+def test_files_ld_reads_from_its_arguments(tmp_path: Path) -> None:
+    for name in ("a.o", "s.ld", "v.map", "libx.so.1", "out"):
+        (tmp_path / name).write_text("")
+    cmd = LdCommand("ld", ("-soname", "libx.so.1", "-o", "out", "a.o", "-Ts.ld", "--version-script", "v.map",
+                           "-m", "elf_x86_64", "-Ttext", "0x1000", "missing.o"), "out")
+    # The soname's and the output's words are not inputs, though files by those names exist.
+    assert named_files(cmd, str(tmp_path)) == ["a.o", "s.ld", "v.map"]
 
 
 def test_zlib_configure_and_make_through_ggcc(tmp_path: Path) -> None:
     """zlib's own ./configure and make with CC="ggcc gcc" (and ar, ranlib):
     every object, archive, shared library and executable identical; its
     tests pass on the ggcc build; a rebuild is all cache hits."""
-    plain = copy_of("zlib", tmp_path / "plain")
-    ours = copy_of("zlib", tmp_path / "ours")
+    plain, ours = zlib_plain_and_ours(tmp_path)
     store = tmp_path / "store"
-    for tree in (plain, ours):
-        subprocess.run(["./configure"], cwd=tree, check=True, capture_output=True)
-    subprocess.run(["make", "-j2"], cwd=plain, check=True, capture_output=True)
     ggcc = " ".join(GGCC)
     make = ["make", "-j2", f"CC={ggcc} gcc", f"AR={ggcc} ar", f"RANLIB={ggcc} ranlib"]
     subprocess.run(make, cwd=ours, check=True, capture_output=True, env=_env(store))
-    want = _tree_outputs(plain)
+    want = zlib_outputs(plain)
     assert len(want) >= 40 and "libz.so.1.2.13" in want and "minigzipsh" in want
-    got = _tree_outputs(ours)
+    got = zlib_outputs(ours)
     assert sorted(n for n in want if got.get(n) != want[n]) == []
     s = _stats(store)
     assert s["local_fallbacks"] == {} and s["executed"] == s["invocations"], s
@@ -133,31 +132,18 @@ def test_zlib_configure_and_make_through_ggcc(tmp_path: Path) -> None:
     subprocess.run(["make", "clean"], cwd=ours, check=True, capture_output=True)
     subprocess.run(["./configure"], cwd=ours, check=True, capture_output=True)
     subprocess.run(make, cwd=ours, check=True, capture_output=True, env=_env(store))
-    assert _tree_outputs(ours) == want
+    assert zlib_outputs(ours) == want
     s2 = _stats(store)
     assert s2["cache_hits"] == s["executed"] and s2["executed"] == s["executed"], s2
 
 
-def _build_outputs(build: Path) -> dict[str, bytes]:
-    out = {}
-    for p in build.rglob("*"):
-        if p.is_file() and not p.is_symlink() and (p.suffix in (".o", ".a") or ".so" in p.name or os.access(p, os.X_OK)):
-            if "CMakeFiles/3." in str(p) or p.name.startswith("CMake"):
-                continue  # CMake's own probes
-            out[str(p.relative_to(build))] = p.read_bytes()
-    return out
-
-
-killed: list[str] = []
-
-
-def _kill_daemon_midway(store: Path, build: Path) -> None:
+def _kill_daemon_midway(store: Path, build: Path, killed: threading.Event) -> None:
     """SIGKILL the daemon once a quarter of libuv's objects exist."""
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if len(list(build.rglob("*.o"))) >= 110 and (store / "daemon.pid").exists():
             os.kill(int((store / "daemon.pid").read_text()), signal.SIGKILL)
-            killed.append("killed")
+            killed.set()
             return
         time.sleep(0.1)
 
@@ -179,14 +165,15 @@ def test_libuv_cmake_ninja_with_compiler_and_linker_launchers(tmp_path: Path) ->
         flags = [] if kind == "plain" else [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_C_LINKER_LAUNCHER={launcher}"]
         subprocess.run(["cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON", *flags, ".."],
                        cwd=build, check=True, capture_output=True, env=_env(store))
-        killer = threading.Thread(target=_kill_daemon_midway, args=(store, build))
+        killed = threading.Event()
+        killer = threading.Thread(target=_kill_daemon_midway, args=(store, build, killed))
         if kind == "ours":
             killer.start()
         subprocess.run(["ninja", "-j4"], cwd=build, check=True, capture_output=True, env=_env(store))
         if kind == "ours":
             killer.join()
-            assert "killed" in killed
-        outputs[kind] = _build_outputs(build)
+            assert killed.is_set()
+        outputs[kind] = build_outputs(build)
     want, got = outputs["plain"], outputs["ours"]
     assert len(want) > 400 and any(n.startswith("libuv.so") for n in want) and "uv_run_tests_a" in want
     assert sorted(want) == sorted(got)

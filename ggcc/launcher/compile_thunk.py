@@ -13,6 +13,7 @@ over ggcc's, which only removes the root.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from ggcc.dependency_scan.program import rooted, tree_path
 from ggcc.dependency_scan.toolchain import Toolchain
@@ -40,17 +41,8 @@ def build_thunk(
     for f in tc.files:
         inputs[f.tree_path] = Input(f.tree_path, f.id, f.executable)
     dirs: set[str] = set()
-    for p in files:
-        host = os.path.join(cwd, p)
-        tp = tree_path(host)
-        if tp not in inputs:
-            inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
-        dirs.update(dirs_before_dotdot(host))
-    for d in comp.include_dirs:
-        host = os.path.join(cwd, d)
-        if os.path.isdir(host):
-            dirs.add(tree_path(host))
-            dirs.update(dirs_before_dotdot(host))
+    add_host_files(inputs, dirs, files, cwd, store, hashes)
+    add_search_dirs(dirs, comp.include_dirs, cwd)
     program = inputs.pop(tc.loader_tree)
     args = tc.command_prefix() + tc.relocation_flags() + _map_args(comp, natives)
     args += ["-o", rooted(comp.output)]
@@ -72,6 +64,28 @@ def build_thunk(
         cwd=tree_path(cwd) or ".",
         dirs=sorted(d for d in dirs if d and d not in inputs),
     )
+
+
+def add_host_files(inputs: dict[str, Input], dirs: set[str], paths: Iterable[str], cwd: str,
+                   store: LocalStore, hashes: HashCache) -> None:
+    """Host files (relative to cwd or absolute) as inputs at their host
+    paths, stored; the directories a path walks through before '..' too."""
+    for p in paths:
+        host = os.path.join(cwd, p)
+        tp = tree_path(host)
+        if tp not in inputs:
+            inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
+        dirs.update(dirs_before_dotdot(host))
+
+
+def add_search_dirs(dirs: set[str], search: Iterable[str], cwd: str) -> None:
+    """Search directories that exist on the host exist in the tree too (a
+    tool may look in them, or walk through them with '..')."""
+    for d in search:
+        host = os.path.join(cwd, d)
+        if os.path.isdir(host):
+            dirs.add(tree_path(host))
+            dirs.update(dirs_before_dotdot(host))
 
 
 def diagnostic_columns(env: dict[str, str], stderr_columns: str) -> str:

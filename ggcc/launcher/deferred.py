@@ -57,7 +57,6 @@ class Session:
     local: int = 0
     out_bytes: int = 0
     report: list[tuple[str, int, bytes]] = field(default_factory=list)  # (path, exit code, messages)
-    failures: int = 0
 
     def defer(self, path: str, thunk_id: str, tag: str, work: Callable[[], None], waits: list[str]) -> None:
         """Write the placeholder for ``path`` and start ``work`` in the
@@ -124,13 +123,12 @@ class Session:
     def add_report(self, path: str, code: int, messages: bytes) -> None:
         with self.lock:
             self.report.append((path, code, messages))
-            if code != 0:
-                self.failures += 1
 
     def status(self) -> str:
         with self.lock:
+            failures = sum(1 for _, code, _ in self.report if code)
             return (f"pending {len(self.pending)} running {self.running} finished {self.finished} "
-                    f"hits {self.hits} local {self.local} failures {self.failures} bytes {self.out_bytes}")
+                    f"hits {self.hits} local {self.local} failures {failures} bytes {self.out_bytes}")
 
 
 def session_paths_file(root: str, sid: str) -> str:
@@ -141,8 +139,3 @@ def run_real(argv: tuple[str, ...], compiler: str, env: dict[str, str], cwd: str
     """The real command on the host, as wait mode's fallback runs it."""
     return subprocess.run(list(argv), executable=compiler, cwd=cwd, env=env, capture_output=True,
                           stdin=subprocess.DEVNULL)
-
-
-def placeholder_inputs(paths: list[str]) -> list[str]:
-    """Those of ``paths`` that are placeholders now."""
-    return [p for p in paths if placeholder.is_placeholder(p)]

@@ -22,23 +22,37 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 
 from ggcc.launcher.args import Local
 
-# Options whose value ld records in the output as a string: never rooted.
-_STRING_SEPARATE = frozenset({"-dynamic-linker", "--dynamic-linker", "-rpath", "--rpath", "-soname", "--soname", "-h"})
-_STRING_JOINED = ("-rpath=", "--rpath=", "-soname=", "--soname=", "-dynamic-linker=", "--dynamic-linker=")
-# Options whose value is a path ld reads (or writes: -o).
-_PATH_SEPARATE = frozenset({"-L", "-T", "-o", "--script", "--version-script", "-rpath-link", "--rpath-link",
-                            "--dynamic-list", "--library-path", "--output"})
-_PATH_JOINED = ("--version-script=", "--dynamic-list=", "--script=", "-rpath-link=", "--rpath-link=",
-                "--library-path=", "--sysroot=", "--output=")
-# Other ld options with a separate value that is not a file operand.
-_VALUE_SEPARATE = frozenset({"-m", "-z", "-e", "-u", "--entry", "--undefined", "-y", "--hash-style", "-a", "-A",
-                             "--defsym", "--wrap", "-O", "-G", "-Y", "--section-start", "-Ttext", "-Tdata", "-Tbss"})
+# ld's options with a value, by what the value is. SEPARATE: the value is
+# the next word; JOINED: written in the same word after these prefixes.
+# "string": recorded in the output as is (never rooted); "read": a file ld
+# reads; "write": the output; "dir": a search directory; "path": another
+# path (rooted, not an input); "value": anything else.
+_SEPARATE = {
+    **dict.fromkeys(("-dynamic-linker", "--dynamic-linker", "-rpath", "--rpath", "-soname", "--soname", "-h"), "string"),
+    **dict.fromkeys(("-T", "--script", "--version-script", "--dynamic-list"), "read"),
+    **dict.fromkeys(("-o", "--output"), "write"),
+    **dict.fromkeys(("-L", "--library-path", "-rpath-link", "--rpath-link"), "dir"),
+    **dict.fromkeys(("-m", "-z", "-e", "-u", "--entry", "--undefined", "-y", "--hash-style", "-a", "-A", "--defsym",
+                     "--wrap", "-O", "-G", "-Y", "--section-start", "-Ttext", "-Tdata", "-Tbss"), "value"),
+}
+_JOINED = (  # first match wins: -Ttext= before -T
+    ("-rpath=", "string"), ("--rpath=", "string"), ("-soname=", "string"), ("--soname=", "string"),
+    ("-dynamic-linker=", "string"), ("--dynamic-linker=", "string"),
+    ("-Ttext", "value"), ("-Tdata", "value"), ("-Tbss", "value"),
+    ("--version-script=", "read"), ("--dynamic-list=", "read"), ("--script=", "read"), ("-T", "read"),
+    ("--output=", "write"),
+    ("--library-path=", "dir"), ("-rpath-link=", "dir"), ("--rpath-link=", "dir"), ("-L", "dir"),
+    ("--sysroot=", "path"),
+)
+_ROOTED = frozenset({"read", "write", "dir", "path", "operand"})
+
 # ld options ggcc does not model: another output file, or plugins.
 _LD_UNMODELLED = ("-Map", "--Map", "--dependency-file", "--out-implib", "-plugin", "--plugin", "-R", "--just-symbols",
                   "--print-map", "-M", "--trace", "-t", "--verbose", "-v", "--version")
@@ -93,7 +107,7 @@ def ld_command(driver: str, args: list[str], cwd: str, env: dict[str, str]) -> L
     cmd = commands[0]
     name = os.path.basename(cmd[0])
     if name == "collect2":
-        ld = _which("ld", env)
+        ld = shutil.which("ld", path=env.get("PATH", os.defpath))
         if ld is None:
             return Local("link-no-ld")
     elif name in ("ld", "ld.bfd") or name.endswith("-ld"):
@@ -147,14 +161,6 @@ def split_command(line: str) -> list[str]:
     return words
 
 
-def _which(name: str, env: dict[str, str]) -> str | None:
-    for d in env.get("PATH", os.defpath).split(os.pathsep):
-        p = os.path.join(d or ".", name)
-        if os.path.isfile(p) and os.access(p, os.X_OK):
-            return p
-    return None
-
-
 def trace(cmd: LdCommand, cwd: str) -> list[str] | Local:
     """The files ld opens for this command, as it names them (-t), from a
     run on the host into a scratch output."""
@@ -187,35 +193,39 @@ def trace(cmd: LdCommand, cwd: str) -> list[str] | Local:
     return files
 
 
-def map_args(cmd: LdCommand) -> list[str]:
-    """ld's arguments for the tree: read and written paths rooted, recorded strings kept."""
-    from ggcc.dependency_scan.program import rooted as root
-
-    out: list[str] = []
-    args = cmd.args
+def _classify(args: tuple[str, ...]) -> list[tuple[list[str], str, str]]:
+    """ld's arguments as (words, kind, value): an option with its value,
+    an operand ("operand"), or a flag ("flag", no value)."""
+    out: list[tuple[list[str], str, str]] = []
     i = 0
     while i < len(args):
         a = args[i]
-        if a in _STRING_SEPARATE and i + 1 < len(args):
-            out += [a, args[i + 1]]
+        if a in _SEPARATE and i + 1 < len(args):
+            out.append(([a, args[i + 1]], _SEPARATE[a], args[i + 1]))
             i += 2
             continue
-        if a in _PATH_SEPARATE and i + 1 < len(args):
-            out += [a, root(args[i + 1])]
-            i += 2
-            continue
-        if a.startswith(_STRING_JOINED):
-            out.append(a)
-        elif a.startswith(_PATH_JOINED):
-            opt, _, val = a.partition("=")
-            out.append(f"{opt}={root(val)}")
-        elif a.startswith(("-L", "-T")) and len(a) > 2:
-            out.append(a[:2] + root(a[2:]))
-        elif not a.startswith("-"):
-            out.append(root(a))
+        if not a.startswith("-"):
+            out.append(([a], "operand", a))
         else:
-            out.append(a)
+            for prefix, kind in _JOINED:
+                if a.startswith(prefix) and len(a) > len(prefix):
+                    out.append(([a], kind, a[len(prefix):]))
+                    break
+            else:
+                out.append(([a], "flag", ""))
         i += 1
+    return out
+
+
+def map_args(cmd: LdCommand) -> list[str]:
+    """ld's arguments for the tree: read and written paths rooted, recorded strings kept."""
+    from ggcc.dependency_scan.program import rooted
+
+    out: list[str] = []
+    for words, kind, value in _classify(cmd.args):
+        if kind in _ROOTED:
+            words = words[:-1] + [words[-1][:len(words[-1]) - len(value)] + rooted(value)]
+        out += words
     return out
 
 
@@ -232,34 +242,15 @@ def _archive_holds_placeholders(path: str) -> bool:
 def named_files(cmd: LdCommand, cwd: str) -> list[str]:
     """Files the command names that ld reads: operands and script options."""
     out: list[str] = []
-    args = cmd.args
-    for k, a in enumerate(args):
-        val = ""
-        if a in ("-T", "--script", "--version-script", "--dynamic-list") and k + 1 < len(args):
-            val = args[k + 1]
-        elif a.startswith(("--version-script=", "--dynamic-list=", "--script=")):
-            val = a.partition("=")[2]
-        elif a.startswith("-T") and len(a) > 2:
-            val = a[2:]
-        elif not a.startswith("-") and (k == 0 or args[k - 1] not in _STRING_SEPARATE | _PATH_SEPARATE | _VALUE_SEPARATE):
-            val = a
-        if val and os.path.isfile(os.path.join(cwd, val)) and val not in out:
-            out.append(val)
+    for _, kind, value in _classify(cmd.args):
+        if kind in ("read", "operand") and os.path.isfile(os.path.join(cwd, value)) and value not in out:
+            out.append(value)
     return out
 
 
 def search_dirs(cmd: LdCommand) -> list[str]:
     """-L directories and -rpath-link ones, as ld names them."""
-    dirs: list[str] = []
-    args = cmd.args
-    for k, a in enumerate(args):
-        if a in ("-L", "--library-path", "-rpath-link", "--rpath-link") and k + 1 < len(args):
-            dirs.append(args[k + 1])
-        elif a.startswith("-L") and len(a) > 2:
-            dirs.append(a[2:])
-        elif a.startswith(("--library-path=", "-rpath-link=", "--rpath-link=")):
-            dirs.append(a.partition("=")[2])
-    return dirs
+    return [value for _, kind, value in _classify(cmd.args) if kind == "dir"]
 
 
 # -- remembered traces ---------------------------------------------------------

@@ -11,20 +11,14 @@ from __future__ import annotations
 import os
 import sys
 
-from ggcc.client import exec_local
+from ggcc.client import exec_local, stderr_columns
 
 
 def in_process(compiler: str, argv: list[str], env: dict[str, str], root: str) -> int:
     from ggcc.fsutil import umask
     from ggcc.launcher.service import Context, Done, Request, handle, logical_cwd
 
-    columns = ""
-    if os.isatty(2):
-        try:
-            columns = str(os.get_terminal_size(2).columns)
-        except OSError:
-            pass
-    req = Request(tuple(argv), compiler, env, logical_cwd(os.getcwd(), env), umask(), columns)
+    req = Request(tuple(argv), compiler, env, logical_cwd(os.getcwd(), env), umask(), stderr_columns())
     ctx = Context(root, jobs=1)
     try:
         outcome = handle(req, ctx)

@@ -356,7 +356,7 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
     from ggcc.dependency_scan.program import load_or_capture, rooted, tree_path
     from ggcc.errors import GgccError
     from ggcc.launcher import link
-    from ggcc.launcher.compile_thunk import dirs_before_dotdot, locale_setup
+    from ggcc.launcher.compile_thunk import add_host_files, add_search_dirs, locale_setup
     from ggcc.thunk import Input, Output, Thunk
 
     args = list(req.argv[1:])
@@ -405,17 +405,8 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
         return Local("toolchain-capture-failed")
     inputs = {f.tree_path: Input(f.tree_path, f.id, f.executable) for f in rt.files}
     dirs: set[str] = set()
-    for f in files:
-        host = os.path.join(cwd, f)
-        tp = tree_path(host)
-        if tp not in inputs:
-            inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
-        dirs.update(dirs_before_dotdot(host))
-    for d in link.search_dirs(cmd):
-        host = os.path.join(cwd, d)
-        if os.path.isdir(host):
-            dirs.add(tree_path(host))
-            dirs.update(dirs_before_dotdot(host))
+    add_host_files(inputs, dirs, files, cwd, store, hashes)
+    add_search_dirs(dirs, link.search_dirs(cmd), cwd)
     thunk_env, locale_inputs = locale_setup(locale, store, hashes)
     for i in locale_inputs:
         inputs.setdefault(i.path, i)

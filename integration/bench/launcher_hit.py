@@ -11,8 +11,9 @@ large generated file): what -j500 costs in memory.
 zlib comes from `apt-get source zlib` (cached, as in the tests).
 
 Run it with the Python of a plain install (`pip install .` in a fresh
-venv): an editable install adds an import hook that costs every start-up
-about 20 ms, and a venv full of test tools adds .pth files.
+venv): on the reference machine the development venv (editable install
+plus test tools, with their .pth files) starts Python in 35 ms, a plain
+install's venv in 18.5 ms.
 """
 
 from __future__ import annotations
