@@ -29,7 +29,7 @@ def record(store_root: str, *events: str) -> None:
 
 
 # Events whose detail is a number to sum, not a reason to count.
-AMOUNTS = frozenset({"bytes-hashed", "bytes-up", "bytes-down", "wait-ms"})
+AMOUNTS = frozenset({"bytes-hashed", "bytes-up", "bytes-down", "wait-ms", "scan-verify-files", "scan-verify-extra"})
 
 
 def summary(store_root: str) -> dict[str, object]:
@@ -38,6 +38,7 @@ def summary(store_root: str) -> dict[str, object]:
     counts: Counter[str] = Counter()
     local: Counter[str] = Counter()
     errors: Counter[str] = Counter()
+    scan_fallbacks: Counter[str] = Counter()
     amounts: Counter[str] = Counter()  # "bytes-hashed N" and the like: summed
     try:
         with open(os.path.join(store_root, "stats.log"), encoding="utf-8", errors="replace") as f:
@@ -48,6 +49,8 @@ def summary(store_root: str) -> dict[str, object]:
                     local[detail] += 1
                 elif kind == "error":
                     errors[detail] += 1
+                elif kind == "scan-fallback":
+                    scan_fallbacks[detail] += 1
                 elif kind in AMOUNTS and detail.isdigit():
                     amounts[kind] += int(detail)
     except FileNotFoundError:
@@ -60,6 +63,15 @@ def summary(store_root: str) -> dict[str, object]:
         "remote_hits": counts["remote-hit"],
         "storage_fallbacks": counts["storage-fallback"],
         "compiler_scans": counts["scan"],
+        "own_scans": counts["scan-own"],
+        "scan_fallbacks": dict(sorted(scan_fallbacks.items())),
+        "scan_verify": {
+            "checked": counts["scan-verify"],
+            "missing": counts["scan-verify-missing"],
+            "depfiles_differ": counts["scan-verify-depfile-differs"],
+            "extra_files": amounts["scan-verify-extra"],
+            "compiler_files": amounts["scan-verify-files"],
+        },
         "hits_by_tier": {
             "direct": counts["direct"],  # from the manifest, no compiler started
             "local_store": counts["hit"] - counts["direct"] - counts["remote-hit"],
@@ -104,6 +116,17 @@ def render(s: dict[str, object]) -> str:
     assert isinstance(engines, dict)
     lines.insert(4, "  by engine      " + ", ".join(f"{n} {e}" for e, n in engines.items()))
     lines.append(f"shared store     {s['remote_hits']} hits, {s['storage_fallbacks']} fallbacks to local")
+    lines.append(f"header scans     {s['own_scans']} by ggcc, {s['compiler_scans']} by the compiler")
+    fallbacks = s["scan_fallbacks"]
+    assert isinstance(fallbacks, dict)
+    for reason, n in sorted(fallbacks.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {reason:<30} {n}")
+    verify = s["scan_verify"]
+    assert isinstance(verify, dict)
+    if verify["checked"]:
+        share = 100.0 * verify["extra_files"] / max(1, verify["compiler_files"])
+        lines.append(f"  verified       {verify['checked']}: {verify['missing']} missing a header, "
+                     f"{verify['depfiles_differ']} depfiles differ, {share:.1f}% extra files")
     lines.append(f"links            {s['links']} ({s['link_traces']} traced)")
     lines.append(f"bytes            {_size(s['bytes_hashed'])} hashed, {_size(s['bytes_uploaded'])} uploaded, "
                  f"{_size(s['bytes_downloaded'])} downloaded")

@@ -57,9 +57,8 @@ def _share(tmp_path: Path, storage: str, extra: dict[str, str] | None = None) ->
     second = _machine(tmp_path, "second", storage, extra)
     assert _build(cmds, second) == plain
     s = _stats(second)
-    assert (s["cache_hits"], s["direct_hits"], s["remote_hits"], s["executed"], s["compiler_scans"]) == (
-        len(cmds), len(cmds), len(cmds), 0, 0,
-    ), s
+    assert (s["cache_hits"], s["direct_hits"], s["remote_hits"], s["executed"], s["compiler_scans"],
+            s["own_scans"]) == (len(cmds), len(cmds), len(cmds), 0, 0, 0), s
     assert s["errors"] == 0
 
 

@@ -1,15 +1,18 @@
-"""The files a compile reads, from the compiler's own -M, and the user's depfile.
+"""The files a compile reads, and the user's depfile.
 
-The scan runs the host compiler with the user's flags and ``-M`` (every
-header, system ones included) on the host tree, so the list is exactly what
-the compile will open. When the user asked for a dependency file (-MD or
--MMD), the same kind of run writes it, with the same -MF/-MT/-MQ/-MP
-options the driver would have given cc1: a depfile made in the sandbox
-would name sandbox paths and wrap its lines differently, so this one,
-made where the build tool will read it, is the exact one.
+Two ways to get them. ggcc's own scanner (scanner.py) walks cached
+preprocessor directives with the compiler's predefined macros and search
+list, both taken from one ``-dM -v`` run per compiler and flag set; it
+writes the depfile itself, byte for byte as gcc would. When it cannot be
+exact (see scanner.Unsupported) or is turned off (GGCC_SCAN=compiler), the
+compiler's own ``-M`` runs on the host tree, so the list is exactly what
+the compile will open; the depfile then comes from the same kind of run,
+with the -MF/-MT/-MQ/-MP options the driver would have given cc1.
 
-A faster scanner of its own is a later step; this one costs what
-``gcc -M`` costs.
+GGCC_SCAN_VERIFY=1 runs both and records every difference (a header the
+scanner missed, the share of extra ones, a depfile that differs) in
+``<store>/scan-verify.jsonl`` and the stats; the compiler's answer is the
+one used then.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ggcc.launcher.args import Compile
 
@@ -27,6 +30,9 @@ class Scan:
     files: tuple[str, ...]  # source and headers, as the compiler named them
     depfile_tmp: str  # the user's depfile, written beside its target; "" if none
     search_dirs: tuple[str, ...] = ()  # the include search list, in order (from -v)
+    absent: tuple[str, ...] | None = None  # every path looked for and missing (own scanner only)
+    method: str = "compiler"  # "own" or "compiler"
+    fallback: str = ""  # why the compiler scanned, when the own scanner could not
 
 
 class ScanFailed(Exception):
@@ -80,37 +86,39 @@ def _rule_colon(line: str) -> int:
         return j
 
 
-def scan(compiler: str, comp: Compile, cwd: str, env: dict[str, str]) -> Scan:
-    """Run the dependency scan; ScanFailed if the compiler refuses."""
+def compiler_scan(compiler: str, comp: Compile, cwd: str, env: dict[str, str]) -> Scan:
+    """The compiler's own -M; ScanFailed if the compiler refuses."""
     base = [compiler] + [a for a in comp.args if a != "-c"]
-    targets: list[str] = []
-    for opt, t in comp.deps.targets:
-        targets += [opt, t]
-    if not targets:
-        targets = ["-MQ", comp.output]  # what the driver gives cc1 for -MD
     with tempfile.TemporaryDirectory(prefix="ggcc-scan-") as tmp:
         full = os.path.join(tmp, "all.d")
         log = _run(base + ["-v", "-M", "-MF", full, "-MQ", "x"], cwd, env)
         with open(full, encoding="utf-8", errors="surrogateescape") as f:
             files = parse_depfile(f.read())
     search_dirs = parse_search_list(log)
-    depfile_tmp = ""
-    if comp.deps.kind:
-        dest = os.path.join(cwd, comp.deps.file)
-        d = os.path.dirname(dest) or "."
-        fd, depfile_tmp = tempfile.mkstemp(dir=d, prefix=".ggcc-dep-")
-        os.close(fd)
-        flags = ["-M" if comp.deps.kind == "MD" else "-MM", "-MF", depfile_tmp, *targets]
-        if comp.deps.phony:
-            flags.append("-MP")
-        if comp.deps.missing_ok:
-            flags.append("-MG")
-        try:
-            _run(base + flags, cwd, env)
-        except BaseException:
-            os.unlink(depfile_tmp)
-            raise
+    depfile_tmp = _compiler_depfile(compiler, comp, cwd, env) if comp.deps.kind else ""
     return Scan(tuple(files), depfile_tmp, tuple(search_dirs))
+
+
+def _compiler_depfile(compiler: str, comp: Compile, cwd: str, env: dict[str, str]) -> str:
+    """The user's depfile written by the compiler, in a temporary file beside it."""
+    base = [compiler] + [a for a in comp.args if a != "-c"]
+    targets: list[str] = []
+    for opt, t in comp.deps.targets:
+        targets += [opt, t]
+    if not targets:
+        targets = ["-MQ", comp.output]  # what the driver gives cc1 for -MD
+    depfile_tmp = _temp_beside(os.path.join(cwd, comp.deps.file))
+    flags = ["-M" if comp.deps.kind == "MD" else "-MM", "-MF", depfile_tmp, *targets]
+    if comp.deps.phony:
+        flags.append("-MP")
+    if comp.deps.missing_ok:
+        flags.append("-MG")
+    try:
+        _run(base + flags, cwd, env)
+    except BaseException:
+        os.unlink(depfile_tmp)
+        raise
+    return depfile_tmp
 
 
 def parse_search_list(log: str) -> list[str]:
@@ -141,3 +149,107 @@ def _run(argv: list[str], cwd: str, env: dict[str, str]) -> str:
     if p.returncode != 0:
         raise ScanFailed(err.strip().splitlines()[-1] if err.strip() else f"exit {p.returncode}")
     return err
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The own scanner's answer against the compiler's, for one compile."""
+
+    missing: tuple[str, ...]  # read by the compiler, not found by the scanner
+    extra: int  # found by the scanner, not read by the compiler
+    total: int  # files the compiler read
+    depfile_equal: bool | None  # None when no depfile was asked for, or the scan was not exact
+    fallback: str  # why the own scanner did not answer, if it did not
+
+
+_default_cache: object = None
+
+
+def scan(compiler: str, comp: Compile, cwd: str, env: dict[str, str],
+         cache: object = None) -> tuple[Scan, Verification | None]:
+    """The scan for this compile, by the own scanner when it can answer."""
+    from ggcc.dependency_scan import scan_cache, scanner
+
+    if env.get("GGCC_SCAN") == "compiler":
+        return compiler_scan(compiler, comp, cwd, env), None
+    if not isinstance(cache, scan_cache.ScanCache):
+        cache = _fallback_cache()
+    verify = env.get("GGCC_SCAN_VERIFY") == "1"
+    try:
+        own = own_scan(compiler, comp, cwd, env, cache)
+    except scanner.Unsupported as e:
+        fallback = str(e)
+        ref = replace(compiler_scan(compiler, comp, cwd, env), fallback=fallback)
+        return ref, (Verification((), 0, len(ref.files), None, fallback) if verify else None)
+    if not verify:
+        return own, None
+    try:
+        ref = compiler_scan(compiler, comp, cwd, env)
+    except BaseException:
+        _discard(own.depfile_tmp)
+        raise
+    mine = {os.path.normpath(os.path.join(cwd, f)) for f in own.files}
+    theirs = {os.path.normpath(os.path.join(cwd, f)): f for f in ref.files}
+    equal: bool | None = None
+    if own.depfile_tmp and ref.depfile_tmp and own.fallback == "":
+        with open(own.depfile_tmp, "rb") as a, open(ref.depfile_tmp, "rb") as b:
+            equal = a.read() == b.read()
+    _discard(own.depfile_tmp)
+    missing = tuple(sorted(f for p, f in theirs.items() if p not in mine))
+    return ref, Verification(missing, len(mine - set(theirs)), len(theirs), equal, "")
+
+
+def _discard(path: str) -> None:
+    if path and os.path.exists(path):
+        os.unlink(path)
+
+
+def _fallback_cache() -> object:
+    """A process-wide cache for callers without a daemon context."""
+    global _default_cache
+    from ggcc.dependency_scan.scan_cache import ScanCache
+    from ggcc.hash_cache import HashCache
+
+    if _default_cache is None:
+        _default_cache = ScanCache(None, HashCache(None))
+    return _default_cache
+
+
+def own_scan(compiler: str, comp: Compile, cwd: str, env: dict[str, str], cache: object) -> Scan:
+    """The own scanner's answer; scanner.Unsupported when it has none."""
+    from ggcc.dependency_scan import depfile, scan_config, scanner
+    from ggcc.dependency_scan.scan_cache import FileChanged, ScanCache
+
+    assert isinstance(cache, ScanCache)
+    scan_config.check_supported(comp, env)
+    config = scan_config.config_for(compiler, comp, cwd, env, cache)
+    session = cache.session()
+    try:
+        r = scanner.scan(config, comp.source, cwd, session.exists, session.load)
+    except FileChanged:
+        raise scanner.Unsupported("file-changed") from None
+    except OSError:
+        raise scanner.Unsupported("unreadable-header") from None
+    depfile_tmp = ""
+    fallback = ""
+    if comp.deps.kind and (not r.exact or config.family != "gcc"):
+        # clang lays its depfiles out differently (and drops duplicates):
+        # the scan gives the inputs, clang writes the depfile.
+        depfile_tmp = _compiler_depfile(compiler, comp, cwd, env)
+        fallback = "depfile-not-exact" if config.family == "gcc" else "depfile-clang"
+    elif comp.deps.kind:
+        deps = [p for p, system in r.deps if comp.deps.kind == "MD" or not system]
+        targets = list(comp.deps.targets) or [("-MQ", comp.output)]
+        text = depfile.render(targets, deps, comp.deps.phony)
+        depfile_tmp = _temp_beside(os.path.join(cwd, comp.deps.file))
+        with open(depfile_tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)
+    search = config.quote_dirs + config.bracket_dirs
+    absent = r.absent | {os.path.join(cwd, d) for d in config.missing_dirs}  # a new directory changes the list
+    return Scan(tuple(r.files), depfile_tmp, search, tuple(sorted(absent)), "own", fallback)
+
+
+def _temp_beside(dest: str) -> str:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", prefix=".ggcc-dep-")
+    os.close(fd)
+    return tmp

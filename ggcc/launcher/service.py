@@ -29,6 +29,8 @@ from ggcc import stats
 from ggcc.launcher.args import Compile, Local, parse
 
 if TYPE_CHECKING:
+    from ggcc.dependency_scan.headers import Scan, Verification
+    from ggcc.dependency_scan.scan_cache import ScanCache
     from ggcc.engines.local import LocalEngine
     from ggcc.launcher.deferred import Session
     from ggcc.hash_cache import HashCache
@@ -81,6 +83,7 @@ class Context:
     jobs: int
     slots: threading.Semaphore = field(init=False)
     _hashes: HashCache | None = field(default=None, init=False)
+    _scan_cache: ScanCache | None = field(default=None, init=False)
     _stores: dict[str, LocalStore] = field(default_factory=dict, init=False)
     _engines: dict[tuple[int, bool], LocalEngine] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -99,6 +102,16 @@ class Context:
 
                 self._hashes = HashCache(self.root)
             return self._hashes
+
+    @property
+    def scan_cache(self) -> ScanCache:
+        hashes = self.hashes
+        with self._lock:
+            if self._scan_cache is None:
+                from ggcc.dependency_scan.scan_cache import ScanCache
+
+                self._scan_cache = ScanCache(self.root, hashes)
+            return self._scan_cache
 
     def store(self, env: dict[str, str]) -> LocalStore:
         from ggcc.storage import open_store, storage_uri
@@ -256,17 +269,21 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
             return done
     from ggcc.dependency_scan import headers
 
-    stats.record(ctx.root, "scan")
     try:
         with ctx.slots:
-            scan = headers.scan(req.compiler, parsed, cwd, env)
+            scan, verification = headers.scan(req.compiler, parsed, cwd, env, ctx.scan_cache)
     except headers.ScanFailed:
+        stats.record(ctx.root, "scan")
         return Local("scan-failed")
+    _count_scan(ctx.root, parsed.source, cwd, scan, verification)
     try:
         thunk = build_thunk(tc, parsed, cwd, scan.files, natives, locale, columns, env, store, hashes)
         by_tree = {i.path: i.ref for i in thunk.inputs}  # hashed once, in build_thunk
         files = tuple((p, by_tree[tree_path(os.path.join(cwd, p))]) for p in scan.files)
-        absent = tuple(manifest.absent_candidates(list(scan.files), list(scan.search_dirs), cwd))
+        if scan.absent is not None:
+            absent = scan.absent
+        else:
+            absent = tuple(manifest.absent_candidates(list(scan.files), list(scan.search_dirs), cwd))
         session = ctx.session(env)
         if session is not None:
             store.put_thunk(thunk)
@@ -295,6 +312,29 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
     finally:
         if scan.depfile_tmp and os.path.exists(scan.depfile_tmp):
             os.unlink(scan.depfile_tmp)
+
+
+def _count_scan(root: str, source: str, cwd: str, scan: Scan, v: Verification | None) -> None:
+    events = ["scan-own" if scan.method == "own" else "scan"]
+    if scan.fallback:
+        events.append(f"scan-fallback {scan.fallback}")
+    if v is not None:
+        events += ["scan-verify", f"scan-verify-files {v.total}", f"scan-verify-extra {v.extra}"]
+        if v.missing:
+            events.append("scan-verify-missing")
+        if v.depfile_equal is False:
+            events.append("scan-verify-depfile-differs")
+        if v.missing or v.depfile_equal is False:
+            import json
+
+            line = json.dumps({"source": source, "cwd": cwd, "missing": list(v.missing), "extra": v.extra,
+                               "files": v.total, "depfile_equal": v.depfile_equal, "fallback": v.fallback})
+            try:
+                with open(os.path.join(root, "scan-verify.jsonl"), "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+            except OSError:
+                pass
+    stats.record(root, *events)
 
 
 def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:

@@ -1,0 +1,511 @@
+"""Macro expansion and #if arithmetic, as far as choosing headers needs.
+
+The scanner keeps a macro table (name -> Macro) and asks two things of it:
+the value of a #if/#elif expression, and the header a computed #include
+names. Both need real macro expansion: function-like macros, # and ##,
+variadic arguments and __VA_OPT__, rescanning with hide sets (a macro is
+not expanded again inside its own expansion).
+
+What the scanner cannot know raises Undecidable, and the scanner then takes
+every branch of that conditional: a macro whose value depends on an
+undecidable branch (UNCERTAIN in the table), a builtin such as
+__has_attribute whose answer only the compiler has, __LINE__ and friends,
+or an expression the evaluator does not understand. Reading extra headers
+is safe; missing one is not.
+
+#if arithmetic is done in intmax_t / uintmax_t (64 bits): an operation with
+an unsigned operand is unsigned, as in C.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ggcc.dependency_scan.directives import TOKEN
+
+# A macro: (parameters or None for object-like, body text). The last
+# parameter "..." (or "name...") makes it variadic. Bodies are tokenized on
+# first expansion and the tokens kept by text.
+Macro = tuple[tuple[str, ...] | None, str]
+UNCERTAIN: Macro = (None, "<uncertain>")
+_BODY_TOKENS: dict[str, tuple[str, ...]] = {}
+MEMO_ENTRIES = 8  # remembered outcomes per #if expression
+Remembered = tuple[tuple[tuple[str, "Macro | None"], ...], "bool | None"]  # (macros read, value)
+
+# Macros with no fixed value: a #if that uses them is undecidable.
+DYNAMIC = frozenset({"__FILE__", "__LINE__", "__COUNTER__", "__INCLUDE_LEVEL__", "__BASE_FILE__",
+                     "__DATE__", "__TIME__", "__TIMESTAMP__", "__FILE_NAME__"})
+# Function-like builtins only the compiler can answer (beyond __has_include).
+GCC_QUERIES = frozenset({"__has_attribute", "__has_cpp_attribute", "__has_builtin", "__has_c_attribute"})
+CLANG_QUERIES = GCC_QUERIES | frozenset({
+    "__has_feature", "__has_extension", "__has_warning", "__has_declspec_attribute", "__is_identifier",
+    "__is_target_arch", "__is_target_vendor", "__is_target_os", "__is_target_environment",
+    "__has_constexpr_builtin", "__building_module",
+})
+_ALT_OPS = {"and": "&&", "or": "||", "not": "!", "not_eq": "!=", "bitand": "&", "bitor": "|",
+            "xor": "^", "compl": "~", "and_eq": "&=", "or_eq": "|=", "xor_eq": "^="}
+_MASK = (1 << 64) - 1
+_EMPTY: frozenset[str] = frozenset()
+
+
+class Undecidable(Exception):
+    """The scanner cannot tell; take both branches (or fall back)."""
+
+
+HasInclude = Callable[[str, str, bool], bool]  # (form '<' or '"', name, is_next) -> found
+Ask = Callable[[str, str], "int | None"]  # ("__has_attribute", "(noreturn)") -> the compiler's answer
+
+
+class Expander:
+    """Expands token lists against one macro table."""
+
+    def __init__(self, macros: dict[str, Macro], queries: frozenset[str], has_include: HasInclude,
+                 cplusplus: bool, ask: Ask | None = None, predefined: dict[str, Macro] | None = None,
+                 memo: dict[object, list[object]] | None = None) -> None:
+        self.macros = macros
+        self.queries = queries  # builtins only the compiler can answer
+        self.has_include = has_include
+        self.cplusplus = cplusplus
+        self.ask = ask
+        self.predefined = predefined if predefined is not None else {}
+        # #if outcomes by expression, each with the macros it read: valid
+        # again when every one of them is the same definition (identity).
+        self.memo: dict[object, list[Remembered]] = memo if memo is not None else {}  # type: ignore[assignment]
+        self._reads: list[tuple[str, Macro | None]] = []
+        self._cacheable = True
+
+    def defined(self, name: str) -> bool:
+        m = self.macros.get(name)
+        self._reads.append((name, m))
+        if m is UNCERTAIN:
+            raise Undecidable(name)
+        if m is not None:
+            return True
+        return name in self.queries or name in ("__has_include", "__has_include_next") or name in DYNAMIC
+
+    def expand(self, toks: Sequence[str], in_if: bool) -> list[str]:
+        return self._expand([(t, _EMPTY) for t in toks], in_if)
+
+    def _expand(self, pairs: list[tuple[str, frozenset[str]]], in_if: bool) -> list[str]:
+        stack = pairs[::-1]
+        out: list[str] = []
+        macros = self.macros
+        while stack:
+            t, hide = stack.pop()
+            c = t[0]
+            if not (c.isalpha() or c == "_" or c == "$"):
+                out.append(t)
+                continue
+            if in_if:
+                if t == "defined":
+                    out.append("1" if self.defined(_defined_operand(stack)) else "0")
+                    continue
+                if t == "__has_include" or t == "__has_include_next":
+                    out.append("1" if self._has_include(stack, t.endswith("next")) else "0")
+                    continue
+            if t in hide:
+                out.append(t)
+                continue
+            m = macros.get(t)
+            self._reads.append((t, m))
+            if m is None:
+                if in_if and t in self.queries:
+                    out.append(self._query(t, stack))
+                    continue
+                if t in DYNAMIC:
+                    raise Undecidable(t)
+                out.append(t)
+                continue
+            if m is UNCERTAIN:
+                raise Undecidable(t)
+            params, text = m
+            body = _BODY_TOKENS.get(text)
+            if body is None:
+                body = _BODY_TOKENS[text] = tuple(TOKEN.findall(text))
+            h = hide | {t}
+            if params is None:
+                new = _paste_all(list(body)) if "##" in body else body
+                stack.extend((b, h) for b in reversed(new))
+                continue
+            if not stack or stack[-1][0] != "(":
+                out.append(t)
+                continue
+            args = _collect_args(stack)
+            new = self._substitute(params, body, args, in_if)
+            stack.extend((b, h) for b in reversed(new))
+        return out
+
+    def _query(self, name: str, stack: list[tuple[str, frozenset[str]]]) -> str:
+        """A builtin such as __has_attribute(x), answered by the compiler.
+
+        The operand is sent as written; that is only the compiler's answer
+        here if none of its words is a macro the scan defined itself.
+        """
+        if self.ask is None or not stack or stack[-1][0] != "(":
+            raise Undecidable(name)
+        args = _collect_args(stack)
+        words = [p[0] for a in args for p in a]
+        for w in words:
+            m = self.macros.get(w)
+            self._reads.append((w, m))
+            if m is not None and m is not self.predefined.get(w):
+                raise Undecidable(name)
+        answer = self.ask(name, "(" + ", ".join(" ".join(p[0] for p in a) for a in args) + ")")
+        if answer is None:
+            raise Undecidable(name)
+        return str(answer)
+
+    def _has_include(self, stack: list[tuple[str, frozenset[str]]], is_next: bool) -> bool:
+        self._cacheable = False  # the answer depends on the including file and the disk
+        if not stack or stack.pop()[0] != "(":
+            raise Undecidable("__has_include syntax")
+        inner: list[str] = []
+        while stack and stack[-1][0] != ")":
+            inner.append(stack.pop()[0])
+        if not stack:
+            raise Undecidable("__has_include syntax")
+        stack.pop()
+        if len(inner) == 1 and inner[0].startswith('"') and inner[0].endswith('"'):
+            return self.has_include('"', inner[0][1:-1], is_next)
+        if len(inner) >= 2 and inner[0] == "<" and inner[-1] == ">":
+            return self.has_include("<", "".join(inner[1:-1]), is_next)
+        expanded = self.expand(inner, False)  # a macro naming the header
+        return self._has_include([(t, _EMPTY) for t in reversed(["(", *expanded, ")"])], is_next)
+
+    def _substitute(self, params: tuple[str, ...], body: tuple[str, ...],
+                    args: list[list[tuple[str, frozenset[str]]]], in_if: bool) -> list[str]:
+        names = list(params)
+        variadic = bool(names) and names[-1].endswith("...")
+        if variadic:
+            names[-1] = names[-1][:-3] or "__VA_ARGS__"
+        if len(names) == 0 and args == [[]]:
+            args = []
+        if variadic and len(args) > len(names):
+            rest = args[len(names) - 1:]
+            joined: list[tuple[str, frozenset[str]]] = []
+            for k, a in enumerate(rest):
+                if k:
+                    joined.append((",", _EMPTY))
+                joined.extend(a)
+            args = args[:len(names) - 1] + [joined]
+        if variadic and len(args) == len(names) - 1:
+            args = args + [[]]
+        if len(args) != len(names):
+            raise Undecidable("macro argument count")
+        index = {n: k for k, n in enumerate(names)}
+        expanded: dict[int, list[str]] = {}
+        out: list[str] = []
+        paste_next = False
+        i = 0
+        n = len(body)
+        while i < n:
+            t = body[i]
+            if t == "#" and i + 1 < n and body[i + 1] in index:
+                out.append(_stringify([p[0] for p in args[index[body[i + 1]]]]))
+                i += 2
+                continue
+            if t == "##":
+                paste_next = True
+                i += 1
+                continue
+            if t == "__VA_OPT__" and variadic and i + 1 < n and body[i + 1] == "(":
+                depth, j = 0, i + 1
+                while j < n:
+                    depth += body[j] == "("
+                    depth -= body[j] == ")"
+                    if depth == 0:
+                        break
+                    j += 1
+                if args[-1]:
+                    inner = self._substitute(params, body[i + 2:j], args, in_if)
+                    out.extend(inner)
+                i = j + 1
+                continue
+            if t in index:
+                k = index[t]
+                raw = paste_next or (i + 1 < n and body[i + 1] == "##")
+                if raw:
+                    toks = [p[0] for p in args[k]]
+                    if paste_next and not toks and out and out[-1] == "," and variadic and k == len(names) - 1:
+                        out.pop()  # GNU: ", ## __VA_ARGS__" with no arguments drops the comma
+                        paste_next = False
+                        i += 1
+                        continue
+                else:
+                    if k not in expanded:
+                        expanded[k] = self._expand(list(args[k]), in_if)
+                    toks = expanded[k]
+            else:
+                toks = [t]
+            if paste_next and out and toks:
+                out[-1] = out[-1] + toks[0]
+                out.extend(toks[1:])
+            else:
+                out.extend(toks)
+            paste_next = False
+            i += 1
+        return out
+
+    def evaluate(self, toks: tuple[str, ...]) -> bool:
+        """The truth of a #if expression (Undecidable if it cannot tell)."""
+        macros = self.macros
+        seen = self.memo.get(toks)
+        if seen is not None:
+            for reads, known in seen:
+                for n, m in reads:
+                    if macros.get(n) is not m:
+                        break
+                else:
+                    if known is None:
+                        raise Undecidable("remembered")
+                    return known
+        self._reads = []
+        self._cacheable = True
+        value: bool | None
+        try:
+            value = self._evaluate(toks)
+        except Undecidable:
+            value = None
+        if self._cacheable:
+            entries = self.memo.setdefault(toks, [])
+            if len(entries) < MEMO_ENTRIES:
+                entries.append((tuple(self._reads), value))
+        if value is None:
+            raise Undecidable("undecidable")
+        return value
+
+    def _evaluate(self, toks: Sequence[str]) -> bool:
+        expanded = self.expand(toks, True)
+        if self.cplusplus:
+            expanded = [_ALT_OPS.get(t, t) for t in expanded]
+        parser = _Parser(expanded, self.cplusplus)
+        value, _ = parser.expression()
+        if parser.pos != len(expanded):
+            raise Undecidable("trailing tokens")
+        return value != 0
+
+
+def _defined_operand(stack: list[tuple[str, frozenset[str]]]) -> str:
+    if not stack:
+        raise Undecidable("defined without operand")
+    t = stack.pop()[0]
+    if t == "(":
+        if not stack:
+            raise Undecidable("defined syntax")
+        name = stack.pop()[0]
+        if not stack or stack.pop()[0] != ")":
+            raise Undecidable("defined syntax")
+        return name
+    return t
+
+
+def _collect_args(stack: list[tuple[str, frozenset[str]]]) -> list[list[tuple[str, frozenset[str]]]]:
+    stack.pop()  # '('
+    args: list[list[tuple[str, frozenset[str]]]] = [[]]
+    depth = 0
+    while stack:
+        p = stack.pop()
+        t = p[0]
+        if t == "(":
+            depth += 1
+        elif t == ")":
+            if depth == 0:
+                return args
+            depth -= 1
+        elif t == "," and depth == 0:
+            args.append([])
+            continue
+        args[-1].append(p)
+    raise Undecidable("unterminated macro call")
+
+
+def _paste_all(body: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        if body[i] == "##" and out and i + 1 < len(body):
+            out[-1] += body[i + 1]
+            i += 2
+            continue
+        out.append(body[i])
+        i += 1
+    return out
+
+
+def _stringify(toks: list[str]) -> str:
+    """The # operator. Token lists do not keep the spaces between tokens, so
+    a space goes only where two words meet (``a b``; ``sys/x.h`` stays
+    whole). A header name spelled with other spaces comes out wrong, is not
+    found, and the scan falls back to the compiler."""
+    out: list[str] = []
+    prev = ""
+    for t in toks:
+        if t[:1] in ('"', "'") or t[1:2] in ('"', "'"):
+            t = t.replace("\\", "\\\\").replace('"', '\\"')
+        if prev and (prev[-1].isalnum() or prev[-1] in "_$") and (t[0].isalnum() or t[0] in "_$"):
+            out.append(" ")
+        out.append(t)
+        prev = t
+    return '"' + "".join(out) + '"'
+
+
+_BINARY: dict[str, int] = {
+    "*": 10, "/": 10, "%": 10, "+": 9, "-": 9, "<<": 8, ">>": 8,
+    "<": 7, ">": 7, "<=": 7, ">=": 7, "==": 6, "!=": 6,
+    "&": 5, "^": 4, "|": 3, "&&": 2, "||": 1,
+}
+Value = tuple[int, bool]  # (value, unsigned)
+
+
+class _Parser:
+    def __init__(self, toks: list[str], cplusplus: bool) -> None:
+        self.toks = toks
+        self.pos = 0
+        self.cplusplus = cplusplus
+
+    def _peek(self) -> str:
+        return self.toks[self.pos] if self.pos < len(self.toks) else ""
+
+    def _take(self) -> str:
+        if self.pos >= len(self.toks):
+            raise Undecidable("unexpected end of #if")
+        t = self.toks[self.pos]
+        self.pos += 1
+        return t
+
+    def expression(self) -> Value:
+        v = self._conditional()
+        while self._peek() == ",":
+            self.pos += 1
+            v = self._conditional()
+        return v
+
+    def _conditional(self) -> Value:
+        cond = self._binary(1)
+        if self._peek() != "?":
+            return cond
+        self.pos += 1
+        a = self.expression()
+        if self._take() != ":":
+            raise Undecidable("?: syntax")
+        b = self._conditional()
+        unsigned = a[1] or b[1]
+        v = a[0] if cond[0] else b[0]
+        return (v & _MASK if unsigned else v), unsigned
+
+    def _binary(self, min_prec: int) -> Value:
+        left = self._unary()
+        while True:
+            op = self._peek()
+            prec = _BINARY.get(op, 0)
+            if prec < min_prec or prec == 0:
+                return left
+            self.pos += 1
+            right = self._binary(prec + 1)
+            left = _apply(op, left, right)
+
+    def _unary(self) -> Value:
+        t = self._take()
+        if t == "(":
+            inner = self.expression()
+            if self._take() != ")":
+                raise Undecidable("missing )")
+            return inner
+        if t == "!":
+            return int(self._unary()[0] == 0), False
+        if t == "-":
+            x, u = self._unary()
+            return ((-x) & _MASK if u else -x), u
+        if t == "+":
+            return self._unary()
+        if t == "~":
+            x, u = self._unary()
+            return ((~x) & _MASK if u else ~x), u
+        return self._primary(t)
+
+    def _primary(self, t: str) -> Value:
+        c = t[0]
+        if c.isdigit() or (c == "." and len(t) > 1):
+            return _number(t)
+        if c == "'" or (t[1:2] == "'" and c in "uUL"):
+            return _char(t), False
+        if c.isalpha() or c == "_" or c == "$":
+            if self.cplusplus and t in ("true", "false"):
+                return int(t == "true"), False
+            return 0, False  # an identifier that is not a macro
+        raise Undecidable(f"token {t!r} in #if")
+
+
+def _number(t: str) -> Value:
+    s = t.replace("'", "")
+    suffix_start = len(s)
+    while suffix_start > 0 and s[suffix_start - 1] in "uUlL":
+        suffix_start -= 1
+    digits, suffix = s[:suffix_start], s[suffix_start:]
+    try:
+        if digits[:2] in ("0x", "0X"):
+            v = int(digits[2:], 16)
+        elif digits[:2] in ("0b", "0B"):
+            v = int(digits[2:], 2)
+        elif len(digits) > 1 and digits[0] == "0":
+            v = int(digits, 8)
+        else:
+            v = int(digits, 10)
+    except ValueError:
+        raise Undecidable(f"number {t!r}") from None
+    unsigned = "u" in suffix or "U" in suffix or v > 0x7FFFFFFFFFFFFFFF
+    return v & _MASK, unsigned
+
+
+_ESCAPES = {"n": 10, "t": 9, "r": 13, "0": 0, "\\": 92, "'": 39, '"': 34, "a": 7, "b": 8, "f": 12, "v": 11, "?": 63}
+
+
+def _char(t: str) -> int:
+    body = t[t.index("'") + 1:-1]
+    if len(body) == 1:
+        return ord(body)
+    if len(body) == 2 and body[0] == "\\" and body[1] in _ESCAPES:
+        return _ESCAPES[body[1]]
+    raise Undecidable(f"character constant {t}")
+
+
+def _apply(op: str, a: Value, b: Value) -> Value:
+    if op == "&&":
+        return int(a[0] != 0 and b[0] != 0), False
+    if op == "||":
+        return int(a[0] != 0 or b[0] != 0), False
+    unsigned = a[1] or b[1]
+    x, y = a[0], b[0]
+    if unsigned:
+        x &= _MASK
+        y &= _MASK
+    if op in ("<", ">", "<=", ">=", "==", "!="):
+        r = {"<": x < y, ">": x > y, "<=": x <= y, ">=": x >= y, "==": x == y, "!=": x != y}[op]
+        return int(r), False
+    if op in ("/", "%"):
+        if y == 0:
+            raise Undecidable("division by zero")
+        q = abs(x) // abs(y)
+        if (x < 0) != (y < 0):
+            q = -q
+        v = q if op == "/" else x - q * y
+    elif op == "*":
+        v = x * y
+    elif op == "+":
+        v = x + y
+    elif op == "-":
+        v = x - y
+    elif op == "<<":
+        v = x << (y & 63)
+    elif op == ">>":
+        v = x >> (y & 63)
+    elif op == "&":
+        v = x & y
+    elif op == "^":
+        v = x ^ y
+    else:
+        v = x | y
+    if unsigned:
+        return v & _MASK, True
+    v &= _MASK
+    return (v - (1 << 64) if v >> 63 else v), False
