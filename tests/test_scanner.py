@@ -40,7 +40,7 @@ def test_directives_see_through_comments_splices_and_strings() -> None:
     kinds = [d[:3] if d[0] == "include" else d[:2] for d in ds]
     assert kinds == [
         ("include", "<", "spliced.h"), ("include", '"', "after_string.h"),
-        ("define", "X"), ("if", ("defined", "(", "A", ")", "&&", "B")), ("endif",), ("once",), ("system_header",),
+        ("define", "X"), ("if", "defined(A) &&  B"), ("endif",), ("once",), ("system_header",),
     ]
     assert ds[2][2] == (None, "1   + 2")
 
@@ -71,7 +71,7 @@ def _ev(expr: str, defs: dict[str, str] | None = None, cplusplus: bool = False) 
         assert d is not None
         macros[d[1]] = d[2]
     ex = cpp_expr.Expander(macros, cpp_expr.GCC_QUERIES, lambda f, n, x: n == "present.h", cplusplus)
-    return ex.evaluate(tuple(directives.TOKEN.findall(expr)))
+    return ex.evaluate(expr)
 
 
 @pytest.mark.parametrize("expr, want", [
@@ -103,7 +103,7 @@ def test_uncertain_macros_and_unknown_builtins_are_undecidable() -> None:
     ex = cpp_expr.Expander(macros, cpp_expr.GCC_QUERIES, lambda f, n, x: False, False)
     for expr in ("U", "defined U", "__LINE__ > 0", "__has_attribute(noreturn)"):
         with pytest.raises(cpp_expr.Undecidable):
-            ex.evaluate(tuple(directives.TOKEN.findall(expr)))
+            ex.evaluate(expr)
 
 
 # -- the scanner against gcc ----------------------------------------------

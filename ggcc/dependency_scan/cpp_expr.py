@@ -28,7 +28,14 @@ from ggcc.dependency_scan.directives import TOKEN
 # first expansion and the tokens kept by text.
 Macro = tuple[tuple[str, ...] | None, str]
 UNCERTAIN: Macro = (None, "<uncertain>")
-_BODY_TOKENS: dict[str, tuple[str, ...]] = {}
+_TOKENS: dict[str, tuple[str, ...]] = {}  # macro bodies and #if expressions, by text
+
+
+def tokens(text: str) -> tuple[str, ...]:
+    toks = _TOKENS.get(text)
+    if toks is None:
+        toks = _TOKENS[text] = tuple(TOKEN.findall(text))
+    return toks
 MEMO_ENTRIES = 8  # remembered outcomes per #if expression
 Remembered = tuple[tuple[tuple[str, "Macro | None"], ...], "bool | None"]  # (macros read, value)
 
@@ -72,6 +79,7 @@ class Expander:
         # again when every one of them is the same definition (identity).
         self.memo: dict[object, list[Remembered]] = memo if memo is not None else {}  # type: ignore[assignment]
         self._reads: list[tuple[str, Macro | None]] = []
+        self.last_reads: list[tuple[str, Macro | None]] | tuple[tuple[str, Macro | None], ...] = []
         self._cacheable = True
 
     def defined(self, name: str) -> bool:
@@ -79,12 +87,19 @@ class Expander:
         self._reads.append((name, m))
         if m is UNCERTAIN:
             raise Undecidable(name)
-        if m is not None:
-            return True
+        return m is not None or self.builtin_defined(name)
+
+    def builtin_defined(self, name: str) -> bool:
+        """Names `defined` is true for though they are not in the table."""
         return name in self.queries or name in ("__has_include", "__has_include_next") or name in DYNAMIC
 
     def expand(self, toks: Sequence[str], in_if: bool) -> list[str]:
-        return self._expand([(t, _EMPTY) for t in toks], in_if)
+        """Macro-expand toks; the macros read are in last_reads after."""
+        self._reads = []
+        try:
+            return self._expand([(t, _EMPTY) for t in toks], in_if)
+        finally:
+            self.last_reads = self._reads
 
     def _expand(self, pairs: list[tuple[str, frozenset[str]]], in_if: bool) -> list[str]:
         stack = pairs[::-1]
@@ -119,9 +134,7 @@ class Expander:
             if m is UNCERTAIN:
                 raise Undecidable(t)
             params, text = m
-            body = _BODY_TOKENS.get(text)
-            if body is None:
-                body = _BODY_TOKENS[text] = tuple(TOKEN.findall(text))
+            body = tokens(text)
             h = hide | {t}
             if params is None:
                 new = _paste_all(list(body)) if "##" in body else body
@@ -169,7 +182,7 @@ class Expander:
             return self.has_include('"', inner[0][1:-1], is_next)
         if len(inner) >= 2 and inner[0] == "<" and inner[-1] == ">":
             return self.has_include("<", "".join(inner[1:-1]), is_next)
-        expanded = self.expand(inner, False)  # a macro naming the header
+        expanded = self._expand([(t, _EMPTY) for t in inner], False)  # a macro naming the header
         return self._has_include([(t, _EMPTY) for t in reversed(["(", *expanded, ")"])], is_next)
 
     def _substitute(self, params: tuple[str, ...], body: tuple[str, ...],
@@ -246,30 +259,32 @@ class Expander:
             i += 1
         return out
 
-    def evaluate(self, toks: tuple[str, ...]) -> bool:
+    def evaluate(self, expr: str) -> bool:
         """The truth of a #if expression (Undecidable if it cannot tell)."""
         macros = self.macros
-        seen = self.memo.get(toks)
+        seen = self.memo.get(expr)
         if seen is not None:
             for reads, known in seen:
                 for n, m in reads:
                     if macros.get(n) is not m:
                         break
                 else:
+                    self.last_reads = reads
                     if known is None:
                         raise Undecidable("remembered")
                     return known
-        self._reads = []
         self._cacheable = True
         value: bool | None
         try:
-            value = self._evaluate(toks)
+            value = self._evaluate(tokens(expr))
         except Undecidable:
             value = None
+        reads = tuple(self.last_reads)
+        self.last_reads = reads
         if self._cacheable:
-            entries = self.memo.setdefault(toks, [])
+            entries = self.memo.setdefault(expr, [])
             if len(entries) < MEMO_ENTRIES:
-                entries.append((tuple(self._reads), value))
+                entries.append((reads, value))
         if value is None:
             raise Undecidable("undecidable")
         return value

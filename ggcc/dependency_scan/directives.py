@@ -17,7 +17,7 @@ A directive is a plain tuple (marshal stores it as is):
     ("include" | "include_next" | "import", form, payload)
         form '<' or '"' with the header name, or 'm' with tokens
         (a computed include, ``#include MACRO``)
-    ("if" | "elif", tokens, next)
+    ("if" | "elif", expression text, next)
     ("ifdef" | "ifndef" | "elifdef" | "elifndef", name, next)
     ("else", next)  ("endif",)
         next: the index of the next #elif/#else/#endif of the same group
@@ -44,7 +44,6 @@ _COMMENT = re.compile(
     r"|/\*[^*]*\*+(?:[^/*][^*]*\*+)*/"
     r"|//[^\n]*"
 )
-_LINE = re.compile(r"^[ \t\f\v]*#[ \t\f\v]*([A-Za-z_]\w*)(.*)", re.M)
 TOKEN = re.compile(
     r"[A-Za-z_$][\w$]*"
     r"|\.?[0-9](?:[eEpP][+-]|[\w.'])*"
@@ -53,11 +52,23 @@ TOKEN = re.compile(
     r"|\.\.\.|<<=|>>=|##|&&|\|\||==|!=|<=|>=|<<|>>|->|\+\+|--|[-+*/%&|^]="
     r"|\S"
 )
-_IDENT = re.compile(r"[A-Za-z_$][\w$]*\Z")
-_KEEP = frozenset({
-    "include", "include_next", "import", "if", "elif", "ifdef", "ifndef", "elifdef", "elifndef",
-    "else", "endif", "define", "undef", "pragma",
-})
+_NOT_DEFINED = re.compile(r"!\s*defined\s*(?:\(\s*([A-Za-z_$][\w$]*)\s*\)|([A-Za-z_$][\w$]*))\s*\Z")
+
+
+# One match per directive line; #define gets its name and parameter list
+# split out by the same match (defines are half of all directives).
+_DIRECTIVE = re.compile(
+    r"^[ \t\f\v]*#[ \t\f\v]*(?:(define)[ \t\f\v]+([A-Za-z_$][\w$]*)(\([^)\n]*\))?|([A-Za-z_]\w*))"
+    r"[ \t\f\v]*(.*)",
+    re.M,
+)
+_BRANCH = frozenset({"if", "ifdef", "ifndef", "elif", "elifdef", "elifndef", "else"})
+_CLOSES = frozenset({"elif", "elifdef", "elifndef", "else", "endif"})
+
+
+def _keep_literal(m: re.Match[str]) -> str:
+    lit = m.group(1)
+    return lit if lit is not None else " "
 
 
 def extract(data: bytes) -> tuple[str, tuple[Directive, ...]]:
@@ -67,37 +78,37 @@ def extract(data: bytes) -> tuple[str, tuple[Directive, ...]]:
         text = text.replace("\r\n", "\n")
     if "\\" in text:
         text = _SPLICE.sub("", text)
-    text = _COMMENT.sub(r"\1 ", text)
+    text = _COMMENT.sub(_keep_literal, text)
     out: list[Directive] = []
-    for name, rest in _LINE.findall(text):
-        if name not in _KEEP:
+    open_branch: list[int] = []  # branches waiting for the index of their next sibling
+    for define, dname, dparams, name, rest in _DIRECTIVE.findall(text):
+        if define:
+            body = rest.rstrip()
+            if dparams:
+                inner = dparams[1:-1]
+                params = tuple(p.strip() for p in inner.split(",")) if inner.strip() else ()
+                out.append(("define", dname, (params, body)))
+            else:
+                out.append(("define", dname, (None, body)))
             continue
+        if name in _CLOSES and open_branch:
+            k = open_branch.pop()
+            out[k] = out[k] + (len(out),)
         d = _directive(name, rest.strip())
-        if d is not None:
-            out.append(d)
-    directives = _link_branches(out)
+        if d is None:
+            continue
+        if name in _BRANCH:
+            open_branch.append(len(out))
+        out.append(d)
+    for k in open_branch:  # unclosed: jump to the end
+        out[k] = out[k] + (len(out),)
+    directives = tuple(out)
     return guard_of(directives), directives
 
 
-_BRANCH = frozenset({"if", "ifdef", "ifndef", "elif", "elifdef", "elifndef", "else"})
-
-
-def _link_branches(ds: list[Directive]) -> tuple[Directive, ...]:
-    """Give every #if/#elif/#else the index of its next sibling (#elif,
-    #else or #endif), so a scan jumps over a branch not taken instead of
-    reading every directive inside it. Unclosed groups jump to the end."""
-    nxt = [len(ds)] * len(ds)
-    open_branch: list[int] = []
-    for i, d in enumerate(ds):
-        k = d[0]
-        if k in ("elif", "elifdef", "elifndef", "else", "endif") and open_branch:
-            nxt[open_branch.pop()] = i
-        if k in _BRANCH:
-            open_branch.append(i)
-    return tuple(d + (nxt[i],) if d[0] in _BRANCH else d for i, d in enumerate(ds))
-
-
 def _directive(name: str, rest: str) -> Directive | None:
+    if name == "if" or name == "elif":
+        return (name, rest)  # tokenized when first evaluated (cpp_expr)
     if name in ("include", "include_next", "import"):
         if rest.startswith("<"):
             end = rest.find(">")
@@ -107,16 +118,14 @@ def _directive(name: str, rest: str) -> Directive | None:
             return (name, '"', _path_text(rest[1:end])) if end > 0 else None
         toks = tuple(TOKEN.findall(rest))
         return (name, "m", toks) if toks else None
-    if name in ("if", "elif"):
-        return (name, tuple(TOKEN.findall(rest)))
     if name in ("ifdef", "ifndef", "elifdef", "elifndef", "undef"):
         m = TOKEN.match(rest)
         return (name, m.group(0) if m else "")
-    if name in ("else", "endif"):
+    if name == "else" or name == "endif":
         return (name,)
-    if name == "define":
-        return _define(rest)
-    return _pragma(rest)
+    if name == "pragma":
+        return _pragma(rest)
+    return None
 
 
 def _path_text(name: str) -> str:
@@ -166,8 +175,8 @@ def guard_of(directives: tuple[Directive, ...]) -> str:
     first = directives[0]
     if first[0] == "ifndef":
         name = first[1]
-    elif first[0] == "if" and _is_not_defined(first[1]):
-        name = first[1][-2] if first[1][-1] == ")" else first[1][-1]
+    elif first[0] == "if" and (m := _NOT_DEFINED.match(first[1])) is not None:
+        name = m.group(1) or m.group(2)
     else:
         return ""
     depth = 0
@@ -182,9 +191,3 @@ def guard_of(directives: tuple[Directive, ...]) -> str:
         elif depth == 1 and k in ("else", "elif", "elifdef", "elifndef"):
             return ""  # the file has a part for when the macro is defined
     return ""
-
-
-def _is_not_defined(toks: tuple[str, ...]) -> bool:
-    return (len(toks) == 3 and toks[:2] == ("!", "defined") and bool(_IDENT.match(toks[2]))) or (
-        len(toks) == 5 and toks[:3] == ("!", "defined", "(") and toks[4] == ")" and bool(_IDENT.match(toks[3]))
-    )

@@ -225,7 +225,7 @@ def own_scan(compiler: str, comp: Compile, cwd: str, env: dict[str, str], cache:
     config = scan_config.config_for(compiler, comp, cwd, env, cache)
     session = cache.session()
     try:
-        r = scanner.scan(config, comp.source, cwd, session.exists, session.load)
+        r = scanner.scan(config, comp.source, cwd, session)
     except FileChanged:
         raise scanner.Unsupported("file-changed") from None
     except OSError:

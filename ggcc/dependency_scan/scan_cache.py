@@ -34,6 +34,7 @@ RACY_WINDOW_S = 2.0
 _FORMAT = "v2"
 
 Listing = tuple[int, int, frozenset[str]]  # (inode, mtime_ns, names of non-directories)
+MISSING: frozenset[str] = frozenset()  # the listing of a directory that does not exist (one object)
 Loaded = tuple[str, str, tuple[Directive, ...]]  # (content id, include guard, directives)
 
 
@@ -52,8 +53,8 @@ class ScanCache:
     def session(self) -> ScanSession:
         return ScanSession(self)
 
-    def directives(self, path: str) -> Loaded:
-        cid = self.hashes.file_id(path)
+    def directives(self, path: str, cid: str = "") -> Loaded:
+        cid = cid or self.hashes.file_id(path)
         hit = self._directives.get(cid)
         if hit is None:
             hit = self._from_disk(cid)
@@ -102,8 +103,8 @@ class ScanCache:
         try:
             st = os.stat(d)
         except OSError:
-            checked[d] = frozenset()
-            return checked[d]
+            checked[d] = MISSING
+            return MISSING
         known = self._listings.get(d)
         if known is not None and known[0] == st.st_ino and known[1] == st.st_mtime_ns:
             checked[d] = known[2]
@@ -129,16 +130,21 @@ class ScanCache:
 
 
 class ScanSession:
-    """One scan's view: each directory is checked at most once."""
+    """One scan's view: each directory and each file is checked at most once."""
 
     def __init__(self, cache: ScanCache) -> None:
         self.cache = cache
         self._checked: dict[str, frozenset[str]] = {}
+        self._ids: dict[str, str] = {}
 
-    def exists(self, path: str) -> bool:
-        slash = path.rfind("/")
-        d, name = (path[:slash] or "/", path[slash + 1:]) if slash >= 0 else (".", path)
-        return name in self.cache.listing(d, self._checked)
+    def listing(self, d: str) -> frozenset[str]:
+        return self.cache.listing(d, self._checked)
+
+    def file_id(self, path: str) -> str:
+        cid = self._ids.get(path)
+        if cid is None:
+            cid = self._ids[path] = self.cache.hashes.file_id(path)
+        return cid
 
     def load(self, path: str) -> Loaded:
-        return self.cache.directives(path)
+        return self.cache.directives(path, self.file_id(path))

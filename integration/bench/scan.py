@@ -7,11 +7,14 @@ in one run:
 
 - gcc_M: the compiler's own `-M`, as ggcc runs it when it cannot scan;
 - cold:  ggcc's scanner with empty caches for every translation unit (no
-         directive lists, no file hashes, no directory listings); the
+         directive lists, no file hashes, no directory listings, no
+         remembered #if values, lookups or header summaries); the
          per-flag-set compiler run (-dM -v) is done once beforehand and
          reported on its own, since a build pays it once per flag set;
 - warm:  the same scanner with its caches filled by an earlier pass, as in
-         a running daemon.
+         a running daemon;
+- first build: that earlier pass, all TUs in order from empty caches
+         (what a first build pays per TU on average).
 
 Each TU is checked against gcc -M as it goes (no missing header allowed).
 Prints medians per TU and the ratios; the last line is JSON:
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +43,7 @@ from debian_sources import copy_of  # noqa: E402
 
 from ggcc.dependency_scan import headers, scan_config  # noqa: E402
 from ggcc.dependency_scan.scan_cache import ScanCache  # noqa: E402
+from ggcc.dependency_scan.scanner import Config  # noqa: E402
 from ggcc.hash_cache import HashCache  # noqa: E402
 from ggcc.launcher.args import Compile, parse  # noqa: E402
 
@@ -71,6 +76,12 @@ def own(compiler: str, comp: Compile, cwd: str, env: dict[str, str], cache: Scan
     return dt, {os.path.normpath(os.path.join(cwd, f)) for f in s.files}
 
 
+def fresh(config: object) -> object:
+    """The flag set's compiler answers without anything scans remembered."""
+    assert isinstance(config, Config)
+    return replace(config, memo={}, resolved={}, summaries={})
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=0, help="only the first N translation units")
@@ -91,9 +102,10 @@ def main() -> int:
         flag_sets = len(configs.configs)
 
         warm_cache = ScanCache(os.path.join(d, "store"), HashCache(os.path.join(d, "store")))
-        warm_cache.configs.update(configs.configs)
-        for compiler, comp, cwd in tus:  # fill the caches
-            own(compiler, comp, cwd, env, warm_cache)
+        warm_cache.configs.update({k: fresh(c) for k, c in configs.configs.items()})
+        first_build: list[float] = []  # caches empty at the start, filling TU by TU
+        for compiler, comp, cwd in tus:
+            first_build.append(own(compiler, comp, cwd, env, warm_cache)[0])
 
         times: dict[str, list[float]] = {"gcc_M": [], "cold": [], "warm": []}
         extra = total = 0
@@ -101,7 +113,7 @@ def main() -> int:
             for compiler, comp, cwd in tus:
                 t_ref, ref = gcc_m(compiler, comp, cwd, env)
                 cold_cache = ScanCache(None, HashCache(None))
-                cold_cache.configs.update(configs.configs)
+                cold_cache.configs.update({k: fresh(c) for k, c in configs.configs.items()})
                 t_cold, mine_cold = own(compiler, comp, cwd, env, cold_cache)
                 t_warm, mine_warm = own(compiler, comp, cwd, env, warm_cache)
                 for mine in (mine_cold, mine_warm):
@@ -122,6 +134,9 @@ def main() -> int:
     print(f"gcc -M              {med['gcc_M']:.2f} ms per TU (median)")
     print(f"ggcc cold caches    {med['cold']:.2f} ms  ({med['gcc_M'] / med['cold']:.1f}x faster than gcc -M)")
     print(f"ggcc warm caches    {med['warm']:.2f} ms  ({med['gcc_M'] / med['warm']:.1f}x faster than gcc -M)")
+    mean_first = sum(first_build) / len(first_build) * 1000
+    print(f"ggcc first build    {mean_first:.2f} ms mean per TU, caches empty at the start "
+          f"({med['gcc_M'] / mean_first:.1f}x faster than gcc -M)")
     print(json.dumps({"warm_ms": round(med["warm"], 3), "cold_ms": round(med["cold"], 3),
                       "gcc_M_ms": round(med["gcc_M"], 3)}))
     return 0
