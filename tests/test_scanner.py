@@ -239,17 +239,33 @@ def test_directive_lists_persist_and_new_files_are_seen(tmp_path: Path) -> None:
 
 
 def test_new_shadowing_header_invalidates_a_direct_hit(tmp_path: Path) -> None:
-    _write(tmp_path, {"p/m.c": '#include <h.h>\n#include <stdio.h>\nint v = V;\n', "p/inc2/h.h": "#define V 2\n"})
-    (tmp_path / "p/inc1").mkdir()
+    # inc1 holds several looked-for names (kept as one directory stamp);
+    # "nope" does not exist at all (gcc drops it from the search list).
+    _write(tmp_path, {"p/m.c": '#include <h.h>\n#include <g.h>\n#include <stdio.h>\nint v = V + G;\n',
+                      "p/inc2/h.h": "#define V 2\n", "p/inc2/g.h": "#define G 20\n", "p/inc1/other.h": ""})
+    old = time.time() - 10
+    os.utime(tmp_path / "p/inc1", (old, old))
     env = dict(os.environ, GGCC_DIR=str(tmp_path / "store"), GGCC_DAEMON="0")
-    cmd = GGCC + ["gcc", "-Iinc1", "-Iinc2", "-c", "m.c", "-o", "m.o"]
+    flags = ["-Inope", "-Iinc1", "-Iinc2", "-c", "m.c"]
+    cmd = GGCC + ["gcc", *flags, "-o", "m.o"]
     cwd = tmp_path / "p"
-    subprocess.run(cmd, cwd=cwd, env=env, check=True)
-    first = (cwd / "m.o").read_bytes()
-    (cwd / "inc1/h.h").write_text("#define V 1\n")
-    subprocess.run(cmd, cwd=cwd, env=env, check=True)
-    subprocess.run(["gcc", "-Iinc1", "-Iinc2", "-c", "m.c", "-o", "plain.o"], cwd=cwd, check=True)
-    assert (cwd / "m.o").read_bytes() == (cwd / "plain.o").read_bytes() != first
+
+    def build_and_compare() -> bytes:
+        subprocess.run(cmd, cwd=cwd, env=env, check=True)
+        subprocess.run(["gcc", *flags, "-o", "plain.o"], cwd=cwd, check=True)
+        assert (cwd / "m.o").read_bytes() == (cwd / "plain.o").read_bytes()
+        return (cwd / "m.o").read_bytes()
+
+    first = build_and_compare()
+    assert build_and_compare() == first
+    hits = json.loads(subprocess.run(GGCC + ["stats", "--json"], env=env, capture_output=True, check=True).stdout)
+    assert hits["direct_hits"] == 1
+    (cwd / "inc1/g.h").write_text("#define G 10\n")  # shadows inc2/g.h
+    second = build_and_compare()
+    assert second != first
+    (cwd / "nope").mkdir()
+    (cwd / "nope/h.h").write_text("#define V 1\n")  # a new search directory, ahead of the others
+    assert build_and_compare() not in (first, second)
 
 
 def test_verify_mode_through_the_launcher_counts_checks(corners: Path, tmp_path: Path) -> None:

@@ -9,6 +9,13 @@ Next time, if every file still has its id (a stat each, through the hash
 cache) and every such path is still absent, the thunk is the same and its
 cached result is the answer; the depfile comes from the store too.
 
+Missing paths are many (every system header is first looked for in each
+-I directory), so most are kept as the directory they would appear in,
+with its mtime: creating, renaming or removing an entry changes it, so one
+stat answers for all the names looked for there; a directory that did not
+exist stands for every path under it. A directory modified within
+RACY_WINDOW_S of being recorded keeps its paths one by one.
+
 Files found relative to the including file's directory, shadowed later by a
 new header in a project directory, are covered for project headers (every
 project directory that holds a header is checked for each project header's
@@ -21,12 +28,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 from ggcc.fsutil import atomic_write_bytes
 from ggcc.hash_cache import HashCache
 
 MAX_ENTRIES = 8
+RACY_WINDOW_S = 2.0
+MISSING_DIR = -1  # in absent_dirs: the directory itself did not exist
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,44 @@ class Entry:
     absent: tuple[str, ...]  # absolute paths that must stay absent
     thunk_id: str
     depfile_id: str  # "" if the command writes no depfile
+    absent_dirs: tuple[tuple[str, int], ...] = ()  # (directory, mtime_ns or MISSING_DIR): unchanged
+
+
+def compress_absent(paths: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]] | None:
+    """(paths kept one by one, directories standing for the rest), or None
+    if one of the paths exists now (the scan is already out of date)."""
+    by_dir: dict[str, list[str]] = {}
+    for p in paths:
+        by_dir.setdefault(os.path.dirname(p), []).append(p)
+    singles: list[str] = []
+    dirs: list[tuple[str, int]] = []
+    now = time.time()
+    for d, names in by_dir.items():
+        if len(names) == 1:
+            singles.extend(names)
+            continue
+        before = _mtime(d)
+        if before is not None and before != MISSING_DIR and now - before / 1e9 < RACY_WINDOW_S:
+            singles.extend(names)
+            continue
+        if any(os.path.lexists(p) for p in names):
+            return None
+        if before is None or _mtime(d) != before:
+            singles.extend(names)
+            continue
+        dirs.append((d, before))
+    if any(os.path.lexists(p) for p in singles):
+        return None
+    return tuple(singles), tuple(dirs)
+
+
+def _mtime(d: str) -> int | None:
+    try:
+        return os.stat(d).st_mtime_ns
+    except (FileNotFoundError, NotADirectoryError):
+        return MISSING_DIR
+    except OSError:
+        return None
 
 
 def key(parts: list[object]) -> str:
@@ -65,12 +113,16 @@ def lookup(root: str, k: str, cwd: str, hashes: HashCache, shared: object = None
 
 
 def _still_valid(e: Entry, cwd: str, hashes: HashCache) -> bool:
+    for d, mtime in e.absent_dirs:
+        if _mtime(d) != mtime:
+            return False
     for p in e.absent:
         if os.path.lexists(p):
             return False
+    base = cwd.rstrip("/") + "/"
     for p, id_ in e.files:
         try:
-            if hashes.file_id(os.path.join(cwd, p)) != id_:
+            if hashes.file_id(p if p[:1] == "/" else base + p) != id_:
                 return False
         except OSError:
             return False
@@ -78,10 +130,16 @@ def _still_valid(e: Entry, cwd: str, hashes: HashCache) -> bool:
 
 
 def record(root: str, k: str, entry: Entry, shared: object = None) -> None:
+    if not entry.absent_dirs:
+        compressed = compress_absent(entry.absent)
+        if compressed is None:
+            return  # a header appeared since the scan: do not vouch for it
+        entry = replace(entry, absent=compressed[0], absent_dirs=compressed[1])
     path = _path(root, k)
     entries = [entry] + [e for e in _load(path) if e.thunk_id != entry.thunk_id]
     obj = [
-        {"files": [list(f) for f in e.files], "absent": list(e.absent), "thunk": e.thunk_id, "depfile": e.depfile_id}
+        {"files": [list(f) for f in e.files], "absent": list(e.absent), "thunk": e.thunk_id, "depfile": e.depfile_id,
+         "absent_dirs": [list(d) for d in e.absent_dirs]}
         for e in entries[:MAX_ENTRIES]
     ]
     data = json.dumps(obj, separators=(",", ":")).encode()
@@ -100,7 +158,8 @@ def _load(path: str) -> list[Entry]:
         with open(path, "rb") as f:
             obj = json.loads(f.read())
         return [
-            Entry(tuple((str(p), str(i)) for p, i in o["files"]), tuple(o["absent"]), str(o["thunk"]), str(o["depfile"]))
+            Entry(tuple((str(p), str(i)) for p, i in o["files"]), tuple(o["absent"]), str(o["thunk"]), str(o["depfile"]),
+                  tuple((str(d), int(m)) for d, m in o.get("absent_dirs", [])))
             for o in obj
         ]
     except (OSError, ValueError, KeyError, TypeError):
