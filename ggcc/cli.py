@@ -283,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("force", help="run thunks (placeholders, thunk ids or thunk files) and put outputs in place")
     f.add_argument("targets", nargs="+", metavar="TARGET")
     f.add_argument("-j", "--jobs", type=int, default=None, help="thunks at once (default: the number of cores)")
-    f.add_argument("--engine", default="local", choices=["local"], help="where thunks run")
+    f.add_argument("--engine", default=os.environ.get("GGCC_ENGINE") or "local", choices=["local", "workers"],
+                   help="where thunks run: here, or on `ggcc worker`s through the Redis of GGCC_STORAGE")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     f.set_defaults(func=cmd_force)
 
@@ -324,9 +325,57 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run: serve in the foreground (what start launches)")
     d.set_defaults(func=cmd_daemon)
 
+    w = sub.add_parser("worker", help="run thunks from the Redis queue on this machine (a build farm member)")
+    w.add_argument("--storage", default=None, metavar="URI",
+                   help="redis://host:port/db: the queue and the shared store (default: GGCC_STORAGE)")
+    w.add_argument("--jobs", type=int, default=0, help="thunks at once (default: the number of cores)")
+    w.add_argument("--strict", action="store_true", help="run every thunk in the strict sandbox")
+    w.add_argument("--name", default="", help="the worker's name in `ggcc workers` (default: host-pid)")
+    w.set_defaults(func=cmd_worker)
+
+    ws = sub.add_parser("workers", help="list the live workers of a Redis queue and their load")
+    ws.add_argument("--storage", default=None, metavar="URI", help="redis://host:port/db (default: GGCC_STORAGE)")
+    ws.add_argument("--json", action="store_true")
+    ws.set_defaults(func=cmd_workers)
+
     v = sub.add_parser("version", help="print the version")
     v.set_defaults(func=cmd_version)
     return p
+
+
+def cmd_worker(a: argparse.Namespace) -> int:
+    from ggcc.storage import storage_uri
+    from ggcc.workers.worker import main as worker_main
+
+    return worker_main(a.storage or storage_uri(), config.ggcc_dir(), a.jobs or config.default_jobs(), a.strict, a.name)
+
+
+def cmd_workers(a: argparse.Namespace) -> int:
+    import json
+
+    from ggcc.storage import storage_uri
+    from ggcc.storage.redis_backend import RedisBackend
+    from ggcc.storage.uri import open_backend
+    from ggcc.workers.queue import Queue
+
+    uri = a.storage or storage_uri()
+    backend = open_backend(uri) if uri.startswith(("redis://", "rediss://")) else None
+    if not isinstance(backend, RedisBackend):
+        raise GgccError("ggcc workers: give --storage redis://host:port/db (or set GGCC_STORAGE)")
+    q = Queue(backend.client(timeout_s=5))
+    try:
+        live = q.live_workers()
+        backlog = q.backlog()
+    except Exception as e:
+        raise GgccError(f"{backend.describe()}: {type(e).__name__}: {e}") from None
+    if a.json:
+        print(json.dumps({"workers": live, "backlog": backlog}, indent=2, sort_keys=True))
+        return 0
+    print(f"{len(live)} live workers on {backend.describe()}, {backlog} thunks queued or running")
+    for w in live:
+        print(f"  {w.get('name')}: {w.get('running')}/{w.get('jobs')} running, {w.get('done')} done "
+              f"(pid {w.get('pid')} on {w.get('host')})")
+    return 0
 
 
 def main(argv: Sequence[str]) -> int:

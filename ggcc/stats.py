@@ -77,7 +77,7 @@ def summary(store_root: str) -> dict[str, object]:
             "local_store": counts["hit"] - counts["direct"] - counts["remote-hit"],
             "shared_store": counts["remote-hit"],
         },
-        "executed_by_engine": {"local": counts["executed"]},
+        "executed_by_engine": {"local": counts["executed"] - counts["executed-by"], "workers": counts["executed-by"]},
         "links": counts["link"],
         "link_traces": counts["link-trace"],
         "bytes_hashed": amounts["bytes-hashed"],

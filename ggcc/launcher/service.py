@@ -31,7 +31,7 @@ from ggcc.launcher.args import Compile, Local, parse
 if TYPE_CHECKING:
     from ggcc.dependency_scan.headers import Scan, Verification
     from ggcc.dependency_scan.scan_cache import ScanCache
-    from ggcc.engines.local import LocalEngine
+    from ggcc.engines import Engine
     from ggcc.launcher.deferred import Session
     from ggcc.hash_cache import HashCache
     from ggcc.local_store import LocalStore
@@ -85,7 +85,7 @@ class Context:
     _hashes: HashCache | None = field(default=None, init=False)
     _scan_cache: ScanCache | None = field(default=None, init=False)
     _stores: dict[str, LocalStore] = field(default_factory=dict, init=False)
-    _engines: dict[tuple[int, bool], LocalEngine] = field(default_factory=dict, init=False)
+    _engines: dict[tuple[int, bool, str], Engine] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _inflight: dict[str, threading.Event] = field(default_factory=dict, init=False)
     _sessions: dict[str, Session] = field(default_factory=dict, init=False)
@@ -123,14 +123,29 @@ class Context:
                 s = self._stores[uri] = open_store(self.root, uri)
             return s
 
-    def engine(self, store: LocalStore, strict: bool) -> LocalEngine:
+    def engine(self, store: LocalStore, env: dict[str, str]) -> Engine:
+        """The engine GGCC_ENGINE names (local, workers), kept per store."""
         from ggcc.engines.local import LocalEngine
 
+        strict = env.get("GGCC_SANDBOX") == "strict"
+        name = env.get("GGCC_ENGINE") or "local"
         with self._lock:
-            key = (id(store), strict)
+            key = (id(store), strict, name)
             e = self._engines.get(key)
             if e is None:
-                e = self._engines[key] = LocalEngine(store, self.jobs, strict=strict)
+                local = LocalEngine(store, self.jobs, strict=strict)
+                e = local
+                if name == "workers":
+                    from ggcc.engines.workers import open_workers_engine
+                    from ggcc.errors import GgccError
+
+                    try:
+                        e = open_workers_engine(store, local)
+                    except GgccError as why:
+                        stats.record(self.root, f"error engine: {why.message}")
+                elif name != "local":
+                    stats.record(self.root, f"error engine: unknown engine {name!r}; using local")
+                self._engines[key] = e
             return e
 
     def once(self, key: str, fn: Callable[[], T]) -> T | None:
@@ -294,7 +309,7 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
             entry = manifest.Entry(files, absent, thunk.id, depfile_id)
             return _defer(req, ctx, session, thunk, store, os.path.join(cwd, parsed.output), "object", [],
                           lambda: manifest.record(ctx.root, key, entry, store))
-        outcome = _force(thunk, store, ctx, env.get("GGCC_SANDBOX") == "strict")
+        outcome = _force(thunk, store, ctx, env)
         if isinstance(outcome, Local):
             return outcome
         result, was_hit = outcome
@@ -381,7 +396,7 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
     if session is not None and waits:
         store.put_thunk(thunk)
         return _defer(req, ctx, session, thunk, store, host_archive, "archive", waits, None)
-    outcome = _force(thunk, store, ctx, req.env.get("GGCC_SANDBOX") == "strict")
+    outcome = _force(thunk, store, ctx, req.env)
     if isinstance(outcome, Local):
         return outcome
     result, was_hit = outcome
@@ -458,7 +473,7 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
     argv = rt.command_prefix(tree_path(cmd.ld)) + [f"--sysroot={rooted('/')}"] + link.map_args(cmd)
     thunk = Thunk.make(program, argv, thunk_env, list(inputs.values()), [Output("output", out_tree)],
                        cwd=tree_path(cwd) or ".", dirs=sorted(d for d in dirs if d not in inputs))
-    outcome = _force(thunk, store, ctx, req.env.get("GGCC_SANDBOX") == "strict")
+    outcome = _force(thunk, store, ctx, req.env)
     if isinstance(outcome, Local):
         return outcome
     result, was_hit = outcome
@@ -473,12 +488,10 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
     output put over the placeholder, or the real command run if it fails."""
     from ggcc.launcher.deferred import run_real
 
-    strict = req.env.get("GGCC_SANDBOX") == "strict"
-
     def work() -> None:
         data = session.pending_data(out)
         try:
-            outcome: tuple[Result, bool] | Local = _force(thunk, store, ctx, strict)
+            outcome: tuple[Result, bool] | Local = _force(thunk, store, ctx, req.env)
             if not session.still_placeholder(out, data):
                 return  # rebuilt or removed meanwhile: theirs wins
             if not isinstance(outcome, Local):
@@ -541,7 +554,7 @@ def _make_real(path: str, store: LocalStore, ctx: Context, req: Request) -> bool
         thunk = store.load_thunk(tid)
     except Exception:
         return False
-    outcome = _force(thunk, store, ctx, req.env.get("GGCC_SANDBOX") == "strict")
+    outcome = _force(thunk, store, ctx, req.env)
     if isinstance(outcome, Local):
         return False
     result, _ = outcome
@@ -555,7 +568,7 @@ def _make_real(path: str, store: LocalStore, ctx: Context, req: Request) -> bool
     return True
 
 
-def _force(thunk: Thunk, store: LocalStore, ctx: Context, strict: bool) -> tuple[Result, bool] | Local:
+def _force(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -> tuple[Result, bool] | Local:
     """(result, whether it was a cache hit), or Local if the thunk failed.
 
     Identical thunks asked for at once (two build directories, one
@@ -567,9 +580,13 @@ def _force(thunk: Thunk, store: LocalStore, ctx: Context, strict: bool) -> tuple
     if cached is not None:
         return cached, True
 
+    engine = ctx.engine(store, env)
+
     def run() -> ForceReport:
+        if engine.name != "local":  # runs elsewhere: the slots bound this machine's compilers only
+            return force([thunk.id], store, engine, known={thunk.id: thunk})
         with ctx.slots:
-            return force([thunk.id], store, ctx.engine(store, strict), known={thunk.id: thunk})
+            return force([thunk.id], store, engine, known={thunk.id: thunk})
 
     report = ctx.once(thunk.id, run)
     if report is not None and not report.ok:

@@ -31,6 +31,7 @@ class RedisBackend:
         from redis.retry import Retry
 
         self._where = f"{'rediss' if tls else 'redis'}://{host}:{port}/{db}"
+        self._params = {"host": host, "port": port, "db": db, "username": username, "password": password, "ssl": tls}
         self._errors = (redis.exceptions.RedisError, OSError)
         self.r = redis.Redis(
             host=host, port=port, db=db, username=username, password=password, ssl=tls,
@@ -42,6 +43,13 @@ class RedisBackend:
 
     def describe(self) -> str:
         return self._where
+
+    def client(self, timeout_s: float | None) -> object:
+        """Another connection to the same server, for blocking reads (the
+        storage client times out after 5 s; a queue read may wait longer)."""
+        import redis
+
+        return redis.Redis(**self._params, socket_timeout=timeout_s, socket_connect_timeout=2)  # type: ignore[arg-type]
 
     def _do(self, fn: Callable[..., T], *args: object) -> T:
         try:

@@ -42,6 +42,7 @@ class TieredStore(LocalStore):
         self.backend = backend
         self._down_until = 0.0  # monotonic time until which the shared tier is skipped
         self._lock = threading.Lock()
+        self._uploading: dict[str, threading.Event] = {}  # blob key -> set when its upload ends
 
     @property
     def _down(self) -> bool:
@@ -92,12 +93,38 @@ class TieredStore(LocalStore):
                 os.unlink(tmp)
 
     def push_blobs(self, blob_ids: list[str]) -> None:
-        """Upload the blobs the shared store does not have, each once, in parallel."""
+        """Upload the blobs the shared store does not have, each once, in parallel.
+
+        Concurrent pushes of the same blob (fifty compiles needing one
+        compiler) upload it once: the others wait for that upload."""
         keys = {f"blobs/{ids.store_key(i)}": i for i in blob_ids}
         missing = self._call(self.backend.missing, list(keys))
-        if missing:
-            self._call(self.backend.put_files, [(k, self.blob_path(keys[k])) for k in missing])
-            stats.record(self.root, f"bytes-up {sum(ids.id_size(keys[k]) for k in missing)}")
+        if not missing:
+            return
+        mine: list[str] = []
+        theirs: list[threading.Event] = []
+        with self._lock:
+            for k in missing:
+                ev = self._uploading.get(k)
+                if ev is None:
+                    self._uploading[k] = threading.Event()
+                    mine.append(k)
+                else:
+                    theirs.append(ev)
+        try:
+            if mine:
+                self._call(self.backend.put_files, [(k, self.blob_path(keys[k])) for k in mine])
+                stats.record(self.root, f"bytes-up {sum(ids.id_size(keys[k]) for k in mine)}")
+        finally:
+            with self._lock:
+                for k in mine:
+                    self._uploading.pop(k).set()
+        for ev in theirs:
+            ev.wait(300)
+        if theirs:
+            still: list[str] = self._call(self.backend.missing, [k for k in missing if k not in mine])
+            if still:
+                raise StorageError("a concurrent upload of the same blobs failed")
 
     # -- results ----------------------------------------------------------------
     def get_result(self, thunk_id: str) -> Result | None:

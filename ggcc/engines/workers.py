@@ -1,0 +1,107 @@
+"""The workers engine (GGCC_ENGINE=workers): thunks run by `ggcc worker`s.
+
+For each thunk: its inputs and itself go to the shared store (only what is
+missing there, in one batched check), its id goes on the Redis queue, and
+the engine waits on the answer with BLPOP, no polling. A failed run comes
+back as the worker's Result (compile errors are the compiler's). The thunk
+runs here instead, on the local engine, and the reason is counted, when:
+no worker is alive (heartbeats), the queue or the shared store cannot be
+reached, the answer does not come within GGCC_WORKERS_TIMEOUT seconds
+(default 600) or the queue lost the entry, a worker could not set the thunk
+up, or its outputs are no longer in the shared store.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ggcc import stats
+from ggcc.engines.local import LocalEngine
+from ggcc.local_store import LocalStore
+from ggcc.result import Result
+from ggcc.storage.tiered import TieredStore
+from ggcc.thunk import Thunk
+from ggcc.workers.queue import EntryLost, Queue
+
+ALIVE_CHECK_S = 5.0  # how long "no worker is alive" is believed
+
+
+class WorkersEngine:
+    name = "workers"
+
+    def __init__(self, store: TieredStore, queue: Queue, in_flight: int, local: LocalEngine) -> None:
+        self.store = store
+        self.queue = queue
+        self.local = local
+        self.timeout_s = float(os.environ.get("GGCC_WORKERS_TIMEOUT", "600"))
+        self._pool = ThreadPoolExecutor(max(1, in_flight), thread_name_prefix="ggcc-workers")
+        self._alive_until = 0.0
+
+    def submit(self, thunk: Thunk, resolved: dict[str, str]) -> Future[Result]:
+        return self._pool.submit(self._run, thunk, resolved)
+
+    def _run(self, thunk: Thunk, resolved: dict[str, str]) -> Result:
+        why = ""
+        try:
+            if not self._anyone_alive():
+                why = "no-workers"
+            else:
+                self.store.put_thunk(thunk)
+                blobs = [thunk.id] + [i.ref for i in thunk.all_inputs() if not i.is_thunk] + list(resolved.values())
+                self.store.push_blobs(blobs)
+                entry, reply = self.queue.submit(thunk.id, resolved)
+                result = self.queue.wait(entry, reply, self.timeout_s)
+                if result is None:
+                    why = "workers-timeout"
+                elif result.thunk_id != thunk.id:
+                    why = "workers-bad-answer"
+                elif result.error and result.exit_code == -1:
+                    why = "workers-setup-failed"  # the worker could not run it: not the code's fault
+                else:
+                    adopted = self._adopt(result)
+                    if adopted is not None:
+                        return adopted
+                    why = "workers-output-lost"  # stored in a shared store that has since lost it
+        except EntryLost:
+            why = "workers-entry-lost"
+        except Exception as e:  # Redis or the shared store unreachable
+            why = "workers-unreachable"
+            stats.record(self.store.root, f"error workers: {type(e).__name__}: {e}")
+        stats.record(self.store.root, f"local {why}")
+        return self.local.submit(thunk, resolved).result()
+
+    def _adopt(self, result: Result) -> Result | None:
+        """Bring the outputs of a successful run into the local store (None if one is gone)."""
+        if result.ok:
+            for o in result.outputs:
+                if not self.store.has(o.ref) and not self.store.fetch_blob(o.ref):
+                    return None
+            LocalStore.put_result(self.store, result)  # it is in the shared store already
+            stats.record(self.store.root, "executed-by workers")
+        return result
+
+    def _anyone_alive(self) -> bool:
+        now = time.monotonic()
+        if now < self._alive_until:
+            return True
+        if self.queue.live_workers():
+            self._alive_until = now + ALIVE_CHECK_S
+            return True
+        return False
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.local.shutdown()
+
+
+def open_workers_engine(store: LocalStore, local: LocalEngine, in_flight: int = 256) -> WorkersEngine:
+    """The engine for a redis:// shared store (GgccError otherwise)."""
+    from ggcc.errors import GgccError
+    from ggcc.storage.redis_backend import RedisBackend
+
+    if not isinstance(store, TieredStore) or not isinstance(store.backend, RedisBackend):
+        raise GgccError("GGCC_ENGINE=workers needs GGCC_STORAGE=redis://host:port/db (the queue and the shared store)")
+    timeout = float(os.environ.get("GGCC_WORKERS_TIMEOUT", "600"))
+    return WorkersEngine(store, Queue(store.backend.client(timeout_s=timeout + 30)), in_flight, local)

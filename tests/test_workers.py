@@ -1,0 +1,239 @@
+"""Build farms: `ggcc worker`s in their own network namespaces, Redis in
+another, the build on this machine with GGCC_ENGINE=workers. Same bytes as
+the plain build, through a worker killed mid-build and Redis restarted."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from debian_sources import build_outputs, copy_of, zlib_outputs, zlib_plain_and_ours
+from helpers import stop_daemons
+from servers import redis_server
+
+GGCC = [sys.executable, "-m", "ggcc"]
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+class Farm:
+    """A bridge on this machine; Redis in one namespace, each worker in its own."""
+
+    def __init__(self, tmp: Path, workers: int) -> None:
+        self.tmp = tmp
+        self.tag = f"gg{random.randrange(10**4):04d}"
+        self.net = f"10.{random.randrange(64, 250)}.{random.randrange(1, 250)}"
+        self.bridge = f"{self.tag}br"
+        self.names = ["r"] + [f"w{i}" for i in range(1, workers + 1)]
+        self.redis: subprocess.Popen[bytes] | None = None
+        self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        self.made: list[str] = []
+
+    @property
+    def redis_ip(self) -> str:
+        return f"{self.net}.10"
+
+    @property
+    def uri(self) -> str:
+        return f"redis://{self.redis_ip}:6379/0"
+
+    def ns(self, name: str) -> str:
+        return f"{self.tag}{name}"
+
+    def up(self) -> None:
+        _ip("link", "add", self.bridge, "type", "bridge")
+        self.made.append("bridge")
+        _ip("addr", "add", f"{self.net}.1/24", "dev", self.bridge)
+        _ip("link", "set", self.bridge, "up")
+        for i, name in enumerate(self.names):
+            ns, host_end, ns_end = self.ns(name), f"{self.tag}{name}a", f"{self.tag}{name}b"
+            _ip("netns", "add", ns)
+            self.made.append(ns)
+            _ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
+            _ip("link", "set", ns_end, "netns", ns)
+            _ip("link", "set", host_end, "master", self.bridge, "up")
+            _ip("-n", ns, "addr", "add", f"{self.net}.{10 + i}/24", "dev", ns_end)
+            _ip("-n", ns, "link", "set", ns_end, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+        self.start_redis()
+        for name in self.names[1:]:
+            self.start_worker(name)
+
+    def start_redis(self) -> None:
+        self.redis = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns("r"), "redis-server", "--bind", self.redis_ip, "--port", "6379",
+             "--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", str(self.tmp)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while subprocess.run(["redis-cli", "-h", self.redis_ip, "ping"], capture_output=True).stdout.strip() != b"PONG":
+            assert time.monotonic() < deadline, "redis did not come up in its namespace"
+            time.sleep(0.1)
+
+    def kill_redis(self) -> None:
+        assert self.redis is not None
+        self.redis.kill()
+        self.redis.wait()
+
+    def start_worker(self, name: str) -> None:
+        env = dict(os.environ, GGCC_DIR=str(self.tmp / f"worker-{name}"), GGCC_WORKER_CLAIM_S="3")
+        log = open(self.tmp / f"worker-{name}.log", "ab")
+        self.workers[name] = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns(name), *GGCC, "worker", "--storage", self.uri, "--jobs", "2",
+             "--name", name],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def executed_by(self, name: str) -> int:
+        env = dict(os.environ, GGCC_DIR=str(self.tmp / f"worker-{name}"))
+        out = subprocess.run(GGCC + ["stats", "--json"], env=env, capture_output=True, check=True).stdout
+        return int(json.loads(out)["executed"])
+
+    def down(self) -> None:
+        for p in self.workers.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.workers.values():
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if self.redis is not None and self.redis.poll() is None:
+            self.kill_redis()
+        for what in reversed(self.made):
+            if what == "bridge":
+                subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+            else:
+                subprocess.run(["ip", "netns", "del", what], capture_output=True)
+
+
+@pytest.fixture
+def farm(tmp_path: Path) -> Iterator[Farm]:
+    f = Farm(tmp_path / "farm", workers=2)
+    (tmp_path / "farm").mkdir()
+    try:
+        f.up()
+        yield f
+    finally:
+        f.down()
+
+
+def _env(store: Path, uri: str) -> dict[str, str]:
+    return dict(os.environ, GGCC_DIR=str(store), GGCC_ENGINE="workers", GGCC_STORAGE=uri)
+
+
+def _stats(store: Path) -> dict:  # type: ignore[type-arg]
+    p = subprocess.run(GGCC + ["stats", "--json"], capture_output=True, check=True, env=dict(os.environ, GGCC_DIR=str(store)))
+    return json.loads(p.stdout)  # type: ignore[no-any-return]
+
+
+def test_zlib_built_by_two_workers_in_their_namespaces(farm: Farm, tmp_path: Path) -> None:
+    listed = subprocess.run(GGCC + ["workers", "--storage", farm.uri, "--json"], capture_output=True, check=True)
+    deadline = time.monotonic() + 20
+    while len(json.loads(listed.stdout)["workers"]) < 2:
+        assert time.monotonic() < deadline, listed.stdout
+        time.sleep(0.5)
+        listed = subprocess.run(GGCC + ["workers", "--storage", farm.uri, "--json"], capture_output=True, check=True)
+    plain, ours = zlib_plain_and_ours(tmp_path)
+    store = tmp_path / "store"
+    ggcc = " ".join(GGCC)
+    make = ["make", "-j4", f"CC={ggcc} gcc", f"AR={ggcc} ar", f"RANLIB={ggcc} ranlib"]
+    try:
+        subprocess.run(make, cwd=ours, check=True, capture_output=True, env=_env(store, farm.uri))
+    finally:
+        stop_daemons(tmp_path)
+    want = zlib_outputs(plain)
+    got = zlib_outputs(ours)
+    assert len(want) >= 40 and sorted(n for n in want if got.get(n) != want[n]) == []
+    s = _stats(store)
+    assert s["local_fallbacks"] == {}, s
+    assert s["executed_by_engine"] == {"local": 0, "workers": s["executed"]} and s["executed"] > 30, s
+    by_worker = [farm.executed_by(n) for n in ("w1", "w2")]
+    assert sum(by_worker) == s["executed"] and min(by_worker) > 0, by_worker
+    shown = subprocess.run(GGCC + ["workers", "--storage", farm.uri], capture_output=True, text=True, check=True)
+    assert "2 live workers" in shown.stdout and "w1:" in shown.stdout and "w2:" in shown.stdout
+
+
+def test_no_live_worker_means_local_and_counted(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as r:
+        (tmp_path / "m.c").write_text("int f(int x) { return x * 3; }\n")
+        store = tmp_path / "store"
+        env = dict(_env(store, r.uri), GGCC_DAEMON="0")
+        subprocess.run(GGCC + ["gcc", "-O2", "-c", "m.c", "-o", "m.o"], cwd=tmp_path, env=env, check=True)
+        subprocess.run(["gcc", "-O2", "-c", "m.c", "-o", "p.o"], cwd=tmp_path, check=True)
+        assert (tmp_path / "m.o").read_bytes() == (tmp_path / "p.o").read_bytes()
+        assert _stats(store)["local_fallbacks"] == {"no-workers": 1}
+
+
+def _when_objects(build: Path, n: int, action: object, done: threading.Event) -> None:
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        if len(list(build.rglob("*.o"))) >= n:
+            action()  # type: ignore[operator]
+            done.set()
+            return
+        time.sleep(0.2)
+
+
+def test_libuv_through_the_farm_with_a_worker_killed_and_redis_restarted(farm: Farm, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    launcher = ";".join(GGCC)
+    tree = copy_of("libuv1", tmp_path)
+    build = tree / "build"
+    outputs = {}
+    killed, restarted = threading.Event(), threading.Event()
+
+    def kill_worker() -> None:
+        farm.workers["w1"].kill()
+
+    def restart_redis() -> None:
+        farm.kill_redis()
+        time.sleep(2)
+        farm.start_redis()
+
+    for kind in ("plain", "ours"):
+        if build.exists():
+            shutil.rmtree(build)
+        build.mkdir()
+        flags = [] if kind == "plain" else [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_C_LINKER_LAUNCHER={launcher}"]
+        env = _env(store, farm.uri) if kind == "ours" else dict(os.environ)
+        subprocess.run(["cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON", *flags, ".."],
+                       cwd=build, check=True, capture_output=True, env=env)
+        faults = []
+        if kind == "ours":
+            faults = [threading.Thread(target=_when_objects, args=(build, 80, kill_worker, killed)),
+                      threading.Thread(target=_when_objects, args=(build, 250, restart_redis, restarted))]
+            for t in faults:
+                t.start()
+        try:
+            subprocess.run(["ninja", "-j6"], cwd=build, check=True, capture_output=True, env=env)
+        finally:
+            for t in faults:
+                t.join()
+            stop_daemons(tmp_path)
+        outputs[kind] = build_outputs(build)
+    assert killed.is_set() and restarted.is_set()
+    want, got = outputs["plain"], outputs["ours"]
+    assert len(want) > 400 and sorted(want) == sorted(got)
+    assert sorted(n for n in want if got[n] != want[n]) == []
+    s = _stats(store)
+    engines = s["executed_by_engine"]
+    assert engines["workers"] > 100, s  # most went to the farm
+    # Around the restart (Redis down, then empty: entries, answers and stored
+    # outputs gone) the forcer ran thunks here, each counted with its
+    # reason; nothing fell back for any other reason.
+    fallbacks = s["local_fallbacks"]
+    assert all(r.startswith("workers-") or r in ("no-workers", "daemon-unavailable") for r in fallbacks), s
+    assert sum(fallbacks.values()) < engines["workers"], s
+    assert farm.executed_by("w2") > 0
