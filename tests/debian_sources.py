@@ -9,11 +9,14 @@ the cache and a second run does not download again.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shlex
 import shutil
 import subprocess
 from pathlib import Path
+
+from ggcc.launcher.args import Compile, parse
 
 CACHE = Path(os.environ.get("GGCC_TEST_CACHE", Path.home() / ".cache" / "ggcc-test-sources"))
 
@@ -103,4 +106,20 @@ def build_outputs(build: Path) -> dict[str, bytes]:
             if "CMakeFiles/3." in str(p) or p.name.startswith("CMake"):
                 continue
             out[str(p.relative_to(build))] = p.read_bytes()
+    return out
+
+
+def libuv_compiles(tree: Path) -> list[tuple[str, Compile, str]]:
+    """libuv's compile commands (with its tests) from CMake, parsed:
+    (compiler, the compile, working directory)."""
+    build = tree / "build"
+    build.mkdir()
+    subprocess.run(["cmake", "-G", "Ninja", "-DLIBUV_BUILD_TESTS=ON", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON", ".."],
+                   cwd=build, check=True, capture_output=True)
+    out = []
+    for e in json.loads((build / "compile_commands.json").read_text()):
+        argv = shlex.split(e["command"])
+        comp = parse(argv[1:])
+        assert isinstance(comp, Compile), e["command"]
+        out.append((argv[0], comp, str(e["directory"])))
     return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from debian_sources import copy_of, zlib_commands
+from debian_sources import copy_of, libuv_compiles, zlib_commands
 from ggcc.dependency_scan import cpp_expr, directives, headers, scanner
 from ggcc.dependency_scan.scan_cache import ScanCache
 from ggcc.hash_cache import HashCache
@@ -314,17 +313,7 @@ def test_zlib_every_translation_unit_exact(tmp_path: Path) -> None:
 
 
 def test_libuv_every_translation_unit_exact(tmp_path: Path) -> None:
-    tree = copy_of("libuv1", tmp_path)
-    build = tree / "build"
-    build.mkdir()
-    subprocess.run(["cmake", "-G", "Ninja", "-DLIBUV_BUILD_TESTS=ON", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON", ".."],
-                   cwd=build, check=True, capture_output=True)
-    cmds = []
-    for e in json.loads((build / "compile_commands.json").read_text()):
-        argv = shlex.split(e["command"])
-        comp = parse(argv[1:])
-        assert isinstance(comp, Compile)
-        cmds.append((argv[0], comp, e["directory"]))
+    cmds = libuv_compiles(copy_of("libuv1", tmp_path))
     assert len(cmds) > 400
     extras, total, n = _verify_all(cmds, ["-MD"])
     assert n == len(cmds)

@@ -14,6 +14,7 @@ up, or its outputs are no longer in the shared store.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -38,6 +39,7 @@ class WorkersEngine:
         self.timeout_s = float(os.environ.get("GGCC_WORKERS_TIMEOUT", "600"))
         self._pool = ThreadPoolExecutor(max(1, in_flight), thread_name_prefix="ggcc-workers")
         self._alive_until = 0.0
+        self._alive_lock = threading.Lock()
 
     def submit(self, thunk: Thunk, resolved: dict[str, str]) -> Future[Result]:
         return self._pool.submit(self._run, thunk, resolved)
@@ -83,13 +85,15 @@ class WorkersEngine:
         return result
 
     def _anyone_alive(self) -> bool:
-        now = time.monotonic()
-        if now < self._alive_until:
+        if time.monotonic() < self._alive_until:
             return True
-        if self.queue.live_workers():
-            self._alive_until = now + ALIVE_CHECK_S
-            return True
-        return False
+        with self._alive_lock:  # one thread asks; the others use its answer
+            if time.monotonic() < self._alive_until:
+                return True
+            if self.queue.live_workers():
+                self._alive_until = time.monotonic() + ALIVE_CHECK_S
+                return True
+            return False
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

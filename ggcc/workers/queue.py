@@ -5,7 +5,7 @@
     XACK                                             ...and acknowledges each
     XAUTOCLAIM ... <min idle>                        entries of a dead worker
     LPUSH  <reply key>  <result json>                the answer (BLPOP'd)
-    SET    ggcc:worker:<name> <json> EX 15           heartbeat, every 5 s
+    HSET   ggcc:workers <name> <json>                heartbeat, every 5 s (stale after 15)
 
 An entry stays pending until a worker acknowledges it, so one taken by a
 worker that died is claimed by another after CLAIM_AFTER_S (a live worker
@@ -28,7 +28,7 @@ from ggcc.result import Result
 
 STREAM = "ggcc:queue"
 GROUP = "ggcc-workers"
-HEARTBEAT_PREFIX = "ggcc:worker:"
+WORKERS = "ggcc:workers"
 HEARTBEAT_EVERY_S = 5.0
 HEARTBEAT_TTL_S = 15
 REPLY_TTL_S = 3600
@@ -80,14 +80,22 @@ class Queue:
                 raise EntryLost(entry)
 
     def live_workers(self) -> list[dict[str, Any]]:
+        """Workers whose last heartbeat is recent (one HGETALL; stale ones are removed)."""
         out = []
-        for key in self.r.scan_iter(match=HEARTBEAT_PREFIX + "*", count=100):
-            data = self.r.get(key)
-            if data:
-                try:
-                    out.append(json.loads(data))
-                except ValueError:
-                    continue
+        stale = []
+        now = time.time()
+        for name, data in self.r.hgetall(WORKERS).items():
+            try:
+                info = json.loads(data)
+                fresh = now - float(info["time"]) < HEARTBEAT_TTL_S
+            except (ValueError, KeyError, TypeError):
+                fresh = False
+            if fresh:
+                out.append(info)
+            else:
+                stale.append(name)
+        if stale:
+            self.r.hdel(WORKERS, *stale)
         return sorted(out, key=lambda w: str(w.get("name", "")))
 
     def backlog(self) -> int:
@@ -149,10 +157,10 @@ class Queue:
     def heartbeat(self, name: str, jobs: int, running: int, done: int) -> None:
         info = {"name": name, "host": os.uname().nodename, "pid": os.getpid(), "jobs": jobs, "running": running,
                 "done": done, "time": time.time()}
-        self.r.set(HEARTBEAT_PREFIX + name, json.dumps(info), ex=HEARTBEAT_TTL_S)
+        self.r.hset(WORKERS, name, json.dumps(info))
 
     def leave(self, name: str) -> None:
-        self.r.delete(HEARTBEAT_PREFIX + name)
+        self.r.hdel(WORKERS, name)
 
     def _jobs(self, entries: list[Any]) -> list[Job]:
         out = []

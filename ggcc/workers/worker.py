@@ -24,6 +24,7 @@ from ggcc.executor import execute
 from ggcc.result import Result
 from ggcc.sandbox import SandboxPool
 from ggcc.storage.tiered import TieredStore
+from ggcc.thunk import Thunk
 from ggcc.workers.queue import CLAIM_AFTER_S, HEARTBEAT_EVERY_S, MAX_DELIVERIES, Job, Queue
 
 
@@ -114,7 +115,7 @@ class Worker:
         stats.record(self.store.root, "executed", "executed-by workers")
         return result  # execute() stored it (and its outputs) in the shared store when it succeeded
 
-    def _fetch_thunk(self, thunk_id: str):  # type: ignore[no-untyped-def]
+    def _fetch_thunk(self, thunk_id: str) -> Thunk:
         if not self.store.has(thunk_id) and not self.store.fetch_blob(thunk_id):
             raise GgccError(f"thunk {thunk_id} is not in the shared store")
         return self.store.load_thunk(thunk_id)

@@ -28,9 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,27 +39,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent / "tests"))
 sys.path.insert(0, str(HERE.parent.parent))
 
-from debian_sources import copy_of  # noqa: E402
+from debian_sources import copy_of, libuv_compiles  # noqa: E402
 
 from ggcc.dependency_scan import headers, scan_config  # noqa: E402
 from ggcc.dependency_scan.scan_cache import ScanCache  # noqa: E402
 from ggcc.dependency_scan.scanner import Config  # noqa: E402
 from ggcc.hash_cache import HashCache  # noqa: E402
-from ggcc.launcher.args import Compile, parse  # noqa: E402
-
-
-def compile_commands(tree: Path) -> list[tuple[str, Compile, str]]:
-    build = tree / "build"
-    build.mkdir()
-    subprocess.run(["cmake", "-G", "Ninja", "-DLIBUV_BUILD_TESTS=ON", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON", ".."],
-                   cwd=build, check=True, capture_output=True)
-    out = []
-    for e in json.loads((build / "compile_commands.json").read_text()):
-        argv = shlex.split(e["command"])
-        comp = parse(argv[1:])
-        assert isinstance(comp, Compile), e["command"]
-        out.append((argv[0], comp, e["directory"]))
-    return out
+from ggcc.launcher.args import Compile  # noqa: E402
 
 
 def gcc_m(compiler: str, comp: Compile, cwd: str, env: dict[str, str]) -> tuple[float, set[str]]:
@@ -92,7 +76,7 @@ def main() -> int:
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as d:
         tree = copy_of("libuv1", Path(d))
-        tus = compile_commands(tree)
+        tus = libuv_compiles(tree)
         if a.limit:
             tus = tus[:a.limit]
         # The per-flag-set configuration, shared by both scanner runs.

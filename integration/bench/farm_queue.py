@@ -1,6 +1,6 @@
 """Queue overhead of the build farm: no-op thunks through `ggcc worker`s vs the local engine.
 
-    python integration/bench/queue.py [--thunks 10000] [--workers 4] [--latency 200]
+    python integration/bench/farm_queue.py [--thunks 10000] [--workers 4] [--latency 200]
 
 In one run, on this machine, with a private redis-server on 127.0.0.1:
 
