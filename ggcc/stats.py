@@ -78,6 +78,7 @@ def summary(store_root: str) -> dict[str, object]:
             "shared_store": counts["remote-hit"],
         },
         "executed_by_engine": {"local": counts["executed"] - counts["executed-by"], "workers": counts["executed-by"]},
+        "workers_duplicates": counts["workers-duplicate"],
         "links": counts["link"],
         "link_traces": counts["link-trace"],
         "bytes_hashed": amounts["bytes-hashed"],

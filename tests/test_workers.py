@@ -237,3 +237,40 @@ def test_libuv_through_the_farm_with_a_worker_killed_and_redis_restarted(farm: F
     assert all(r.startswith("workers-") or r in ("no-workers", "daemon-unavailable") for r in fallbacks), s
     assert sum(fallbacks.values()) < engines["workers"], s
     assert farm.executed_by("w2") > 0
+
+
+def test_a_straggler_is_enqueued_again_and_the_first_answer_wins(tmp_path: Path) -> None:
+    """A worker that takes the thunk and never answers (stuck): after
+    GGCC_WORKERS_STRAGGLER_S the forcer enqueues it again, a live worker
+    answers, and that answer is the result."""
+    import redis
+
+    from ggcc.workers.queue import Queue
+
+    with redis_server(tmp_path) as r:
+        q = Queue(redis.Redis(port=r.port))
+        q.ensure_group()
+        q.heartbeat("stuck", 1, 0, 0)
+        taken: list[object] = []
+        stuck = threading.Thread(target=lambda: taken.extend(q.take("stuck", 1, block_ms=30000)))
+        stuck.start()
+        store = tmp_path / "store"
+        env = dict(_env(store, r.uri), GGCC_DAEMON="0", GGCC_WORKERS_STRAGGLER_S="2")
+        (tmp_path / "s.c").write_text("int f(int x) { return x * 7; }\n")
+        cmd = ["gcc", "-O2", "-c", "s.c", "-o", "s.o"]
+        build = subprocess.Popen(GGCC + cmd, cwd=tmp_path, env=env)
+        stuck.join(timeout=60)
+        assert len(taken) == 1  # the stuck worker has it, and will never answer
+        worker = subprocess.Popen(GGCC + ["worker", "--storage", r.uri, "--jobs", "1", "--name", "live"],
+                                  env=dict(os.environ, GGCC_DIR=str(tmp_path / "live"), GGCC_WORKER_CLAIM_S="600"),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert build.wait(timeout=120) == 0
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+        subprocess.run(cmd[:-1] + ["p.o"], cwd=tmp_path, check=True)
+        assert (tmp_path / "s.o").read_bytes() == (tmp_path / "p.o").read_bytes()
+        s = _stats(store)
+        assert s["local_fallbacks"] == {} and s["executed_by_engine"]["workers"] == 1, s
+        assert s["workers_duplicates"] == 1, s

@@ -3,7 +3,9 @@
 For each thunk: its inputs and itself go to the shared store (only what is
 missing there, in one batched check), its id goes on the Redis queue, and
 the engine waits on the answer with BLPOP, no polling. A failed run comes
-back as the worker's Result (compile errors are the compiler's). The thunk
+back as the worker's Result (compile errors are the compiler's). A thunk
+far slower than the ones before it (a worker stuck or overloaded) is put
+on the queue a second time and the first answer wins. The thunk
 runs here instead, on the local engine, and the reason is counted, when:
 no worker is alive (heartbeats), the queue or the shared store cannot be
 reached, the answer does not come within GGCC_WORKERS_TIMEOUT seconds
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ggcc import stats
@@ -40,6 +43,7 @@ class WorkersEngine:
         self._pool = ThreadPoolExecutor(max(1, in_flight), thread_name_prefix="ggcc-workers")
         self._alive_until = 0.0
         self._alive_lock = threading.Lock()
+        self._durations: deque[float] = deque(maxlen=100)  # answer times of recent thunks
 
     def submit(self, thunk: Thunk, resolved: dict[str, str]) -> Future[Result]:
         return self._pool.submit(self._run, thunk, resolved)
@@ -53,8 +57,7 @@ class WorkersEngine:
                 self.store.put_thunk(thunk)
                 blobs = [thunk.id] + [i.ref for i in thunk.all_inputs() if not i.is_thunk] + list(resolved.values())
                 self.store.push_blobs(blobs)
-                entry, reply = self.queue.submit(thunk.id, resolved)
-                result = self.queue.wait(entry, reply, self.timeout_s)
+                result = self._ask(thunk, resolved)
                 if result is None:
                     why = "workers-timeout"
                 elif result.thunk_id != thunk.id:
@@ -73,6 +76,32 @@ class WorkersEngine:
             stats.record(self.store.root, f"error workers: {type(e).__name__}: {e}")
         stats.record(self.store.root, f"local {why}")
         return self.local.submit(thunk, resolved).result()
+
+    def _ask(self, thunk: Thunk, resolved: dict[str, str]) -> Result | None:
+        """Enqueue, wait; a straggler (far slower than the thunks before it)
+        is enqueued once more, and the first answer wins."""
+        started = time.monotonic()
+        pending = [self.queue.submit(thunk.id, resolved)]
+        patience = min(self.timeout_s, self._straggler_after())
+        result = self.queue.wait(pending, patience)
+        if result is None and patience < self.timeout_s:
+            stats.record(self.store.root, "workers-duplicate")
+            pending.append(self.queue.submit(thunk.id, resolved))
+            result = self.queue.wait(pending, self.timeout_s - patience)
+        if result is not None:
+            with self._alive_lock:
+                self._durations.append(time.monotonic() - started)
+        return result
+
+    def _straggler_after(self) -> float:
+        """GGCC_WORKERS_STRAGGLER_S, or 4x the median answer time of the last
+        100 thunks (at least 30 s: compiles vary)."""
+        fixed = os.environ.get("GGCC_WORKERS_STRAGGLER_S")
+        if fixed:
+            return float(fixed)
+        with self._alive_lock:
+            recent = sorted(self._durations)
+        return max(30.0, 4 * recent[len(recent) // 2]) if recent else self.timeout_s
 
     def _adopt(self, result: Result) -> Result | None:
         """Bring the outputs of a successful run into the local store (None if one is gone)."""

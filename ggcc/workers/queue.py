@@ -60,24 +60,26 @@ class Queue:
         entry = self.r.xadd(STREAM, {"thunk": thunk_id, "resolved": json.dumps(resolved), "reply": reply})
         return _s(entry), reply
 
-    def wait(self, entry: str, reply: str, timeout_s: float) -> Result | None:
-        """The answer, or None after timeout_s; EntryLost once the entry is gone.
+    def wait(self, pending: list[tuple[str, str]], timeout_s: float) -> Result | None:
+        """The first answer to any of pending's (entry, reply key); None after
+        timeout_s; EntryLost once every entry is gone without an answer.
 
         BLPOP in slices of WAIT_SLICE_S: between them, an entry that is no
         longer in the stream with no answer pushed was lost (Redis restarted
         without its data), and waiting on would only reach the timeout.
         """
         deadline = time.monotonic() + timeout_s
+        replies = [r for _, r in pending]
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            got = self.r.blpop([reply], timeout=max(1, int(min(left, WAIT_SLICE_S))))
+            got = self.r.blpop(replies, timeout=max(1, int(min(left, WAIT_SLICE_S))))
             if got is not None:
-                self.r.delete(reply)
+                self.r.delete(_s(got[0]))
                 return Result.from_json(got[1])
-            if not self.r.xrange(STREAM, min=entry, max=entry, count=1) and not self.r.exists(reply):
-                raise EntryLost(entry)
+            if all(not self.r.xrange(STREAM, min=e, max=e, count=1) and not self.r.exists(r) for e, r in pending):
+                raise EntryLost(pending[0][0])
 
     def live_workers(self) -> list[dict[str, Any]]:
         """Workers whose last heartbeat is recent (one HGETALL; stale ones are removed)."""
