@@ -115,7 +115,8 @@ def render(s: dict[str, object]) -> str:
                     f"{tiers['shared_store']} shared store")
     engines = s["executed_by_engine"]
     assert isinstance(engines, dict)
-    lines.insert(4, "  by engine      " + ", ".join(f"{n} {e}" for e, n in engines.items()))
+    lines.insert(4, "  by engine      " + ", ".join(f"{n} {e}" for e, n in engines.items())
+                 + (f" ({s['workers_duplicates']} stragglers sent twice)" if s["workers_duplicates"] else ""))
     lines.append(f"shared store     {s['remote_hits']} hits, {s['storage_fallbacks']} fallbacks to local")
     lines.append(f"header scans     {s['own_scans']} by ggcc, {s['compiler_scans']} by the compiler")
     fallbacks = s["scan_fallbacks"]
