@@ -218,6 +218,15 @@ def test_what_the_scanner_cannot_do_falls_back_to_the_compiler(tmp_path: Path) -
         headers.own_scan("gcc", comp, str(tmp_path), dict(os.environ), ScanCache(None, HashCache(None)))  # type: ignore[arg-type]
 
 
+def test_ggcc_scan_compiler_uses_the_compilers_own_list(tmp_path: Path) -> None:
+    _write(tmp_path, {"m.c": '#include "h.h"\nint x;\n', "h.h": ""})
+    comp = parse(["-c", "m.c"])
+    assert isinstance(comp, Compile)
+    s, v = headers.scan("gcc", comp, str(tmp_path), dict(os.environ, GGCC_SCAN="compiler"),
+                        ScanCache(None, HashCache(None)))
+    assert (s.method, s.fallback, v) == ("compiler", "", None) and "h.h" in s.files
+
+
 def test_directive_lists_persist_and_new_files_are_seen(tmp_path: Path) -> None:
     _write(tmp_path, {"p/m.c": '#include "h.h"\nint x;\n', "p/inc2/h.h": "#define FROM2\n"})
     store = tmp_path / "store"

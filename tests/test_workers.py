@@ -276,3 +276,22 @@ def test_a_straggler_is_enqueued_again_and_the_first_answer_wins(tmp_path: Path)
         assert s["workers_duplicates"] == 1, s
         shown = subprocess.run(GGCC + ["stats"], env=env, capture_output=True, text=True, check=True).stdout
         assert "1 workers (1 stragglers sent twice)" in shown
+
+
+def test_entries_that_are_not_jobs_are_dropped_and_deliveries_counted(tmp_path: Path) -> None:
+    import redis
+
+    from ggcc.workers.queue import STREAM, Queue
+
+    with redis_server(tmp_path) as r:
+        q = Queue(redis.Redis(port=r.port))
+        q.ensure_group()
+        q.r.xadd(STREAM, {"junk": "1"})
+        q.r.xadd(STREAM, {"thunk": "T1", "resolved": "[]", "reply": "ggcc:reply:x"})  # resolved is not a map
+        entry, reply = q.submit("Tabc", {"Tdef": "Vdef"})
+        jobs = q.take("a", 10, block_ms=100)
+        assert [(j.entry, j.thunk_id, j.resolved, j.reply) for j in jobs] == [(entry, "Tabc", {"Tdef": "Vdef"}, reply)]
+        assert q.r.xlen(STREAM) == 1  # the two others were acknowledged and removed
+        assert q.deliveries(entry) == 1
+        q.r.xclaim(STREAM, "ggcc-workers", "b", 0, [entry])
+        assert q.deliveries(entry) == 2
