@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from ggcc.hash_cache import HashCache
 from ggcc.local_store import LocalStore
@@ -58,3 +62,13 @@ def stop_daemons(under: Path) -> None:
         except (OSError, ValueError):
             continue
         wait_gone(pid)
+
+
+GGCC = [sys.executable, "-m", "ggcc"]
+
+
+def ggcc_stats(store: Path) -> dict[str, Any]:
+    """`ggcc stats --json` for the GGCC_DIR ``store``."""
+    p = subprocess.run(GGCC + ["stats", "--json"], capture_output=True, check=True,
+                       env=dict(os.environ, GGCC_DIR=str(store)))
+    return json.loads(p.stdout)  # type: ignore[no-any-return]

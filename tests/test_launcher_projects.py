@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from debian_sources import copy_of, zlib_commands as _zlib_commands
+from helpers import ggcc_stats
 
 GGCC = [sys.executable, "-m", "ggcc"]
 
@@ -139,6 +140,5 @@ def test_the_hand_written_ninja_example_builds_the_same_through_ggcc(tmp_path: P
         assert out == "hello, ggcc\n"
         built[kind] = {p: (tree / p).read_bytes() for p in ("obj/greet.o", "obj/main.o", "obj/libgreet.a", "hello")}
     assert built["plain"] == built["ggcc"]
-    stats = json.loads(subprocess.run([sys.executable, "-m", "ggcc", "stats", "--json"], capture_output=True, check=True,
-                                      env=dict(os.environ, GGCC_DIR=str(tmp_path / "store"))).stdout)
+    stats = ggcc_stats(tmp_path / "store")
     assert stats["executed"] == 4 and stats["local_fallbacks"] == {}, stats

@@ -10,7 +10,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,10 +18,8 @@ from pathlib import Path
 import pytest
 
 from debian_sources import build_outputs, copy_of, zlib_outputs, zlib_plain_and_ours
-from helpers import stop_daemons
+from helpers import GGCC, ggcc_stats, stop_daemons
 from servers import redis_server
-
-GGCC = [sys.executable, "-m", "ggcc"]
 
 
 def _ip(*args: str) -> None:
@@ -96,9 +93,7 @@ class Farm:
             env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def executed_by(self, name: str) -> int:
-        env = dict(os.environ, GGCC_DIR=str(self.tmp / f"worker-{name}"))
-        out = subprocess.run(GGCC + ["stats", "--json"], env=env, capture_output=True, check=True).stdout
-        return int(json.loads(out)["executed"])
+        return int(ggcc_stats(self.tmp / f"worker-{name}")["executed"])
 
     def down(self) -> None:
         for p in self.workers.values():
@@ -133,11 +128,6 @@ def _env(store: Path, uri: str) -> dict[str, str]:
     return dict(os.environ, GGCC_DIR=str(store), GGCC_ENGINE="workers", GGCC_STORAGE=uri)
 
 
-def _stats(store: Path) -> dict:  # type: ignore[type-arg]
-    p = subprocess.run(GGCC + ["stats", "--json"], capture_output=True, check=True, env=dict(os.environ, GGCC_DIR=str(store)))
-    return json.loads(p.stdout)  # type: ignore[no-any-return]
-
-
 def test_zlib_built_by_two_workers_in_their_namespaces(farm: Farm, tmp_path: Path) -> None:
     listed = subprocess.run(GGCC + ["workers", "--storage", farm.uri, "--json"], capture_output=True, check=True)
     deadline = time.monotonic() + 20
@@ -156,7 +146,7 @@ def test_zlib_built_by_two_workers_in_their_namespaces(farm: Farm, tmp_path: Pat
     want = zlib_outputs(plain)
     got = zlib_outputs(ours)
     assert len(want) >= 40 and sorted(n for n in want if got.get(n) != want[n]) == []
-    s = _stats(store)
+    s = ggcc_stats(store)
     assert s["local_fallbacks"] == {}, s
     assert s["executed_by_engine"] == {"local": 0, "workers": s["executed"]} and s["executed"] > 30, s
     by_worker = [farm.executed_by(n) for n in ("w1", "w2")]
@@ -173,7 +163,7 @@ def test_no_live_worker_means_local_and_counted(tmp_path: Path) -> None:
         subprocess.run(GGCC + ["gcc", "-O2", "-c", "m.c", "-o", "m.o"], cwd=tmp_path, env=env, check=True)
         subprocess.run(["gcc", "-O2", "-c", "m.c", "-o", "p.o"], cwd=tmp_path, check=True)
         assert (tmp_path / "m.o").read_bytes() == (tmp_path / "p.o").read_bytes()
-        assert _stats(store)["local_fallbacks"] == {"no-workers": 1}
+        assert ggcc_stats(store)["local_fallbacks"] == {"no-workers": 1}
 
 
 def _when_objects(build: Path, n: int, action: object, done: threading.Event) -> None:
@@ -227,7 +217,7 @@ def test_libuv_through_the_farm_with_a_worker_killed_and_redis_restarted(farm: F
     want, got = outputs["plain"], outputs["ours"]
     assert len(want) > 400 and sorted(want) == sorted(got)
     assert sorted(n for n in want if got[n] != want[n]) == []
-    s = _stats(store)
+    s = ggcc_stats(store)
     engines = s["executed_by_engine"]
     assert engines["workers"] > 100, s  # most went to the farm
     # Around the restart (Redis down, then empty: entries, answers and stored
@@ -271,7 +261,7 @@ def test_a_straggler_is_enqueued_again_and_the_first_answer_wins(tmp_path: Path)
             worker.wait(timeout=30)
         subprocess.run(cmd[:-1] + ["p.o"], cwd=tmp_path, check=True)
         assert (tmp_path / "s.o").read_bytes() == (tmp_path / "p.o").read_bytes()
-        s = _stats(store)
+        s = ggcc_stats(store)
         assert s["local_fallbacks"] == {} and s["executed_by_engine"]["workers"] == 1, s
         assert s["workers_duplicates"] == 1, s
         shown = subprocess.run(GGCC + ["stats"], env=env, capture_output=True, text=True, check=True).stdout

@@ -123,21 +123,10 @@ def _compiler_depfile(compiler: str, comp: Compile, cwd: str, env: dict[str, str
 
 def parse_search_list(log: str) -> list[str]:
     """The directories of '#include "..."' then '#include <...>', in order."""
-    dirs: list[str] = []
-    inside = False
-    for line in log.splitlines():
-        if line.startswith("#include ") and line.endswith("search starts here:"):
-            inside = True
-            continue
-        if line.startswith("End of search list."):
-            break
-        if inside and line.startswith(" "):
-            d = line.strip()
-            if d.endswith(" (framework directory)"):
-                continue
-            if d not in dirs:
-                dirs.append(d)
-    return dirs
+    from ggcc.dependency_scan.scan_config import parse_search_lists
+
+    quote, bracket, _ = parse_search_lists(log)
+    return list(dict.fromkeys(quote + bracket))
 
 
 def _run(argv: list[str], cwd: str, env: dict[str, str]) -> str:

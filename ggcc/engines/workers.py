@@ -35,11 +35,11 @@ ALIVE_CHECK_S = 5.0  # how long "no worker is alive" is believed
 class WorkersEngine:
     name = "workers"
 
-    def __init__(self, store: TieredStore, queue: Queue, in_flight: int, local: LocalEngine) -> None:
+    def __init__(self, store: TieredStore, queue: Queue, in_flight: int, local: LocalEngine, timeout_s: float) -> None:
         self.store = store
         self.queue = queue
         self.local = local
-        self.timeout_s = float(os.environ.get("GGCC_WORKERS_TIMEOUT", "600"))
+        self.timeout_s = timeout_s
         self._pool = ThreadPoolExecutor(max(1, in_flight), thread_name_prefix="ggcc-workers")
         self._alive_until = 0.0
         self._alive_lock = threading.Lock()
@@ -137,4 +137,4 @@ def open_workers_engine(store: LocalStore, local: LocalEngine, in_flight: int = 
     if not isinstance(store, TieredStore) or not isinstance(store.backend, RedisBackend):
         raise GgccError("GGCC_ENGINE=workers needs GGCC_STORAGE=redis://host:port/db (the queue and the shared store)")
     timeout = float(os.environ.get("GGCC_WORKERS_TIMEOUT", "600"))
-    return WorkersEngine(store, Queue(store.backend.client(timeout_s=timeout + 30)), in_flight, local)
+    return WorkersEngine(store, Queue(store.backend.client(timeout_s=timeout + 30)), in_flight, local, timeout)

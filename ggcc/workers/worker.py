@@ -37,7 +37,6 @@ class Worker:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.stop = threading.Event()
         self._free = threading.Semaphore(self.jobs)
-        self._running = 0
         self._done = 0
         self._entries: set[str] = set()  # stream entries being run here
         self._lock = threading.Lock()
@@ -77,12 +76,11 @@ class Worker:
 
     def _free_slots(self) -> int:
         with self._lock:
-            return max(1, self.jobs - self._running)
+            return max(1, self.jobs - len(self._entries))
 
     def _start(self, job: Job) -> None:
         self._free.acquire()
         with self._lock:
-            self._running += 1
             self._entries.add(job.entry)
         self._pool.submit(self._handle, job)
 
@@ -96,7 +94,6 @@ class Worker:
             stats.record(self.store.root, f"error worker: {type(e).__name__}: {e}")
         finally:
             with self._lock:
-                self._running -= 1
                 self._entries.discard(job.entry)
             self._free.release()
 
@@ -125,8 +122,8 @@ class Worker:
         while not self.stop.is_set():
             try:
                 with self._lock:
-                    running, done, entries = self._running, self._done, list(self._entries)
-                self.queue.heartbeat(self.name, self.jobs, running, done)
+                    done, entries = self._done, list(self._entries)
+                self.queue.heartbeat(self.name, self.jobs, len(entries), done)
                 self.queue.still_mine(self.name, entries)
             except Exception:
                 pass  # Redis may be restarting; the next beat tries again
