@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("force", help="run thunks (placeholders, thunk ids or thunk files) and put outputs in place")
     f.add_argument("targets", nargs="+", metavar="TARGET")
     f.add_argument("-j", "--jobs", type=int, default=None, help="thunks at once (default: the number of cores)")
-    f.add_argument("--engine", default=os.environ.get("GGCC_ENGINE") or "local", choices=["local", "workers"],
+    f.add_argument("--engine", default=os.environ.get("GGCC_ENGINE") or "local", choices=["local", "workers", "lambda"],
                    help="where thunks run: here, or on `ggcc worker`s through the Redis of GGCC_STORAGE")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     f.set_defaults(func=cmd_force)
@@ -338,9 +338,75 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--json", action="store_true")
     ws.set_defaults(func=cmd_workers)
 
+    lam = sub.add_parser("lambda", help="the AWS Lambda function: deploy, status, remove, policy")
+    lsub = lam.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ld = lsub.add_parser("deploy", help="build the function's zip from this ggcc and create or update the function")
+    ld.add_argument("--name", default=os.environ.get("GGCC_LAMBDA_FUNCTION") or "ggcc", help="function name (default: ggcc)")
+    ld.add_argument("--memory", type=int, default=3008, metavar="MB", help="memory, which also buys CPU (default: 3008)")
+    ld.add_argument("--timeout", type=int, default=300, metavar="S", help="seconds per invocation (default: 300)")
+    ld.add_argument("--tmp", type=int, default=4096, metavar="MB", help="ephemeral /tmp for the blob cache (default: 4096)")
+    ld.add_argument("--role", default="", metavar="ARN", help=f"execution role (default: the role {DEFAULT_ROLE_NAME!r})")
+    ld.add_argument("--create-role", action="store_true", help=f"create or update {DEFAULT_ROLE_NAME!r} with the minimal policy")
+    ld.add_argument("--storage", default=None, metavar="URI", help="the shared storage the role may use (default: GGCC_STORAGE)")
+    ld.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="an environment variable of the function (e.g. GGCC_SANDBOX=strict)")
+    ld.add_argument("--region", default=None)
+    ls = lsub.add_parser("status", help="the function's state and whether its code is this ggcc's")
+    ls.add_argument("--name", default=os.environ.get("GGCC_LAMBDA_FUNCTION") or "ggcc")
+    ls.add_argument("--region", default=None)
+    ls.add_argument("--json", action="store_true")
+    lr = lsub.add_parser("remove", help="delete the function")
+    lr.add_argument("--name", default=os.environ.get("GGCC_LAMBDA_FUNCTION") or "ggcc")
+    lr.add_argument("--region", default=None)
+    lr.add_argument("--role", action="store_true", help=f"delete the role {DEFAULT_ROLE_NAME!r} too")
+    lp = lsub.add_parser("policy", help="print the minimal IAM policy for the function's role")
+    lp.add_argument("--storage", default=None, metavar="URI", help="s3://bucket/prefix (default: GGCC_STORAGE)")
+    lam.set_defaults(func=cmd_lambda)
+
     v = sub.add_parser("version", help="print the version")
     v.set_defaults(func=cmd_version)
     return p
+
+
+DEFAULT_ROLE_NAME = "ggcc-lambda"
+
+
+def cmd_lambda(a: argparse.Namespace) -> int:
+    import json
+
+    from ggcc.aws import deploy
+    from ggcc.storage import storage_uri
+
+    if a.action == "policy":
+        print(json.dumps(deploy.policy_document(a.storage or storage_uri()), indent=2))
+        return 0
+    if a.action == "deploy":
+        uri = a.storage or storage_uri()
+        if a.create_role and not uri.startswith("s3://"):
+            raise GgccError("ggcc lambda deploy --create-role: give --storage s3://bucket/prefix (or set GGCC_STORAGE), "
+                            "so that the role can be limited to it")
+        env = []
+        for kv in a.env:
+            k, eq, v = kv.partition("=")
+            if not eq or not k:
+                raise GgccError(f"--env {kv!r}: expected NAME=VALUE")
+            env.append((k, v))
+        settings = deploy.Settings(a.name, a.memory, a.timeout, a.tmp, a.role, tuple(env), a.region)
+        deploy.deploy(settings, uri, a.create_role)
+        return 0
+    if a.action == "status":
+        cfg = deploy.status(a.name, a.region)
+        if a.json:
+            print(json.dumps(cfg, indent=2, sort_keys=True, default=str))
+            return 0
+        print(f"{cfg.get('FunctionName')}: {cfg.get('State')}, last update {cfg.get('LastUpdateStatus')}, "
+              f"{cfg.get('MemorySize')} MB, {cfg.get('Timeout')} s, {cfg.get('EphemeralStorage', {}).get('Size')} MB /tmp, "
+              f"{(cfg.get('Architectures') or ['x86_64'])[0]}")
+        print("code: this ggcc's" if cfg["CodeIsCurrent"] else "code: differs from this ggcc's: run `ggcc lambda deploy`")
+        return 0
+    deploy.remove(a.name, a.region, a.role)
+    print(f"removed {a.name}")
+    return 0
 
 
 def cmd_worker(a: argparse.Namespace) -> int:

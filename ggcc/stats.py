@@ -29,7 +29,10 @@ def record(store_root: str, *events: str) -> None:
 
 
 # Events whose detail is a number to sum, not a reason to count.
-AMOUNTS = frozenset({"bytes-hashed", "bytes-up", "bytes-down", "wait-ms", "scan-verify-files", "scan-verify-extra"})
+AMOUNTS = frozenset({"bytes-hashed", "bytes-up", "bytes-down", "wait-ms", "scan-verify-files", "scan-verify-extra",
+                     "lambda-mbms", "lambda-nusd"})
+# Events whose detail is a reason or a name, counted per detail.
+_BY_DETAIL = ("executed-by", "lambda-retry", "lambda-function-error")
 
 
 def summary(store_root: str) -> dict[str, object]:
@@ -40,6 +43,7 @@ def summary(store_root: str) -> dict[str, object]:
     errors: Counter[str] = Counter()
     scan_fallbacks: Counter[str] = Counter()
     amounts: Counter[str] = Counter()  # "bytes-hashed N" and the like: summed
+    by_detail: dict[str, Counter[str]] = {k: Counter() for k in _BY_DETAIL}
     try:
         with open(os.path.join(store_root, "stats.log"), encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -53,6 +57,8 @@ def summary(store_root: str) -> dict[str, object]:
                     scan_fallbacks[detail] += 1
                 elif kind in AMOUNTS and detail.isdigit():
                     amounts[kind] += int(detail)
+                elif kind in by_detail:
+                    by_detail[kind][detail] += 1
     except FileNotFoundError:
         pass
     return {
@@ -77,8 +83,22 @@ def summary(store_root: str) -> dict[str, object]:
             "local_store": counts["hit"] - counts["direct"] - counts["remote-hit"],
             "shared_store": counts["remote-hit"],
         },
-        "executed_by_engine": {"local": counts["executed"] - counts["executed-by"], "workers": counts["executed-by"]},
+        "executed_by_engine": {
+            "local": counts["executed"] - counts["executed-by"],
+            "workers": by_detail["executed-by"]["workers"],
+            "lambda": by_detail["executed-by"]["lambda"],
+        },
         "workers_duplicates": counts["workers-duplicate"],
+        "lambda": {
+            "invocations": counts["lambda-invoke"],
+            "cold_starts": counts["lambda-cold"],
+            "throttled": counts["lambda-throttled"],
+            "retries": dict(sorted(by_detail["lambda-retry"].items())),
+            "function_errors": dict(sorted(by_detail["lambda-function-error"].items())),
+            "duplicates": counts["lambda-duplicate"],
+            "gb_seconds": round(amounts["lambda-mbms"] / 1024 / 1000, 3),
+            "estimated_usd": round(amounts["lambda-nusd"] / 1e9, 6),
+        },
         "links": counts["link"],
         "link_traces": counts["link-trace"],
         "bytes_hashed": amounts["bytes-hashed"],
@@ -117,6 +137,17 @@ def render(s: dict[str, object]) -> str:
     assert isinstance(engines, dict)
     lines.insert(4, "  by engine      " + ", ".join(f"{n} {e}" for e, n in engines.items())
                  + (f" ({s['workers_duplicates']} stragglers sent twice)" if s["workers_duplicates"] else ""))
+    lam = s["lambda"]
+    assert isinstance(lam, dict)
+    if lam["invocations"] or lam["throttled"]:
+        retries, errors = lam["retries"], lam["function_errors"]
+        assert isinstance(retries, dict) and isinstance(errors, dict)
+        lines.append(f"lambda           {lam['invocations']} invocations ({lam['cold_starts']} cold), "
+                     f"{lam['throttled']} throttled, {sum(retries.values())} other retries, "
+                     f"{sum(errors.values())} function errors, {lam['duplicates']} stragglers sent twice")
+        for what, n in sorted({**retries, **{f"error: {k}": v for k, v in errors.items()}}.items()):
+            lines.append(f"  {what:<30} {n}")
+        lines.append(f"  cost           {lam['gb_seconds']} GB-s, about ${lam['estimated_usd']:.6f}")
     lines.append(f"shared store     {s['remote_hits']} hits, {s['storage_fallbacks']} fallbacks to local")
     lines.append(f"header scans     {s['own_scans']} by ggcc, {s['compiler_scans']} by the compiler")
     fallbacks = s["scan_fallbacks"]

@@ -93,4 +93,41 @@ def s3_server(bucket: str = "ggcc-test") -> Iterator[dict[str, str]]:
         proc.wait()
 
 
-__all__ = ["Redis", "free_port", "os", "redis_server", "s3_server"]
+HARNESS = Path(__file__).resolve().parent.parent / "integration" / "lambda_harness.py"
+
+
+@contextmanager
+def lambda_harness(max_sandboxes: int = 4, bucket: str = "ggcc-test") -> Iterator[dict[str, str]]:
+    """integration/lambda_harness.py (moto for S3, IAM and Lambda's control
+    plane; Invoke run under awslambdaric); yields the environment that
+    points boto3 at it, with ``bucket`` created."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(HARNESS), "--port", str(port), "--max-sandboxes", str(max_sandboxes)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_port(port, proc, "lambda harness")
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3.create_bucket(Bucket=bucket)
+        yield env
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+__all__ = ["Redis", "free_port", "lambda_harness", "os", "redis_server", "s3_server"]

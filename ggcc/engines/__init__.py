@@ -40,4 +40,11 @@ def make_engine(name: str, store: object, jobs: int, strict: bool = False) -> En
 
         assert isinstance(store, LocalStore)
         return open_workers_engine(store, LocalEngine(store, jobs, strict), in_flight=max(64, jobs))
-    raise GgccError(f"unknown engine {name!r}: this version of ggcc has 'local' and 'workers'")
+    if name == "lambda":
+        from ggcc.engines.aws_lambda import open_lambda_engine
+        from ggcc.engines.local import LocalEngine
+        from ggcc.local_store import LocalStore
+
+        assert isinstance(store, LocalStore)
+        return open_lambda_engine(store, LocalEngine(store, jobs, strict))
+    raise GgccError(f"unknown engine {name!r}: this version of ggcc has 'local', 'workers' and 'lambda'")

@@ -124,7 +124,7 @@ class Context:
             return s
 
     def engine(self, store: LocalStore, env: dict[str, str]) -> Engine:
-        """The engine GGCC_ENGINE names (local, workers), kept per store."""
+        """The engine GGCC_ENGINE names (local, workers, lambda), kept per store."""
         from ggcc.engines.local import LocalEngine
 
         strict = env.get("GGCC_SANDBOX") == "strict"
@@ -141,6 +141,14 @@ class Context:
 
                     try:
                         e = open_workers_engine(store, local)
+                    except GgccError as why:
+                        stats.record(self.root, f"error engine: {why.message}")
+                elif name == "lambda":
+                    from ggcc.engines.aws_lambda import open_lambda_engine
+                    from ggcc.errors import GgccError
+
+                    try:
+                        e = open_lambda_engine(store, local, env)
                     except GgccError as why:
                         stats.record(self.root, f"error engine: {why.message}")
                 elif name != "local":

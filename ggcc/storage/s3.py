@@ -30,18 +30,20 @@ class S3Backend:
         self.prefix = f"{prefix}/" if prefix else ""
         self._client_error = ClientError
         self._errors = (BotoCoreError, ClientError, OSError)
-        cfg = Config(
+        base = dict(
             region_name=region,
             retries={"max_attempts": 4, "mode": "adaptive"},
             connect_timeout=3,
             read_timeout=30,
             max_pool_connections=_PARALLEL,
+        )
+        try:
             # Blobs are verified by their sha256 on every download; the
             # default flexible checksums would re-encode every PUT as
             # aws-chunked with a trailer, costing CPU on both ends.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        )
+            cfg = Config(**base, request_checksum_calculation="when_required", response_checksum_validation="when_required")
+        except TypeError:  # botocore < 1.36 (an older Lambda runtime's) has neither option nor the default
+            cfg = Config(**base)
         self.s3 = boto3.client("s3", config=cfg)
         self.transfer = TransferConfig(multipart_threshold=16 << 20, multipart_chunksize=16 << 20, max_concurrency=4)
 

@@ -1,0 +1,459 @@
+"""The Lambda engine (GGCC_ENGINE=lambda): thunks run by the ggcc function.
+
+Thunks wait in one queue; a dispatcher sends them while fewer than
+GGCC_LAMBDA_CONCURRENCY invocations (default 1,000) are in flight. A thunk
+goes alone while there are free invocation slots: that is the fastest it
+can go. When every slot is busy the queue grows, and the next free slot
+takes several thunks at once (up to GGCC_LAMBDA_BATCH, default 4): one
+round trip and one warm function for several small compiles.
+
+Before an invocation, the thunks and every input go to the shared storage
+in one batched check-and-upload. The invocation itself is retried:
+  - throttling (429) and service errors (5xx), with backoff and full jitter;
+  - function errors (an exception, a timeout, out of memory, a crashed
+    process) up to GGCC_LAMBDA_RETRIES times (default 2); a batch that
+    fails is split and each thunk tried alone;
+  - an invocation far slower than the recent ones (4x their median, at
+    least GGCC_LAMBDA_STRAGGLER_S, default 10 s) is sent a second time and
+    the first answer wins.
+Whatever still fails runs here, on the local engine, with the reason
+counted; so do thunks the function cannot take (inputs bigger than its
+/tmp, a time limit longer than its timeout). A build never fails because
+Lambda did.
+
+The function's answer is checked: the right thunks, in order; outputs are
+fetched from the shared storage and checked against their ids.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from ggcc import ids, stats
+from ggcc.aws import protocol
+from ggcc.engines.local import LocalEngine
+from ggcc.errors import GgccError
+from ggcc.local_store import LocalStore
+from ggcc.result import Result
+from ggcc.storage.backend import StorageError
+from ggcc.storage.tiered import TieredStore
+from ggcc.thunk import Thunk
+
+_THROTTLE_TRIES = 12  # with backoff capped at 2 s: about 15 s of trying
+_BACKOFF_FIRST_S = 0.05
+_BACKOFF_CAP_S = 2.0
+_UNAVAILABLE_FOR_S = 30.0  # after the function cannot be found or reached
+_TMP_SHARE = 0.6  # a thunk's inputs may fill this much of the function's /tmp
+_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+# USD per GB-second (us-east-1, 2026); the estimate in `ggcc stats`.
+PRICE_GBS = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+
+
+class _Fallback(Exception):
+    """Run the thunk(s) locally, counted under ``reason``."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class _FunctionFailed(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # "timeout", "out-of-memory", "crashed", "error"
+
+
+@dataclass
+class _Item:
+    thunk: Thunk
+    resolved: dict[str, str]
+    future: Future[Result] = field(default_factory=Future)
+    alone: bool = False  # split out of a failed batch: never batched again
+    failures: int = 0
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    name: str
+    timeout_s: int
+    memory_mb: int
+    tmp_mb: int
+    arch: str
+
+
+class LambdaEngine:
+    name = "lambda"
+
+    def __init__(
+        self,
+        store: TieredStore,
+        local: LocalEngine,
+        storage_uri: str,
+        function: str,
+        client_factory: Callable[[int, int], Any],
+        concurrency: int = 1000,
+        batch_max: int = 4,
+        retries: int = 2,
+        straggler_min_s: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.local = local
+        self.storage_uri = protocol.strip_credentials(storage_uri)
+        self.function = function
+        self.concurrency = max(1, concurrency)
+        self.batch_max = max(1, batch_max)
+        self.retries = max(0, retries)
+        self.straggler_min_s = straggler_min_s
+        self._client_factory = client_factory
+        self._client: Any = None
+        self._info: FunctionInfo | None = None
+        self._unavailable_until = 0.0
+        self._info_lock = threading.Lock()
+        self._queue: deque[_Item] = deque()
+        self._cv = threading.Condition()
+        self._in_flight = 0
+        self._closed = False
+        self._durations: deque[float] = deque(maxlen=200)
+        # One thread per invocation in flight, plus one per duplicate.
+        self._batches = ThreadPoolExecutor(self.concurrency, thread_name_prefix="ggcc-lambda")
+        self._calls = ThreadPoolExecutor(self.concurrency * 2, thread_name_prefix="ggcc-invoke")
+        self._dispatcher = threading.Thread(target=self._dispatch, name="ggcc-lambda-dispatch", daemon=True)
+        self._dispatcher.start()
+
+    # -- the Engine interface -------------------------------------------------
+    def submit(self, thunk: Thunk, resolved: dict[str, str]) -> Future[Result]:
+        item = _Item(thunk, dict(resolved))
+        with self._cv:
+            self._queue.append(item)
+            self._cv.notify()
+        return item.future
+
+    def shutdown(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        self._dispatcher.join(timeout=5)
+        self._batches.shutdown(wait=True, cancel_futures=True)
+        self._calls.shutdown(wait=False, cancel_futures=True)
+        self.local.shutdown()
+
+    # -- dispatch -------------------------------------------------------------
+    def _dispatch(self) -> None:
+        while True:
+            with self._cv:
+                while not self._closed and (not self._queue or self._in_flight >= self.concurrency):
+                    self._cv.wait()
+                if self._closed:
+                    return
+                batch = self._take_batch()
+                self._in_flight += 1
+            self._batches.submit(self._run_batch, batch)
+
+    def _take_batch(self) -> list[_Item]:
+        """Alone while slots are free; several per invocation when they are not."""
+        first = self._queue.popleft()
+        if first.alone:
+            return [first]
+        free = self.concurrency - self._in_flight
+        size = min(self.batch_max, -(-(len(self._queue) + 1) // max(1, free)))
+        batch = [first]
+        while len(batch) < size and self._queue and not self._queue[0].alone:
+            batch.append(self._queue.popleft())
+        return batch
+
+    def _done_with_slot(self) -> None:
+        with self._cv:
+            self._in_flight -= 1
+            self._cv.notify()
+
+    # -- one invocation ---------------------------------------------------------
+    def _run_batch(self, batch: list[_Item]) -> None:
+        try:
+            self._run_batch_or_fail(batch)
+        except _Fallback as f:
+            for item in batch:
+                self._run_locally(item, f.reason, f.detail)
+        except Exception as e:  # a bug here must not hang the build
+            for item in batch:
+                self._run_locally(item, "lambda-internal-error", f"{type(e).__name__}: {e}")
+        finally:
+            self._done_with_slot()
+
+    def _run_batch_or_fail(self, batch: list[_Item]) -> None:
+        info = self._function_info()
+        sendable = []
+        for item in batch:
+            why = self._too_big(item, info)
+            if why:
+                self._run_locally(item, why)
+            else:
+                sendable.append(item)
+        if not sendable:
+            return
+        try:
+            blobs: list[str] = []
+            for item in sendable:
+                self.store.put_thunk(item.thunk)
+                blobs.append(item.thunk.id)
+                blobs += [i.ref for i in item.thunk.all_inputs() if not i.is_thunk]
+                blobs += list(item.resolved.values())
+            self.store.push_blobs(sorted(set(blobs)))
+        except (StorageError, OSError, GgccError) as e:
+            raise _Fallback("lambda-storage-unreachable", str(e)) from None
+        jobs = [protocol.Job(i.thunk.id, i.resolved) for i in sendable]
+        try:
+            answer = self._invoke_with_retries(jobs, info)
+        except _FunctionFailed as f:
+            if len(sendable) > 1:
+                self._requeue_alone(sendable)  # one of them may be the culprit
+                return
+            item = sendable[0]
+            item.failures += 1
+            if item.failures <= self.retries:
+                self._requeue_alone([item])
+                return
+            reason = {"timeout": "lambda-timeout", "out-of-memory": "lambda-out-of-memory"}.get(f.kind, "lambda-function-error")
+            raise _Fallback(reason, str(f)) from None
+        for item, r in zip(sendable, answer.results):
+            self._finish(item, r)
+
+    def _finish(self, item: _Item, r: Result | str) -> None:
+        if isinstance(r, str):  # too big for the answer: stored as a blob
+            if not self.store.has(r) and not self.store.fetch_blob(r):
+                return self._run_locally(item, "lambda-output-lost")
+            try:
+                r = Result.from_json(self.store.read_bytes(r))
+            except (ValueError, GgccError):
+                return self._run_locally(item, "lambda-bad-answer")
+            if r.thunk_id != item.thunk.id:
+                return self._run_locally(item, "lambda-bad-answer")
+        if r.exit_code == -1 and r.error:
+            return self._run_locally(item, "lambda-setup-failed", r.error)  # not the code's fault
+        if r.ok:
+            for o in r.outputs:
+                if not self.store.has(o.ref) and not self.store.fetch_blob(o.ref):
+                    return self._run_locally(item, "lambda-output-lost")
+            LocalStore.put_result(self.store, r)  # the function stored it in the shared tier
+            stats.record(self.store.root, "executed-by lambda")
+        item.future.set_result(r)
+
+    def _run_locally(self, item: _Item, reason: str, detail: str = "") -> None:
+        events = [f"local {reason}"]
+        if detail:
+            events.append(f"error lambda: {detail}")
+        stats.record(self.store.root, *events)
+        local = self.local.submit(item.thunk, item.resolved)
+        local.add_done_callback(lambda f: item.future.set_result(f.result()))
+
+    def _requeue_alone(self, items: list[_Item]) -> None:
+        with self._cv:
+            for item in reversed(items):
+                item.alone = True
+                self._queue.appendleft(item)
+            self._cv.notify()
+
+    def _too_big(self, item: _Item, info: FunctionInfo) -> str:
+        if item.thunk.timeout_ms and item.thunk.timeout_ms > info.timeout_s * 1000:
+            return "lambda-too-long"
+        size = sum(ids.id_size(i.ref) for i in item.thunk.all_inputs() if not i.is_thunk)
+        size += sum(ids.id_size(v) for v in item.resolved.values())
+        if size > info.tmp_mb * (1 << 20) * _TMP_SHARE:
+            return "lambda-too-big"
+        return ""
+
+    # -- the function ---------------------------------------------------------
+    def _function_info(self) -> FunctionInfo:
+        if self._info is not None:
+            return self._info
+        if time.monotonic() < self._unavailable_until:
+            raise _Fallback("lambda-unavailable")
+        with self._info_lock:  # one thread asks
+            if self._info is not None:
+                return self._info
+            try:
+                if self._client is None:
+                    self._client = self._client_factory(self.concurrency, 60)
+                cfg = self._client.get_function_configuration(FunctionName=self.function)
+            except Exception as e:
+                self._unavailable_until = time.monotonic() + _UNAVAILABLE_FOR_S
+                raise _Fallback("lambda-unavailable", f"function {self.function!r}: {_aws_message(e)}; "
+                                "deploy it with `ggcc lambda deploy`") from None
+            info = FunctionInfo(
+                name=self.function,
+                timeout_s=int(cfg.get("Timeout", 3)),
+                memory_mb=int(cfg.get("MemorySize", 128)),
+                tmp_mb=int(cfg.get("EphemeralStorage", {}).get("Size", 512)),
+                arch=(cfg.get("Architectures") or ["x86_64"])[0],
+            )
+            host = _ARCH.get(platform.machine().lower(), platform.machine())
+            if info.arch != host:
+                self._unavailable_until = time.monotonic() + _UNAVAILABLE_FOR_S
+                raise _Fallback("lambda-wrong-architecture", f"function {self.function!r} is {info.arch}, this machine {host}")
+            # Reads must outlast the function's own timeout.
+            self._client = self._client_factory(self.concurrency, info.timeout_s + 30)
+            self._info = info
+            return info
+
+    def _invoke_with_retries(self, jobs: list[protocol.Job], info: FunctionInfo) -> protocol.Answer:
+        """One answer for ``jobs``; a straggler is sent twice, the first answer wins."""
+        payload = protocol.encode_request(self.storage_uri, jobs)
+        asked = [j.thunk_id for j in jobs]
+        first = self._calls.submit(self._invoke_until_accepted, payload, asked, info)
+        patience = self._straggler_after()
+        if patience is None:
+            return first.result()
+        done, _ = wait([first], timeout=patience)
+        if done:
+            return first.result()
+        stats.record(self.store.root, "lambda-duplicate")
+        second = self._calls.submit(self._invoke_until_accepted, payload, asked, info)
+        pending: set[Future[protocol.Answer]] = {first, second}
+        error: BaseException | None = None
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                e = f.exception()
+                if e is None:
+                    return f.result()
+                error = error or e
+        assert error is not None
+        raise error
+
+    def _straggler_after(self) -> float | None:
+        with self._cv:
+            recent = sorted(self._durations)
+        if len(recent) < 10:
+            return None
+        return max(self.straggler_min_s, 4 * recent[len(recent) // 2])
+
+    def _invoke_until_accepted(self, payload: bytes, asked: list[str], info: FunctionInfo) -> protocol.Answer:
+        """Invoke, retrying throttles and service errors with backoff and jitter."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        delay = _BACKOFF_FIRST_S
+        for attempt in range(_THROTTLE_TRIES):
+            if attempt:
+                time.sleep(random.uniform(0, delay))  # full jitter
+                delay = min(_BACKOFF_CAP_S, delay * 2)
+            t0 = time.monotonic()
+            stats.record(self.store.root, "lambda-invoke")
+            try:
+                resp = self._client.invoke(FunctionName=self.function, InvocationType="RequestResponse", Payload=payload)
+                body = resp["Payload"].read()
+            except ClientError as e:
+                status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+                code = str(e.response.get("Error", {}).get("Code", ""))
+                if status == 429 or code in ("TooManyRequestsException", "ResourceConflictException") or status >= 500:
+                    stats.record(self.store.root, "lambda-throttled" if status == 429 else f"lambda-retry {code or status}")
+                    continue
+                raise _Fallback("lambda-rejected", _aws_message(e)) from None
+            except BotoCoreError as e:  # connection refused or reset, read timeout
+                stats.record(self.store.root, f"lambda-retry {type(e).__name__}")
+                continue
+            elapsed = time.monotonic() - t0
+            fn_error = resp.get("FunctionError")
+            if fn_error:
+                self._bill(elapsed * 1e3, info)
+                kind, message = _function_error(body)
+                stats.record(self.store.root, f"lambda-function-error {kind}")
+                raise _FunctionFailed(kind, message)
+            try:
+                answer = protocol.decode_answer(body, asked)
+            except protocol.ProtocolError as e:
+                raise _Fallback("lambda-bad-answer", str(e)) from None
+            self._bill(answer.duration_ms or elapsed * 1e3, info)
+            if answer.cold:
+                stats.record(self.store.root, "lambda-cold")
+            with self._cv:
+                self._durations.append(elapsed)
+            return answer
+        raise _Fallback("lambda-throttled", f"still throttled or failing after {_THROTTLE_TRIES} tries")
+
+    def _bill(self, ms: float, info: FunctionInfo) -> None:
+        # Billed in 1 ms steps; summed as MB-ms so the stats stay integers.
+        mbms = int(-(-ms // 1)) * info.memory_mb
+        nano_usd = int(mbms / 1024 / 1000 * PRICE_GBS.get(info.arch, PRICE_GBS["x86_64"]) * 1e9)
+        stats.record(self.store.root, f"lambda-mbms {mbms}", f"lambda-nusd {nano_usd}")
+
+
+def _function_error(body: bytes) -> tuple[str, str]:
+    """Classify a function error from its payload (errorType, errorMessage)."""
+    import json
+
+    try:
+        obj = json.loads(body)
+        etype, message = str(obj.get("errorType", "")), str(obj.get("errorMessage", ""))
+    except (ValueError, AttributeError):
+        etype, message = "", body[:200].decode("utf-8", "replace")
+    text = f"{etype} {message}".lower()
+    if "timed out" in text or "timedout" in text:
+        return "timeout", message
+    if "out of memory" in text or "outofmemory" in text or "memoryerror" in text:
+        return "out-of-memory", message
+    if "exiterror" in text or "exited" in text:
+        return "crashed", message
+    return "error", f"{etype}: {message}" if etype else message
+
+
+def _aws_message(e: BaseException) -> str:
+    resp = getattr(e, "response", None)
+    if isinstance(resp, dict):
+        err = resp.get("Error", {})
+        return f"{err.get('Code', type(e).__name__)}: {err.get('Message', '')}".rstrip(": ")
+    return f"{type(e).__name__}: {e}"
+
+
+def lambda_client(region: str | None = None) -> Callable[[int, int], Any]:
+    """A factory of boto3 Lambda clients: (connections, read timeout s) -> client.
+
+    Endpoint, region and credentials come from boto3's own chain
+    (AWS_ENDPOINT_URL, AWS_PROFILE, roles); botocore's retries are off
+    because the engine retries with its own rules."""
+
+    def make(connections: int, read_timeout_s: int) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        cfg = Config(
+            region_name=region,
+            retries={"total_max_attempts": 1},
+            connect_timeout=5,
+            read_timeout=read_timeout_s,
+            max_pool_connections=connections,
+            tcp_keepalive=True,
+        )
+        return boto3.session.Session().client("lambda", config=cfg)
+
+    return make
+
+
+def open_lambda_engine(store: LocalStore, local: LocalEngine, env: dict[str, str] | None = None) -> LambdaEngine:
+    """The engine for an s3:// (or redis://) shared store (GgccError otherwise)."""
+    from ggcc.storage import storage_uri
+
+    e = os.environ if env is None else env
+    uri = storage_uri(e)
+    if not isinstance(store, TieredStore) or not uri:
+        raise GgccError("GGCC_ENGINE=lambda needs shared storage the function can reach: "
+                        "set GGCC_STORAGE=s3://bucket/prefix")
+    return LambdaEngine(
+        store,
+        local,
+        uri,
+        function=e.get("GGCC_LAMBDA_FUNCTION", "ggcc"),
+        client_factory=lambda_client(e.get("GGCC_LAMBDA_REGION") or None),
+        concurrency=int(e.get("GGCC_LAMBDA_CONCURRENCY", "1000")),
+        batch_max=int(e.get("GGCC_LAMBDA_BATCH", "4")),
+        retries=int(e.get("GGCC_LAMBDA_RETRIES", "2")),
+        straggler_min_s=float(e.get("GGCC_LAMBDA_STRAGGLER_S", "10")),
+    )
