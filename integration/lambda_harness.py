@@ -485,6 +485,7 @@ def serve(port: int, max_sandboxes: int, ready: Any = None) -> None:
     url = f"http://127.0.0.1:{sock_port}"
     harness = Harness(work, url, max_sandboxes)
     server = make_server("127.0.0.1", sock_port, make_app(harness), threaded=True)
+    server.socket.listen(4096)  # werkzeug's 128 resets connections when 1,000 calls arrive at once
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

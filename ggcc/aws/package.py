@@ -43,12 +43,12 @@ def build_zip() -> bytes:
             continue  # redis is optional: s3:// storage does not need it
         for dirpath, dirnames, filenames in os.walk(d):
             dirnames[:] = sorted(n for n in dirnames if n != "__pycache__")
-            for f in sorted(filenames):
-                if not f.endswith((".py", ".typed")):
+            for fname in sorted(filenames):
+                if not fname.endswith((".py", ".typed")):
                     continue
-                rel = os.path.relpath(os.path.join(dirpath, f), os.path.dirname(d)).replace(os.sep, "/")
+                rel = os.path.relpath(os.path.join(dirpath, fname), os.path.dirname(d)).replace(os.sep, "/")
                 if not rel.startswith(_SKIP):
-                    entries.append((rel, os.path.join(dirpath, f)))
+                    entries.append((rel, os.path.join(dirpath, fname)))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         for name, src in sorted(entries):

@@ -27,6 +27,7 @@ fetched from the shared storage and checked against their ids.
 
 from __future__ import annotations
 
+import http.client
 import os
 import platform
 import random
@@ -40,6 +41,7 @@ from typing import Any
 
 from ggcc import ids, stats
 from ggcc.aws import protocol
+from ggcc.aws.invoke import Invoker
 from ggcc.engines.local import LocalEngine
 from ggcc.errors import GgccError
 from ggcc.local_store import LocalStore
@@ -101,6 +103,7 @@ class LambdaEngine:
         storage_uri: str,
         function: str,
         client_factory: Callable[[int, int], Any],
+        invoker_factory: Callable[[float], Invoker],
         concurrency: int = 1000,
         batch_max: int = 4,
         retries: int = 2,
@@ -116,6 +119,8 @@ class LambdaEngine:
         self.straggler_min_s = straggler_min_s
         self._client_factory = client_factory
         self._client: Any = None
+        self._invoker_factory = invoker_factory
+        self._invoker: Invoker | None = None
         self._info: FunctionInfo | None = None
         self._unavailable_until = 0.0
         self._info_lock = threading.Lock()
@@ -299,8 +304,12 @@ class LambdaEngine:
             if info.arch != host:
                 self._unavailable_until = time.monotonic() + _UNAVAILABLE_FOR_S
                 raise _Fallback("lambda-wrong-architecture", f"function {self.function!r} is {info.arch}, this machine {host}")
-            # Reads must outlast the function's own timeout.
-            self._client = self._client_factory(self.concurrency, info.timeout_s + 30)
+            try:
+                # Reads must outlast the function's own timeout.
+                self._invoker = self._invoker_factory(info.timeout_s + 30)
+            except Exception as e:
+                self._unavailable_until = time.monotonic() + _UNAVAILABLE_FOR_S
+                raise _Fallback("lambda-unavailable", f"cannot set up invocations: {e}") from None
             self._info = info
             return info
 
@@ -338,8 +347,8 @@ class LambdaEngine:
 
     def _invoke_until_accepted(self, payload: bytes, asked: list[str], info: FunctionInfo) -> protocol.Answer:
         """Invoke, retrying throttles and service errors with backoff and jitter."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
+        invoker = self._invoker
+        assert invoker is not None  # set with the function's info
         delay = _BACKOFF_FIRST_S
         for attempt in range(_THROTTLE_TRIES):
             if attempt:
@@ -348,21 +357,19 @@ class LambdaEngine:
             t0 = time.monotonic()
             stats.record(self.store.root, "lambda-invoke")
             try:
-                resp = self._client.invoke(FunctionName=self.function, InvocationType="RequestResponse", Payload=payload)
-                body = resp["Payload"].read()
-            except ClientError as e:
-                status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-                code = str(e.response.get("Error", {}).get("Code", ""))
-                if status == 429 or code in ("TooManyRequestsException", "ResourceConflictException") or status >= 500:
-                    stats.record(self.store.root, "lambda-throttled" if status == 429 else f"lambda-retry {code or status}")
-                    continue
-                raise _Fallback("lambda-rejected", _aws_message(e)) from None
-            except BotoCoreError as e:  # connection refused or reset, read timeout
+                reply = invoker.invoke(self.function, payload)
+            except (OSError, http.client.HTTPException) as e:  # refused, reset, read timeout
                 stats.record(self.store.root, f"lambda-retry {type(e).__name__}")
                 continue
+            body = reply.body
+            if reply.status != 200:
+                if reply.status == 429 or reply.status >= 500 or reply.error_code == "ResourceConflictException":
+                    stats.record(self.store.root, "lambda-throttled" if reply.status == 429
+                                 else f"lambda-retry {reply.error_code or reply.status}")
+                    continue
+                raise _Fallback("lambda-rejected", f"{reply.error_code or reply.status}: {body[:200].decode('utf-8', 'replace')}")
             elapsed = time.monotonic() - t0
-            fn_error = resp.get("FunctionError")
-            if fn_error:
+            if reply.function_error:
                 self._bill(elapsed * 1e3, info)
                 kind, message = _function_error(body)
                 stats.record(self.store.root, f"lambda-function-error {kind}")
@@ -414,7 +421,8 @@ def _aws_message(e: BaseException) -> str:
 
 
 def lambda_client(region: str | None = None) -> Callable[[int, int], Any]:
-    """A factory of boto3 Lambda clients: (connections, read timeout s) -> client.
+    """A factory of boto3 Lambda clients (for the control plane; Invoke goes
+    through ggcc/aws/invoke.py): (connections, read timeout s) -> client.
 
     Endpoint, region and credentials come from boto3's own chain
     (AWS_ENDPOINT_URL, AWS_PROFILE, roles); botocore's retries are off
@@ -452,6 +460,7 @@ def open_lambda_engine(store: LocalStore, local: LocalEngine, env: dict[str, str
         uri,
         function=e.get("GGCC_LAMBDA_FUNCTION", "ggcc"),
         client_factory=lambda_client(e.get("GGCC_LAMBDA_REGION") or None),
+        invoker_factory=lambda timeout: Invoker(e.get("GGCC_LAMBDA_REGION") or None, timeout),
         concurrency=int(e.get("GGCC_LAMBDA_CONCURRENCY", "1000")),
         batch_max=int(e.get("GGCC_LAMBDA_BATCH", "4")),
         retries=int(e.get("GGCC_LAMBDA_RETRIES", "2")),
