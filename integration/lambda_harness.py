@@ -153,6 +153,7 @@ class Sandbox:
         self._current: Invocation | None = None
         self._lock = threading.Lock()
         self.dead = threading.Event()
+        self.ready = threading.Event()  # the runtime has asked for its first event
         self.init_failure: tuple[str, bytes] | None = None
         self.server = _RuntimeServer(("127.0.0.1", 0), _RuntimeHandler)
         self.server.sandbox = self
@@ -207,6 +208,7 @@ class Sandbox:
 
     # -- called from the Runtime API ------------------------------------------
     def next_invocation(self) -> Invocation:
+        self.ready.set()
         inv = self._inbox.get()
         with self._lock:
             self._current = inv
@@ -326,7 +328,8 @@ class Harness:
         inv = Invocation(request_id, body, int((time.time() + fn.timeout) * 1000), fn.function_arn)
         healthy = False
         try:
-            if hang:  # stopped before it can read the event: it runs past the timeout
+            if hang:  # initialised, then stopped before it can read the event: it runs past the timeout
+                sb.ready.wait(INIT_TIMEOUT_S)
                 os.killpg(sb.proc.pid, signal.SIGSTOP)
             sb.give(inv)
             if not inv.handed.wait(INIT_TIMEOUT_S) and not inv.done.is_set():

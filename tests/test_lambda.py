@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import urllib.request
 import uuid
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from debian_sources import zlib_outputs, zlib_plain_and_ours
+from debian_sources import build_outputs, copy_of, zlib_outputs, zlib_plain_and_ours
 from helpers import GGCC, ggcc_stats, stop_daemons
 from servers import lambda_harness
 
@@ -200,3 +201,39 @@ def test_answer_must_match_what_was_asked() -> None:
         protocol.decode_answer(data, [TID, TID])
     stored = protocol.decode_answer(protocol.encode_answer([VID], 1.0, False), [TID])
     assert stored.results == [VID]
+
+
+@pytest.mark.long
+def test_libuv_built_on_lambda_is_identical_with_a_straggler_sent_twice(harness: dict[str, str], tmp_path: Path) -> None:
+    """libuv (CMake + Ninja, compiler and linker launchers) on a function
+    with a long timeout; one invocation hangs and is sent again after
+    GGCC_LAMBDA_STRAGGLER_S, and the build neither waits for it nor differs."""
+    r = _deploy(harness, "--name", "ggcc-long", "--timeout", "120")
+    assert r.returncode == 0, r.stderr
+    store = tmp_path / "store"
+    launcher = ";".join(GGCC)
+    tree = copy_of("libuv1", tmp_path)
+    build = tree / "build"
+    outputs = {}
+    for kind in ("plain", "ours"):
+        if build.exists():
+            shutil.rmtree(build)
+        build.mkdir()
+        flags = [] if kind == "plain" else [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_C_LINKER_LAUNCHER={launcher}"]
+        env = _env(harness, store, GGCC_LAMBDA_FUNCTION="ggcc-long", GGCC_LAMBDA_STRAGGLER_S="5") if kind == "ours" \
+            else dict(os.environ)
+        subprocess.run(["cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON", *flags, ".."],
+                       cwd=build, check=True, capture_output=True, env=env)
+        if kind == "ours":
+            _harness_call(harness, "/_harness/faults", {"hang": [60]})
+        try:
+            subprocess.run(["ninja", "-j8"], cwd=build, check=True, capture_output=True, env=env)
+        finally:
+            stop_daemons(tmp_path)
+        outputs[kind] = build_outputs(build)
+    want, got = outputs["plain"], outputs["ours"]
+    assert len(want) > 400 and sorted(want) == sorted(got)
+    assert sorted(n for n in want if got[n] != want[n]) == []
+    s = ggcc_stats(store)
+    assert s["executed_by_engine"]["lambda"] > 400 and s["local_fallbacks"] == {}, s
+    assert s["lambda"]["duplicates"] >= 1, s["lambda"]
