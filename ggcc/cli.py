@@ -338,6 +338,15 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--json", action="store_true")
     ws.set_defaults(func=cmd_workers)
 
+    cm = sub.add_parser("cmake", help="run cmake with ggcc as compiler and linker launcher (probes stay local); "
+                                      "--print-init-cache / --print-preset for calling cmake yourself")
+    cm.add_argument("args", nargs=argparse.REMAINDER, help="cmake's arguments")
+    cm.set_defaults(func=cmd_cmake)
+    for tool in ("ninja", "make"):
+        bt = sub.add_parser(tool, help=f"run {tool} with a -j that fits the engine, the daemon warm, and a summary")
+        bt.add_argument("args", nargs=argparse.REMAINDER, help=f"{tool}'s arguments")
+        bt.set_defaults(func=cmd_build_tool, tool=tool)
+
     lam = sub.add_parser("lambda", help="the AWS Lambda function: deploy, status, remove, policy")
     lsub = lam.add_subparsers(dest="action", metavar="ACTION", required=True)
     ld = lsub.add_parser("deploy", help="build the function's zip from this ggcc and create or update the function")
@@ -366,6 +375,18 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("version", help="print the version")
     v.set_defaults(func=cmd_version)
     return p
+
+
+def cmd_cmake(a: argparse.Namespace) -> int:
+    from ggcc.cmake.configure import main as cmake_main
+
+    return cmake_main(list(a.args))
+
+
+def cmd_build_tool(a: argparse.Namespace) -> int:
+    from ggcc.ninja.run import main as tool_main
+
+    return tool_main(a.tool, list(a.args))
 
 
 DEFAULT_ROLE_NAME = "ggcc-lambda"
@@ -449,7 +470,12 @@ def main(argv: Sequence[str]) -> int:
     argv = list(argv)
     if argv[:1] == ["help"]:
         argv = argv[1:] + ["--help"]
-    a = parser.parse_args(argv)
+    if argv[:1] in (["cmake"], ["ninja"], ["make"]) and argv[1:2] != ["--help"]:
+        # Every word after the tool's name is the tool's, dashes included
+        # (argparse would take `-G` or `--version` for its own).
+        a = argparse.Namespace(func=cmd_cmake if argv[0] == "cmake" else cmd_build_tool, tool=argv[0], args=argv[1:])
+    else:
+        a = parser.parse_args(argv)
     if not getattr(a, "func", None):
         parser.print_help()
         return 2

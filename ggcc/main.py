@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "stats", "version", "help", "daemon", "infer", "masquerade", "worker", "workers", "lambda"})
+SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "stats", "version", "help", "daemon", "infer", "masquerade", "worker", "workers", "lambda", "cmake", "ninja", "make"})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,3 @@
-"""CMake integration (compiler and linker launchers, a toolchain snippet).
-
-Arrives with the CMake/Ninja/Make issue.
-"""
+"""CMake integration: `ggcc cmake` (configure with ggcc as the compiler and
+linker launcher) and snippets for people who call cmake themselves
+(configure.py)."""

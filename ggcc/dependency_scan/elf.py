@@ -146,6 +146,36 @@ def closure(programs: list[str]) -> Closure:
     return Closure(interp, tuple(order), tuple(dirs))
 
 
+def needed_closure(libraries: list[str]) -> list[str]:
+    """The libraries shared libraries need, recursively, found as the loader
+    would (those it cannot find are left out: the caller's tool will say).
+
+    ld reads these too when it links against a shared library (to check
+    that library's own undefined symbols), yet its -t trace does not name
+    them."""
+    conf_dirs = ld_so_conf_dirs()
+    found: dict[str, str] = {}
+    queue = list(libraries)
+    seen: set[str] = set()
+    while queue:
+        path = queue.pop(0)
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            info = read_elf(path)
+        except GgccError:
+            continue
+        search = (list(info.rpath) if not info.runpath else []) + list(info.runpath) + conf_dirs + list(_DEFAULT_DIRS)
+        for soname in info.needed:
+            if soname not in found:
+                lib = _find(soname, search, info.machine, info.elfclass)
+                if lib is not None:
+                    found[soname] = lib
+                    queue.append(lib)
+    return list(found.values())
+
+
 def _find(soname: str, dirs: list[str], machine: str, elfclass: int) -> str | None:
     if "/" in soname:
         return soname if os.path.exists(soname) else None

@@ -190,7 +190,24 @@ def trace(cmd: LdCommand, cwd: str) -> list[str] | Local:
             path = path[:path.index("(")]  # an archive member: the archive is the input
         if path and os.path.isfile(os.path.join(cwd, path)) and path not in files:
             files.append(path)
-    return files
+    return files + [lib for lib in _needed_by_shared(files, cwd) if lib not in files]
+
+
+def _needed_by_shared(files: list[str], cwd: str) -> list[str]:
+    """What the shared libraries among ``files`` need (libgreet.so -> libstdc++.so.6):
+    ld reads them to check those libraries' symbols, and -t does not say so."""
+    from ggcc.dependency_scan.elf import needed_closure
+
+    shared = [os.path.join(cwd, f) for f in files if ".so" in os.path.basename(f) and _is_elf(os.path.join(cwd, f))]
+    return needed_closure(shared) if shared else []
+
+
+def _is_elf(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 def _classify(args: tuple[str, ...]) -> list[tuple[list[str], str, str]]:

@@ -602,6 +602,9 @@ def _force(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -
         failed_run = f.result is not None and not f.result.error
         if not failed_run:  # ggcc's fault, not the code's: keep why
             stats.record(ctx.root, f"error sandbox: {f.message}")
+        elif os.environ.get("GGCC_DEBUG_FAILURES"):
+            assert f.result is not None
+            stats.record(ctx.root, f"error failed-run {f.result.stderr[-400:].decode('utf-8', 'replace')}")
         return Local("compile-failed-rerun" if failed_run else "sandbox-failure")
     result = store.get_result(thunk.id)
     if result is None:

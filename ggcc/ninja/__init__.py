@@ -1,4 +1,2 @@
-"""Ninja and Make integration (running the build tool with a fitting -j).
-
-Arrives with the CMake/Ninja/Make issue.
-"""
+"""Ninja and Make integration: `ggcc ninja` and `ggcc make` run the build
+tool with a -j that fits the engine and the daemon already warm (run.py)."""

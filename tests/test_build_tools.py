@@ -1,0 +1,120 @@
+"""`ggcc cmake`, `ggcc ninja`, `ggcc make`: a small CMake project (C and
+C++, a static and a shared library, executables) built plainly and through
+them, byte for byte; CMake's probes never go through ggcc."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import GGCC, ggcc_stats, stop_daemons
+
+from ggcc.cmake import configure
+from ggcc.ninja.run import has_jobs_flag
+
+CMAKELISTS = """
+cmake_minimum_required(VERSION 3.18)
+project(demo C CXX)
+include(CheckIncludeFile)
+check_include_file(unistd.h HAVE_UNISTD_H)
+add_library(shapes STATIC shapes.c)
+add_library(greet SHARED greet.cpp)
+add_executable(app main.c)
+target_link_libraries(app shapes greet)
+add_executable(tool tool.cpp)
+target_link_libraries(tool greet)
+"""
+SOURCES = {
+    "shapes.c": "int area(int w, int h) { return w * h; }\nint perimeter(int w, int h) { return 2 * (w + h); }\n",
+    "greet.cpp": '#include <string>\nextern "C" int greet_len(const char *n) { return (int)(std::string("hello ") + n).size(); }\n',
+    "main.c": "#include <stdio.h>\nint area(int, int); int greet_len(const char *);\n"
+              'int main(void) { printf("%d %d\\n", area(3, 4), greet_len("you")); return 0; }\n',
+    "tool.cpp": '#include <iostream>\nextern "C" int greet_len(const char *);\n'
+                'int main() { std::cout << greet_len("tool") << "\\n"; return 0; }\n',
+}
+BUILT = ("CMakeFiles/shapes.dir/shapes.c.o", "CMakeFiles/greet.dir/greet.cpp.o", "CMakeFiles/app.dir/main.c.o",
+         "CMakeFiles/tool.dir/tool.cpp.o", "libshapes.a", "libgreet.so", "app", "tool")
+
+
+def _project(where: Path) -> Path:
+    src = where / "src"
+    src.mkdir()
+    (src / "CMakeLists.txt").write_text(CMAKELISTS)
+    for name, text in SOURCES.items():
+        (src / name).write_text(text)
+    return src
+
+
+def _outputs(build: Path) -> dict[str, bytes]:
+    return {n: (build / n).read_bytes() for n in BUILT}
+
+
+@pytest.mark.parametrize("generator,tool", [("Ninja", "ninja"), ("Unix Makefiles", "make")])
+def test_ggcc_cmake_then_the_build_tool_gives_the_plain_bytes(tmp_path: Path, generator: str, tool: str) -> None:
+    src = _project(tmp_path)
+    # One build directory for both builds: executables record it (RUNPATH).
+    ours = tmp_path / "build"
+    subprocess.run(["cmake", "-G", generator, "-S", src, "-B", ours], check=True, capture_output=True)
+    subprocess.run(["cmake", "--build", ours], check=True, capture_output=True)
+    want = _outputs(ours)
+    shutil.rmtree(ours)
+    store = tmp_path / "store"
+    env = dict(os.environ, GGCC_DIR=str(store))
+    try:
+        conf = subprocess.run(GGCC + ["cmake", "-G", generator, "-S", str(src), "-B", str(ours)], env=env,
+                              capture_output=True, text=True)
+        assert conf.returncode == 0, conf.stderr
+        assert ggcc_stats(store)["invocations"] == 0  # the probes ran the compiler directly
+        cache = (ours / "CMakeCache.txt").read_text()
+        assert "CMAKE_C_COMPILER_LAUNCHER:UNINITIALIZED=" in cache and "CMAKE_CXX_LINKER_LAUNCHER:UNINITIALIZED=" in cache
+        run = subprocess.run(GGCC + [tool, "-C", str(ours)], env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    finally:
+        stop_daemons(tmp_path)
+    assert _outputs(ours) == want
+    assert f"ggcc: running {tool} -j{(os.cpu_count() or 1) + 2} -C" in run.stderr, run.stderr
+    s = ggcc_stats(store)
+    # 4 compiles, 3 links (the shared library and two executables), the archive steps.
+    assert s["links"] == 3 and s["executed"] >= 7 and s["local_fallbacks"] == {}, s
+    assert f"ggcc: {s['invocations']} steps: 0 cache hits, {s['executed']} run, 0 run without ggcc" in run.stderr, run.stderr
+
+
+def test_init_cache_script_for_people_who_call_cmake(tmp_path: Path) -> None:
+    src = _project(tmp_path)
+    store = tmp_path / "store"
+    env = dict(os.environ, GGCC_DIR=str(store))
+    script = subprocess.run(GGCC + ["cmake", "--print-init-cache"], capture_output=True, text=True, check=True).stdout
+    (tmp_path / "ggcc.cmake").write_text(script)
+    build = tmp_path / "b"
+    try:
+        subprocess.run(["cmake", "-C", tmp_path / "ggcc.cmake", "-G", "Ninja", "-S", src, "-B", build], env=env,
+                       check=True, capture_output=True)
+        assert ggcc_stats(store)["invocations"] == 0
+        subprocess.run(["ninja", "-C", build], env=env, check=True, capture_output=True)
+    finally:
+        stop_daemons(tmp_path)
+    s = ggcc_stats(store)
+    assert s["links"] == 3 and s["executed"] >= 7, s
+    assert subprocess.run([build / "app"], capture_output=True, text=True, check=True).stdout == "12 9\n"
+
+
+def test_a_launcher_the_user_chose_is_kept() -> None:
+    cmd = configure.command(["-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-S", ".", "-B", "b"], (3, 25))
+    assert "-DCMAKE_C_COMPILER_LAUNCHER=ccache" in cmd
+    assert not any(c.startswith("-DCMAKE_C_COMPILER_LAUNCHER=") and "ccache" not in c for c in cmd)
+    assert any(c.startswith("-DCMAKE_CXX_COMPILER_LAUNCHER=") for c in cmd)
+    old = configure.command(["-S", "."], (3, 18))
+    assert not any("LINKER_LAUNCHER" in c for c in old)
+    assert configure.command(["--build", "b"], (3, 25)) == ["cmake", "--build", "b"]
+
+
+@pytest.mark.parametrize("args,has", [
+    (["-j8"], True), (["-j", "8"], True), (["--jobs=3"], True), (["-kj8"], True), (["-j"], True),
+    (["-k"], False), (["all"], False), (["-C", "build"], False), (["-C", "b", "--", "-j4"], False),
+])
+def test_jobs_flag_detection(args: list[str], has: bool) -> None:
+    assert has_jobs_flag(args) is has
