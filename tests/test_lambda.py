@@ -99,31 +99,25 @@ def test_policy_is_limited_to_the_storage_prefix() -> None:
     assert all(a != "*" for s in doc["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))
 
 
-def test_zlib_built_on_lambda_is_identical(deployed: dict[str, str], tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    want, got = _build_zlib(tmp_path, _env(deployed, store))
-    assert len(want) >= 40 and sorted(n for n in want if got.get(n) != want[n]) == []
-    s = ggcc_stats(store)
-    assert s["local_fallbacks"] == {}, s
-    assert s["executed_by_engine"]["lambda"] == s["executed"] > 30, s
-    lam = s["lambda"]
-    assert lam["invocations"] >= 1 and lam["function_errors"] == {} and lam["gb_seconds"] > 0, lam
-
-
-def test_faults_throttles_a_killed_and_a_hung_invocation(deployed: dict[str, str], tmp_path: Path) -> None:
+def test_zlib_built_on_lambda_is_identical_through_throttles_a_killed_and_a_hung_invocation(
+        deployed: dict[str, str], tmp_path: Path) -> None:
     _harness_call(deployed, "/_harness/faults", {"throttle": 6, "kill": [3], "hang": [7]})
     before = _harness_call(deployed, "/_harness/stats")
     store = tmp_path / "store"
     # No straggler duplicates: the hung invocation must be seen to time out.
     want, got = _build_zlib(tmp_path, _env(deployed, store, GGCC_LAMBDA_STRAGGLER_S="60"))
-    assert sorted(n for n in want if got.get(n) != want[n]) == []
+    assert len(want) >= 40 and sorted(n for n in want if got.get(n) != want[n]) == []
     after = _harness_call(deployed, "/_harness/stats")
     assert int(after["throttled"]) - int(before["throttled"]) >= 6  # type: ignore[call-overload]
     assert int(after["killed"]) - int(before["killed"]) == 1  # type: ignore[call-overload]
     assert int(after["timed_out"]) - int(before["timed_out"]) == 1  # type: ignore[call-overload]
-    lam = ggcc_stats(store)["lambda"]
-    assert lam["throttled"] >= 6, lam
-    assert lam["function_errors"].get("crashed") == 1 and lam["function_errors"].get("timeout") == 1, lam
+    s = ggcc_stats(store)
+    # Every fault was retried on Lambda: nothing ran here.
+    assert s["local_fallbacks"] == {}, s
+    assert s["executed_by_engine"]["lambda"] == s["executed"] > 30, s
+    lam = s["lambda"]
+    assert lam["throttled"] >= 6 and lam["gb_seconds"] > 0, lam
+    assert lam["function_errors"] == {"crashed": 1, "timeout": 1}, lam
 
 
 def test_no_function_means_local_and_counted(harness: dict[str, str], tmp_path: Path) -> None:

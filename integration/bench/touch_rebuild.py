@@ -1,0 +1,87 @@
+"""Editor-triggered rebuilds: edit one libuv source, rebuild; plain vs ccache vs ggcc.
+
+    python integration/bench/touch_rebuild.py [--edits 5] [--file src/unix/core.c]
+
+libuv with its tests is configured three times (CMake + Ninja): plain,
+with ccache as compiler launcher, and with ggcc as compiler and linker
+launcher (wait mode, local engine, its daemon warm), and built once each.
+Then, --edits times: a new function is appended to --file (as an editor
+save would: new content, so every tool really compiles it), and each of the
+three builds runs `ninja` in turn, timed from the edit to the end of the
+build: one compile, then the links after it (libuv.so and the test
+runner; the static library and its runner). The order of the three
+rotates each round. Prints medians and ggcc - plain (goal: <= +50 ms);
+JSON last. Use the Python of a plain install, as for launcher_hit.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent / "tests"))
+
+from debian_sources import copy_of  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--edits", type=int, default=5)
+    ap.add_argument("--file", default="src/unix/core.c")
+    a = ap.parse_args()
+    ggcc = shutil.which("ggcc") or str(Path(sys.executable).parent / "ggcc")
+    with tempfile.TemporaryDirectory() as d:
+        tree = copy_of("libuv1", Path(d))
+        env = dict(os.environ, GGCC_DIR=os.path.join(d, "ggcc"), CCACHE_DIR=os.path.join(d, "ccache"))
+        launchers = {
+            "plain": [],
+            "ccache": ["-DCMAKE_C_COMPILER_LAUNCHER=ccache"],
+            "ggcc": [f"-DCMAKE_C_COMPILER_LAUNCHER={ggcc}", f"-DCMAKE_C_LINKER_LAUNCHER={ggcc}"],
+        }
+        builds = {}
+        subprocess.run([ggcc, "daemon", "start"], env=env, check=True, capture_output=True)
+        try:
+            for name, flags in launchers.items():
+                build = tree / f"build-{name}"
+                build.mkdir()
+                subprocess.run(["cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON",
+                                *flags, ".."], cwd=build, env=env, check=True, capture_output=True)
+                subprocess.run(["ninja"], cwd=build, env=env, check=True, capture_output=True)
+                builds[name] = build
+            times: dict[str, list[float]] = {n: [] for n in builds}
+            steps: dict[str, int] = {}
+            source = tree / a.file
+            names = list(builds)
+            for i in range(a.edits):
+                order = names[i % len(names):] + names[:i % len(names)]
+                for name in order:
+                    # The edit itself, for each build: each must see new content.
+                    with open(source, "a") as f:
+                        f.write(f"\nint ggcc_bench_edit_{i}_{name}(void) {{ return {i}; }}\n")
+                    t = time.perf_counter()
+                    p = subprocess.run(["ninja"], cwd=builds[name], env=env, check=True, capture_output=True, text=True)
+                    times[name].append(time.perf_counter() - t)
+                    steps[name] = sum(1 for line in p.stdout.splitlines() if line.startswith("["))
+        finally:
+            subprocess.run([ggcc, "daemon", "stop"], env=env, capture_output=True)
+        med = {n: statistics.median(v) for n, v in times.items()}
+        for n in names:
+            print(f"{n:>7}: median {med[n] * 1000:7.1f} ms over {a.edits} edits ({steps[n]} build steps each); "
+                  f"runs {', '.join(f'{x * 1000:.0f}' for x in times[n])} ms")
+        diff_ms = (med["ggcc"] - med["plain"]) * 1000
+        print(f"ggcc - plain: {diff_ms:+.1f} ms (goal <= +50 ms); ccache - plain: {(med['ccache'] - med['plain']) * 1000:+.1f} ms")
+        print(json.dumps({f"{n}_ms": round(v * 1000, 1) for n, v in med.items()} | {"ggcc_minus_plain_ms": round(diff_ms, 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
