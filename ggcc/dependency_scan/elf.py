@@ -110,32 +110,7 @@ class Closure:
 
 def closure(programs: list[str]) -> Closure:
     """Every library the programs load, recursively, and their one loader."""
-    conf_dirs = ld_so_conf_dirs()
-    interp = ""
-    found: dict[str, str] = {}  # soname -> path
-    order: list[str] = []
-    queue = list(programs)
-    seen_files: set[str] = set()
-    while queue:
-        path = queue.pop(0)
-        if path in seen_files:
-            continue
-        seen_files.add(path)
-        info = read_elf(path)
-        if info.interpreter:
-            if interp and interp != info.interpreter:
-                raise GgccError(f"{path}: uses loader {info.interpreter}, others use {interp}")
-            interp = interp or info.interpreter
-        search = (list(info.rpath) if not info.runpath else []) + list(info.runpath) + conf_dirs + list(_DEFAULT_DIRS)
-        for soname in info.needed:
-            if soname in found:
-                continue
-            lib = _find(soname, search, info.machine, info.elfclass)
-            if lib is None:
-                raise GgccError(f"{path}: needs {soname}, which the loader's search path does not have")
-            found[soname] = lib
-            order.append(lib)
-            queue.append(lib)
+    order, interp = _walk_needed(programs, strict=True)
     if not interp:
         raise GgccError(f"{programs[0]}: not a dynamically linked program (no PT_INTERP)")
     dirs: list[str] = []
@@ -153,27 +128,48 @@ def needed_closure(libraries: list[str]) -> list[str]:
     ld reads these too when it links against a shared library (to check
     that library's own undefined symbols), yet its -t trace does not name
     them."""
+    return _walk_needed(libraries, strict=False)[0]
+
+
+def _walk_needed(start: list[str], strict: bool) -> tuple[list[str], str]:
+    """(the DT_NEEDED libraries of ``start``, recursively, in discovery
+    order; the one loader they name). ``strict``: an unreadable file, an
+    unresolvable library or two loaders raise GgccError instead of being
+    passed over."""
     conf_dirs = ld_so_conf_dirs()
-    found: dict[str, str] = {}
-    queue = list(libraries)
-    seen: set[str] = set()
+    interp = ""
+    found: dict[str, str] = {}  # soname -> path
+    order: list[str] = []
+    queue = list(start)
+    seen_files: set[str] = set()
     while queue:
         path = queue.pop(0)
-        if path in seen:
+        if path in seen_files:
             continue
-        seen.add(path)
+        seen_files.add(path)
         try:
             info = read_elf(path)
         except GgccError:
+            if strict:
+                raise
             continue
+        if info.interpreter:
+            if interp and interp != info.interpreter and strict:
+                raise GgccError(f"{path}: uses loader {info.interpreter}, others use {interp}")
+            interp = interp or info.interpreter
         search = (list(info.rpath) if not info.runpath else []) + list(info.runpath) + conf_dirs + list(_DEFAULT_DIRS)
         for soname in info.needed:
-            if soname not in found:
-                lib = _find(soname, search, info.machine, info.elfclass)
-                if lib is not None:
-                    found[soname] = lib
-                    queue.append(lib)
-    return list(found.values())
+            if soname in found:
+                continue
+            lib = _find(soname, search, info.machine, info.elfclass)
+            if lib is None:
+                if strict:
+                    raise GgccError(f"{path}: needs {soname}, which the loader's search path does not have")
+                continue
+            found[soname] = lib
+            order.append(lib)
+            queue.append(lib)
+    return order, interp
 
 
 def _find(soname: str, dirs: list[str], machine: str, elfclass: int) -> str | None:
