@@ -99,6 +99,12 @@ def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: L
     return result
 
 
+def blobs_needed(thunk: Thunk, resolved: Mapping[str, str]) -> list[str]:
+    """The value blobs a run of ``thunk`` puts in its tree (what a remote
+    executor must fetch besides the thunk itself)."""
+    return [i.ref for i in thunk.all_inputs() if not i.is_thunk] + list(resolved.values())
+
+
 def _wanted(thunk: Thunk, resolved: Mapping[str, str]) -> tuple[dict[str, Wanted], set[str]]:
     """The files a thunk's tree holds, and the directories it needs besides."""
     out_paths = {o.path for o in thunk.outputs}

@@ -29,6 +29,7 @@ Faults, for tests (POST /_harness/faults, JSON, counted from that moment):
   {"hang": [N, ...]}   the Nth next invocations have their process stopped
                        (SIGSTOP) before it gets the event, so they run past
                        the timeout
+  {"recycle": true}    end the idle sandboxes: the next invocations are cold
 GET /_harness/stats gives what happened. A function whose handler is
 "harness.echo" is answered here at once with its payload (for dispatch
 benchmarks: no process at all).
@@ -40,7 +41,6 @@ import argparse
 import base64
 import http.server
 import io
-import itertools
 import json
 import os
 import queue
@@ -272,13 +272,14 @@ class Harness:
         self._idle: dict[tuple[str, str, str], list[Sandbox]] = {}
         self._live: set[Sandbox] = set()
         self._code_dirs: dict[str, str] = {}
-        self._counter = itertools.count(1)
-        self._faults: dict[str, Any] = {"throttle": 0, "kill": set(), "hang": set(), "base": 0}
+        self._faults: dict[str, Any] = {"throttle": 0, "kill": set(), "hang": set()}
         self.stats: dict[str, int] = {"invocations": 0, "throttled": 0, "cold_starts": 0, "timed_out": 0,
                                       "killed": 0, "exited": 0, "errors": 0, "max_concurrent": 0, "concurrent": 0}
 
     # -- faults and stats ---------------------------------------------------------
     def set_faults(self, spec: dict[str, Any]) -> None:
+        if spec.get("recycle"):
+            self.recycle()
         with self._lock:
             base = self.stats["invocations"]
             self._faults = {
@@ -415,6 +416,15 @@ class Harness:
             self._code_dirs[fn.code_sha_256] = d
             return d
 
+    def recycle(self) -> None:
+        """End every idle sandbox: the next invocations start cold, with an empty /tmp."""
+        with self._lock:
+            idle = [sb for sbs in self._idle.values() for sb in sbs]
+            self._idle.clear()
+            self._live.difference_update(idle)
+        for sb in idle:
+            sb.close()
+
     def close(self) -> None:
         with self._lock:
             live = list(self._live)
@@ -480,7 +490,7 @@ def make_app(harness: Harness) -> Any:
     return app
 
 
-def serve(port: int, max_sandboxes: int, ready: Any = None) -> None:
+def serve(port: int, max_sandboxes: int) -> None:
     from werkzeug.serving import make_server
 
     work = tempfile.mkdtemp(prefix="lambda-harness-")

@@ -123,3 +123,14 @@ def libuv_compiles(tree: Path) -> list[tuple[str, Compile, str]]:
         assert isinstance(comp, Compile), e["command"]
         out.append((argv[0], comp, str(e["directory"])))
     return out
+
+
+def configure_libuv(build: Path, flags: list[str], env: dict[str, str] | None = None) -> None:
+    """A fresh ``build`` directory configured for libuv with its tests (CMake
+    + Ninja, RelWithDebInfo). Plain and ggcc builds use the same path:
+    debug info and RUNPATHs record it."""
+    if build.exists():
+        shutil.rmtree(build)
+    build.mkdir()
+    subprocess.run(["cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON", *flags, ".."],
+                   cwd=build, check=True, capture_output=True, env=env)

@@ -72,3 +72,9 @@ def ggcc_stats(store: Path) -> dict[str, Any]:
     p = subprocess.run(GGCC + ["stats", "--json"], capture_output=True, check=True,
                        env=dict(os.environ, GGCC_DIR=str(store)))
     return json.loads(p.stdout)  # type: ignore[no-any-return]
+
+
+def cmake_launcher_flags() -> list[str]:
+    """CMake cache settings that put ggcc before every C compile and link."""
+    launcher = ";".join(GGCC)
+    return [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_C_LINKER_LAUNCHER={launcher}"]

@@ -139,16 +139,16 @@ def deploy(s: Settings, storage_uri: str, create_role: bool, say: Any = print) -
         current = None
     if current is None:
         say(f"creating function {s.name} ({len(zipped) / 1024:.0f} KB zip)")
-        _retry_role(lambda: lam.create_function(FunctionName=s.name, Code={"ZipFile": zipped},
-                                                Architectures=[s.architecture()], Publish=False, **config))
+        _retrying(lambda: lam.create_function(FunctionName=s.name, Code={"ZipFile": zipped},
+                                                Architectures=[s.architecture()], Publish=False, **config), s.name)
     else:
         if current.get("CodeSha256") != sha:
             say(f"updating the code of {s.name}")
-            _call(lambda: lam.update_function_code(FunctionName=s.name, ZipFile=zipped), s.name)
+            _retrying(lambda: lam.update_function_code(FunctionName=s.name, ZipFile=zipped), s.name)
             _wait(lam, s.name)
         if _differs(current, config):
             say(f"updating the configuration of {s.name}")
-            _retry_role(lambda: lam.update_function_configuration(FunctionName=s.name, **config))
+            _retrying(lambda: lam.update_function_configuration(FunctionName=s.name, **config), s.name)
     final = _wait(lam, s.name)
     say(f"function {s.name} is {final.get('State')} ({final.get('MemorySize')} MB, {final.get('Timeout')} s, "
         f"{final.get('EphemeralStorage', {}).get('Size')} MB /tmp)")
@@ -167,34 +167,20 @@ def _differs(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
     return False
 
 
-def _call(fn: Any, name: str) -> Any:
-    """Call, waiting out 'an update is in progress' conflicts."""
+def _retrying(fn: Any, name: str) -> Any:
+    """Call, waiting out what passes: an update already in progress
+    (ResourceConflict), a new role not yet assumable by Lambda."""
     deadline = time.monotonic() + _WAIT_S
     while True:
         try:
             return fn()
         except Exception as e:
-            if _code(e) == "ResourceConflictException" and time.monotonic() < deadline:
+            msg, code = _say(e), _code(e)
+            passing = code == "ResourceConflictException" or (code == "InvalidParameterValueException" and "assume" in msg)
+            if passing and time.monotonic() < deadline:
                 time.sleep(1)
                 continue
-            raise GgccError(f"Lambda function {name!r}: {_say(e)}") from None
-
-
-def _retry_role(fn: Any) -> Any:
-    """A new role takes a few seconds to be assumable by Lambda."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return fn()
-        except Exception as e:
-            msg = _say(e)
-            if _code(e) == "InvalidParameterValueException" and "assume" in msg and time.monotonic() < deadline:
-                time.sleep(2)
-                continue
-            if _code(e) == "ResourceConflictException" and time.monotonic() < deadline:
-                time.sleep(1)
-                continue
-            raise GgccError(f"Lambda: {msg}") from None
+            raise GgccError(f"Lambda function {name!r}: {msg}") from None
 
 
 def _wait(lam: Any, name: str) -> dict[str, Any]:

@@ -79,14 +79,13 @@ def decode_request(event: object) -> tuple[str, list[Job]]:
     return storage, jobs
 
 
-def encode_answer(results: list[Result | str], duration_ms: float, cold: bool) -> bytes:
-    """``results``: a Result inline, or the id of a blob holding its JSON."""
-    parts = []
-    for r in results:
-        if isinstance(r, str):
-            parts.append(json.dumps({"stored": r}).encode("ascii"))
-        else:
-            parts.append(r.to_json())
+def stored_part(ref: str) -> bytes:
+    """An answer's stand-in for a result stored as the blob ``ref``."""
+    return json.dumps({"stored": ref}).encode("ascii")
+
+
+def encode_answer(parts: list[bytes], duration_ms: float, cold: bool) -> bytes:
+    """``parts``: per thunk, its result's JSON (Result.to_json) or stored_part()."""
     head = json.dumps({"v": VERSION, "ms": round(duration_ms, 3), "cold": cold}, separators=(",", ":")).encode("ascii")
     return head[:-1] + b',"results":[' + b",".join(parts) + b"]}"
 

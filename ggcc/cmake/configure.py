@@ -66,12 +66,9 @@ def cache_variables(version: tuple[int, ...], with_linker: bool = True) -> dict[
 
 
 def _user_set(args: list[str]) -> set[str]:
-    names = set()
-    for i, a in enumerate(args):
-        if a.startswith("-D") or (a == "-D" and i + 1 < len(args)):
-            spec = a[2:] if a != "-D" else args[i + 1]
-            names.add(spec.split("=", 1)[0].split(":", 1)[0])
-    return names
+    """The cache variables the user's -DNAME[:TYPE]=VALUE (or -D NAME...) set."""
+    specs = [a[2:] or (args[i + 1] if i + 1 < len(args) else "") for i, a in enumerate(args) if a.startswith("-D")]
+    return {spec.split("=", 1)[0].split(":", 1)[0] for spec in specs}
 
 
 def command(args: list[str], version: tuple[int, ...]) -> list[str]:

@@ -43,8 +43,10 @@ from ggcc import ids, stats
 from ggcc.aws import protocol
 from ggcc.aws.invoke import Invoker
 from ggcc.engines.local import LocalEngine
+from ggcc.executor import blobs_needed
 from ggcc.errors import GgccError
 from ggcc.local_store import LocalStore
+from ggcc.remote_exec import MISSING_INPUT
 from ggcc.result import Result
 from ggcc.storage.backend import StorageError
 from ggcc.storage.tiered import TieredStore
@@ -103,7 +105,7 @@ class LambdaEngine:
         local: LocalEngine,
         storage_uri: str,
         function: str,
-        client_factory: Callable[[int, int], Any],
+        control_client: Callable[[], Any],
         invoker_factory: Callable[[float], Invoker],
         concurrency: int = 1000,
         batch_max: int = 4,
@@ -118,8 +120,7 @@ class LambdaEngine:
         self.batch_max = max(1, batch_max)
         self.retries = max(0, retries)
         self.straggler_min_s = straggler_min_s
-        self._client_factory = client_factory
-        self._client: Any = None
+        self._control_client = control_client
         self._invoker_factory = invoker_factory
         self._invoker: Invoker | None = None
         self._info: FunctionInfo | None = None
@@ -153,9 +154,7 @@ class LambdaEngine:
 
     # -- dispatch -------------------------------------------------------------
     # No dispatcher thread: whoever adds work (submit) or frees a slot (the
-    # end of an invocation) sends what can be sent. A thread of its own
-    # would have to win the GIL from hundreds of invocation threads for
-    # every thunk: measured, ~2 ms of delay per thunk at 1,000-way.
+    # end of an invocation) sends what can be sent, under one lock.
     def _dispatch(self) -> None:
         while True:
             with self._lock:
@@ -240,7 +239,7 @@ class LambdaEngine:
             if r.thunk_id != item.thunk.id:
                 return self._run_locally(item, "lambda-bad-answer")
         if r.exit_code == -1 and r.error:
-            if "not in the shared storage" in r.error and item.failures == 0:
+            if r.error.startswith(MISSING_INPUT) and item.failures == 0:
                 # Believed uploaded, but gone (an emptied bucket): upload
                 # again, once, without trusting what this engine remembers.
                 self._forget(_blobs(item))
@@ -248,10 +247,8 @@ class LambdaEngine:
                 return self._requeue_alone([item])
             return self._run_locally(item, "lambda-setup-failed", r.error)  # not the code's fault
         if r.ok:
-            for o in r.outputs:
-                if not self.store.has(o.ref) and not self.store.fetch_blob(o.ref):
-                    return self._run_locally(item, "lambda-output-lost")
-            LocalStore.put_result(self.store, r)  # the function stored it in the shared tier
+            if not self.store.adopt_result(r):  # the function stored it; the outputs have gone since
+                return self._run_locally(item, "lambda-output-lost")
             stats.record(self.store.root, "executed-by lambda")
         item.future.set_result(r)
 
@@ -292,8 +289,7 @@ class LambdaEngine:
     def _too_big(self, item: _Item, info: FunctionInfo) -> str:
         if item.thunk.timeout_ms and item.thunk.timeout_ms > info.timeout_s * 1000:
             return "lambda-too-long"
-        size = sum(ids.id_size(i.ref) for i in item.thunk.all_inputs() if not i.is_thunk)
-        size += sum(ids.id_size(v) for v in item.resolved.values())
+        size = sum(ids.id_size(b) for b in blobs_needed(item.thunk, item.resolved))
         if size > info.tmp_mb * (1 << 20) * _TMP_SHARE:
             return "lambda-too-big"
         return ""
@@ -308,9 +304,7 @@ class LambdaEngine:
             if self._info is not None:
                 return self._info
             try:
-                if self._client is None:
-                    self._client = self._client_factory(self.concurrency, 60)
-                cfg = self._client.get_function_configuration(FunctionName=self.function)
+                cfg = self._control_client().get_function_configuration(FunctionName=self.function)
             except Exception as e:
                 self._unavailable_until = time.monotonic() + _UNAVAILABLE_FOR_S
                 raise _Fallback("lambda-unavailable", f"function {self.function!r}: {_aws_message(e)}; "
@@ -416,7 +410,7 @@ class LambdaEngine:
 
 def _blobs(item: _Item) -> list[str]:
     """Every blob the function fetches for the item: the thunk and its inputs."""
-    return [item.thunk.id] + [i.ref for i in item.thunk.all_inputs() if not i.is_thunk] + list(item.resolved.values())
+    return [item.thunk.id, *blobs_needed(item.thunk, item.resolved)]
 
 
 def _function_error(body: bytes) -> tuple[str, str]:
@@ -446,26 +440,17 @@ def _aws_message(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def lambda_client(region: str | None = None) -> Callable[[int, int], Any]:
-    """A factory of boto3 Lambda clients (for the control plane; Invoke goes
-    through ggcc/aws/invoke.py): (connections, read timeout s) -> client.
+def control_client(region: str | None = None) -> Callable[[], Any]:
+    """A maker of the boto3 Lambda client the engine reads the function's
+    configuration with (Invoke goes through ggcc/aws/invoke.py). Endpoint,
+    region and credentials come from boto3's own chain (AWS_ENDPOINT_URL,
+    AWS_PROFILE, roles)."""
 
-    Endpoint, region and credentials come from boto3's own chain
-    (AWS_ENDPOINT_URL, AWS_PROFILE, roles); botocore's retries are off
-    because the engine retries with its own rules."""
-
-    def make(connections: int, read_timeout_s: int) -> Any:
+    def make() -> Any:
         import boto3
         from botocore.config import Config
 
-        cfg = Config(
-            region_name=region,
-            retries={"total_max_attempts": 1},
-            connect_timeout=5,
-            read_timeout=read_timeout_s,
-            max_pool_connections=connections,
-            tcp_keepalive=True,
-        )
+        cfg = Config(region_name=region, connect_timeout=5, read_timeout=30, retries={"max_attempts": 2})
         return boto3.session.Session().client("lambda", config=cfg)
 
     return make
@@ -485,7 +470,7 @@ def open_lambda_engine(store: LocalStore, local: LocalEngine, env: dict[str, str
         local,
         uri,
         function=e.get("GGCC_LAMBDA_FUNCTION", "ggcc"),
-        client_factory=lambda_client(e.get("GGCC_LAMBDA_REGION") or None),
+        control_client=control_client(e.get("GGCC_LAMBDA_REGION") or None),
         invoker_factory=lambda timeout: Invoker(e.get("GGCC_LAMBDA_REGION") or None, timeout),
         concurrency=int(e.get("GGCC_LAMBDA_CONCURRENCY", "1000")),
         batch_max=int(e.get("GGCC_LAMBDA_BATCH", "4")),

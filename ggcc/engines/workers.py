@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from ggcc import stats
 from ggcc.engines.local import LocalEngine
+from ggcc.executor import blobs_needed
 from ggcc.local_store import LocalStore
 from ggcc.result import Result
 from ggcc.storage.tiered import TieredStore
@@ -55,8 +56,7 @@ class WorkersEngine:
                 why = "no-workers"
             else:
                 self.store.put_thunk(thunk)
-                blobs = [thunk.id] + [i.ref for i in thunk.all_inputs() if not i.is_thunk] + list(resolved.values())
-                self.store.push_blobs(blobs)
+                self.store.push_blobs([thunk.id, *blobs_needed(thunk, resolved)])
                 result = self._ask(thunk, resolved)
                 if result is None:
                     why = "workers-timeout"
@@ -64,10 +64,11 @@ class WorkersEngine:
                     why = "workers-bad-answer"
                 elif result.error and result.exit_code == -1:
                     why = "workers-setup-failed"  # the worker could not run it: not the code's fault
+                elif not result.ok or self.store.adopt_result(result):
+                    if result.ok:
+                        stats.record(self.store.root, "executed-by workers")
+                    return result
                 else:
-                    adopted = self._adopt(result)
-                    if adopted is not None:
-                        return adopted
                     why = "workers-output-lost"  # stored in a shared store that has since lost it
         except EntryLost:
             why = "workers-entry-lost"
@@ -102,16 +103,6 @@ class WorkersEngine:
         with self._alive_lock:
             recent = sorted(self._durations)
         return max(30.0, 4 * recent[len(recent) // 2]) if recent else self.timeout_s
-
-    def _adopt(self, result: Result) -> Result | None:
-        """Bring the outputs of a successful run into the local store (None if one is gone)."""
-        if result.ok:
-            for o in result.outputs:
-                if not self.store.has(o.ref) and not self.store.fetch_blob(o.ref):
-                    return None
-            LocalStore.put_result(self.store, result)  # it is in the shared store already
-            stats.record(self.store.root, "executed-by workers")
-        return result
 
     def _anyone_alive(self) -> bool:
         if time.monotonic() < self._alive_until:

@@ -25,11 +25,10 @@ def has_jobs_flag(args: list[str]) -> bool:
     for a in args:
         if a == "--":
             break
-        if a.startswith("-j") or a.startswith("--jobs"):
+        if a.startswith("--jobs"):
             return True
-        # make's bundled short options: -kj8
-        if a.startswith("-") and not a.startswith("--") and "j" in a[1:] and a[1:].replace("j", "").isalnum() \
-                and not any(c.isdigit() for c in a[1:a.index("j")]):
+        # -j, -j8, and make's bundled short flags (-kj8): flag letters up to the j
+        if a.startswith("-") and not a.startswith("--") and "j" in a and a[1:a.index("j") + 1].isalpha():
             return True
     return False
 

@@ -19,6 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import TypeVar
 
 from ggcc import ids, stats
@@ -146,12 +147,28 @@ class TieredStore(LocalStore):
         if remote.thunk_id != thunk_id or not remote.ok:
             stats.record(self.root, f"error storage-corrupt {key}")
             return None
-        for o in remote.outputs:
-            if not self.has(o.ref) and not self.fetch_blob(o.ref):
-                return None
-        super().put_result(remote)
+        if not self.adopt_result(remote):
+            return None
         stats.record(self.root, "remote-hit")
         return super().get_result(thunk_id)
+
+    def fetch_all(self, blob_ids: list[str], pool: Executor | None = None) -> list[str]:
+        """Bring the blobs the local store lacks from the shared one, each
+        checked against its id (in parallel with ``pool``); the ids the
+        shared store does not have either."""
+        missing = [b for b in blob_ids if not self.has(b)]
+        got = list(pool.map(self.fetch_blob, missing)) if pool is not None else [self.fetch_blob(b) for b in missing]
+        return [b for b, ok in zip(missing, got) if not ok]
+
+    def adopt_result(self, result: Result) -> bool:
+        """Keep locally a result that is in the shared store already (run
+        by a worker, a Lambda function or another machine): its outputs
+        fetched and checked, the result written here only. False if an
+        output is gone from the shared store."""
+        if self.fetch_all([o.ref for o in result.outputs]):
+            return False
+        super().put_result(result)
+        return True
 
     def put_result(self, result: Result) -> None:
         super().put_result(result)

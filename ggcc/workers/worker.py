@@ -20,11 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ggcc import stats
 from ggcc.errors import GgccError
-from ggcc.executor import execute
+from ggcc.remote_exec import run_fetched
 from ggcc.result import Result
 from ggcc.sandbox import SandboxPool
 from ggcc.storage.tiered import TieredStore
-from ggcc.thunk import Thunk
 from ggcc.workers.queue import CLAIM_AFTER_S, HEARTBEAT_EVERY_S, MAX_DELIVERIES, Job, Queue
 
 
@@ -100,22 +99,10 @@ class Worker:
     def _run(self, job: Job) -> Result:
         if self.queue.deliveries(job.entry) > MAX_DELIVERIES:
             return Result(job.thunk_id, -1, error=f"given up after {MAX_DELIVERIES} deliveries to workers")
-        try:
-            thunk = self._fetch_thunk(job.thunk_id)
-            wanted = [i.ref for i in thunk.all_inputs() if not i.is_thunk] + list(job.resolved.values())
-            for ref in wanted:
-                if not self.store.has(ref) and not self.store.fetch_blob(ref):
-                    return Result(job.thunk_id, -1, error=f"input {ref} is not in the shared store")
-        except GgccError as e:
-            return Result(job.thunk_id, -1, error=e.message)
-        result = execute(thunk, job.resolved, self.store, self._sandboxes, self.strict)
-        stats.record(self.store.root, "executed", "executed-by workers")
-        return result  # execute() stored it (and its outputs) in the shared store when it succeeded
-
-    def _fetch_thunk(self, thunk_id: str) -> Thunk:
-        if not self.store.has(thunk_id) and not self.store.fetch_blob(thunk_id):
-            raise GgccError(f"thunk {thunk_id} is not in the shared store")
-        return self.store.load_thunk(thunk_id)
+        result = run_fetched(self.store, job.thunk_id, job.resolved, self._sandboxes, self.strict).result
+        if not (result.exit_code == -1 and result.error):  # it ran (set-up failures are not runs)
+            stats.record(self.store.root, "executed", "executed-by workers")
+        return result
 
     def _heartbeats(self) -> None:
         every = min(HEARTBEAT_EVERY_S, CLAIM_AFTER_S / 3)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -140,7 +139,7 @@ class SimFunction:
         self.idle = 0
         self.lock = threading.Lock()
         self.cold_starts = 0
-        self.results: dict[str, Result] = {}
+        self.answers: dict[str, bytes] = {}  # thunk id -> its result's JSON
         for tid in times:
             outs = []
             for o in store.load_thunk(tid).outputs:
@@ -148,7 +147,7 @@ class SimFunction:
                 vid = ids.value_id_of_bytes(data)
                 backend.put_small(f"blobs/{ids.store_key(vid)}", data)
                 outs.append(OutputValue(o.tag, vid))
-            self.results[tid] = Result(tid, 0, tuple(outs))
+            self.answers[tid] = Result(tid, 0, tuple(outs)).to_json()
 
     def invoke(self, function: str, payload: bytes) -> Reply:
         _, jobs = protocol.decode_request(json.loads(payload))
@@ -162,10 +161,10 @@ class SimFunction:
         if cold:
             time.sleep(self.cold_s)
         time.sleep(sum(self.times[j.thunk_id] for j in jobs))  # one thunk after another
-        results: list[Result | str] = [self.results[j.thunk_id] for j in jobs]
+        parts = [self.answers[j.thunk_id] for j in jobs]
         with self.lock:
             self.idle += 1
-        return Reply(200, "", "", protocol.encode_answer(results, (time.perf_counter() - t0) * 1e3, cold))
+        return Reply(200, "", "", protocol.encode_answer(parts, (time.perf_counter() - t0) * 1e3, cold))
 
 
 class SimClient:
@@ -217,7 +216,7 @@ def replay(steps: dict[str, dict[str, Any]], ways: int, cold_s: float) -> tuple[
         known, times, targets = make_thunks(store, steps)
         sim = SimFunction(backend, store, times, cold_s)
         engine = LambdaEngine(store, LocalEngine(store, 1), "s3://sim/x", "sim",
-                              client_factory=lambda n, t: SimClient(), invoker_factory=lambda t: sim,  # type: ignore[arg-type,return-value]
+                              control_client=SimClient, invoker_factory=lambda t: sim,  # type: ignore[arg-type,return-value]
                               concurrency=ways)
         t0 = time.perf_counter()
         report = force(targets, store, engine, known=known)
