@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-from debian_sources import build_outputs, copy_of, zlib_outputs, zlib_plain_and_ours
+from debian_sources import build_outputs, configure_libuv, copy_of, zlib_outputs, zlib_plain_and_ours
+from helpers import GGCC, cmake_launcher_flags
 from ggcc import placeholder
 
-GGCC = [sys.executable, "-m", "ggcc"]
 
 
 def _env(store: Path, **extra: str) -> dict[str, str]:
@@ -53,23 +51,17 @@ def test_zlib_infer_make(tmp_path: Path) -> None:
 
 def test_libuv_infer_ninja(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    launcher = ";".join(GGCC)
     tree = copy_of("libuv1", tmp_path)
     build = tree / "build"
     outputs = {}
     for kind in ("plain", "ours"):
-        if build.exists():
-            shutil.rmtree(build)
-        build.mkdir()
         flags = []
         if kind == "ours":
             # CMake runs ar and ranlib by absolute path: name ggcc's for them.
             masq = subprocess.run(GGCC + ["masquerade"], env=_env(store), capture_output=True, text=True,
                                   check=True).stdout.strip()
-            flags = [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_C_LINKER_LAUNCHER={launcher}",
-                     f"-DCMAKE_AR={masq}/ar", f"-DCMAKE_RANLIB={masq}/ranlib"]
-        subprocess.run(["cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON", *flags, ".."],
-                       cwd=build, check=True, capture_output=True)
+            flags = [*cmake_launcher_flags(), f"-DCMAKE_AR={masq}/ar", f"-DCMAKE_RANLIB={masq}/ranlib"]
+        configure_libuv(build, flags)
         cmd = ["ninja", "-j2"] if kind == "plain" else GGCC + ["infer", "ninja", "-j64"]
         p = subprocess.run(cmd, cwd=build, capture_output=True, text=True, env=_env(store))
         assert p.returncode == 0, p.stderr[-3000:]

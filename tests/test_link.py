@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -16,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from debian_sources import build_outputs, copy_of, zlib_outputs, zlib_plain_and_ours
+from debian_sources import build_outputs, configure_libuv, copy_of, zlib_outputs, zlib_plain_and_ours
+from helpers import GGCC, cmake_launcher_flags
 from ggcc.launcher.link import LdCommand, map_args, named_files, search_dirs
 
-GGCC = [sys.executable, "-m", "ggcc"]
 
 
 def _env(store: Path, **extra: str) -> dict[str, str]:
@@ -154,17 +153,11 @@ def test_libuv_cmake_ninja_with_compiler_and_linker_launchers(tmp_path: Path) ->
     SIGKILL a quarter of the way: every object, archive, shared library and
     executable identical; its test runner passes tests."""
     store = tmp_path / "store"
-    launcher = ";".join(GGCC)
     tree = copy_of("libuv1", tmp_path)
     build = tree / "build"  # the same path for both builds: debug info records it
     outputs = {}
     for kind in ("plain", "ours"):
-        if build.exists():
-            shutil.rmtree(build)
-        build.mkdir()
-        flags = [] if kind == "plain" else [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_C_LINKER_LAUNCHER={launcher}"]
-        subprocess.run(["cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON", *flags, ".."],
-                       cwd=build, check=True, capture_output=True, env=_env(store))
+        configure_libuv(build, cmake_launcher_flags() if kind == "ours" else [], _env(store))
         killed = threading.Event()
         killer = threading.Thread(target=_kill_daemon_midway, args=(store, build, killed))
         if kind == "ours":

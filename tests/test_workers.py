@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import threading
@@ -17,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from debian_sources import build_outputs, copy_of, zlib_outputs, zlib_plain_and_ours
-from helpers import GGCC, ggcc_stats, stop_daemons
+from debian_sources import build_outputs, configure_libuv, copy_of, zlib_outputs, zlib_plain_and_ours
+from helpers import GGCC, cmake_launcher_flags, ggcc_stats, stop_daemons
 from servers import redis_server
 
 
@@ -178,7 +177,6 @@ def _when_objects(build: Path, n: int, action: object, done: threading.Event) ->
 
 def test_libuv_through_the_farm_with_a_worker_killed_and_redis_restarted(farm: Farm, tmp_path: Path) -> None:
     store = tmp_path / "store"
-    launcher = ";".join(GGCC)
     tree = copy_of("libuv1", tmp_path)
     build = tree / "build"
     outputs = {}
@@ -193,13 +191,8 @@ def test_libuv_through_the_farm_with_a_worker_killed_and_redis_restarted(farm: F
         farm.start_redis()
 
     for kind in ("plain", "ours"):
-        if build.exists():
-            shutil.rmtree(build)
-        build.mkdir()
-        flags = [] if kind == "plain" else [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_C_LINKER_LAUNCHER={launcher}"]
         env = _env(store, farm.uri) if kind == "ours" else dict(os.environ)
-        subprocess.run(["cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON", *flags, ".."],
-                       cwd=build, check=True, capture_output=True, env=env)
+        configure_libuv(build, cmake_launcher_flags() if kind == "ours" else [], env)
         faults = []
         if kind == "ours":
             faults = [threading.Thread(target=_when_objects, args=(build, 80, kill_worker, killed)),
