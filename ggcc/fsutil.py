@@ -42,6 +42,70 @@ def atomic_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str], mode:
         raise
 
 
+def copy_over_if_unchanged(src: str, dest: str, expected: bytes, mode: int = 0o644) -> bool:
+    """Copy src over dest only if dest still holds exactly ``expected``
+    (a placeholder); False if dest was moved, removed or rewritten.
+
+    The build tool may `mv` the file at any moment. A check followed by a
+    rename would recreate dest after such a move; renameat2's
+    RENAME_EXCHANGE needs both names to exist, so a moved dest is never
+    recreated, and whatever was swapped out is checked afterwards (and
+    swapped back if it was not the placeholder)."""
+    import shutil
+
+    d = os.path.dirname(dest) or "."
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".ggcc-tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+        os.chmod(tmp, mode)
+        try:
+            _exchange(tmp, dest)
+        except FileNotFoundError:
+            return False
+        except OSError:  # no renameat2 here (old kernel, odd file system): check, then rename
+            if _read_small(dest, len(expected)) != expected:
+                return False
+            os.replace(tmp, dest)
+            return True
+        if _read_small(tmp, len(expected)) != expected:
+            _exchange(tmp, dest)  # the build wrote its own file meanwhile: give it back
+            return False
+        return True
+    finally:
+        _unlink_quiet(tmp)
+
+
+def _read_small(path: str, size: int) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(size + 1)
+    except OSError:
+        return None
+
+
+_renameat2: object = None
+
+
+def _exchange(a: str, b: str) -> None:
+    """Swap the files at two paths atomically (Linux renameat2)."""
+    global _renameat2
+    import ctypes
+
+    if _renameat2 is None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = getattr(libc, "renameat2", None)
+        if fn is None:
+            raise OSError(38, "renameat2 is not available")
+        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+        _renameat2 = fn
+    at_fdcwd, rename_exchange = -100, 2
+    if _renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) != 0:  # type: ignore[operator]
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), b)
+
+
 def _unlink_quiet(path: str) -> None:
     try:
         os.unlink(path)

@@ -45,8 +45,23 @@ def test_zlib_infer_make(tmp_path: Path) -> None:
     got = zlib_outputs(ours)
     assert sorted(n for n in want if got.get(n) != want[n]) == []
     assert _placeholders(ours) == []
-    assert _stats(store)["local_fallbacks"] == {}
+    s = _stats(store)
+    assert s["local_fallbacks"] == {}
+    # Every compile counted, the moved ones too; none put back where it was
+    # moved from.
+    assert s["executed"] + s["cache_hits"] == s["invocations"] >= 43, s  # type: ignore[operator]
+    assert list(ours.glob("objs/*.o")) == []
     subprocess.run(["make", "test"], cwd=ours, check=True, capture_output=True)
+    # Warm: every object is a hit, ready a moment after its placeholder,
+    # while make is moving the placeholder away (`mv objs/x.o x.lo`): the
+    # object must follow the move, not reappear at objs/x.o.
+    subprocess.run(["make", "clean"], cwd=ours, check=True, capture_output=True)
+    p = subprocess.run(GGCC + ["infer", "make", "-j16", f"CC={ggcc} gcc", f"AR={ggcc} ar", f"RANLIB={ggcc} ranlib"],
+                       cwd=ours, capture_output=True, text=True, env=_env(store))
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = zlib_outputs(ours)
+    assert sorted(n for n in want if got.get(n) != want[n]) == []
+    assert list(ours.glob("objs/*.o")) == [] and _placeholders(ours) == []
 
 
 def test_libuv_infer_ninja(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar, overload
 
 from ggcc import stats
 from ggcc.launcher.args import Compile, Local, parse
@@ -500,12 +500,16 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
         data = session.pending_data(out)
         try:
             outcome: tuple[Result, bool] | Local = _force(thunk, store, ctx, req.env)
-            if not session.still_placeholder(out, data):
-                return  # rebuilt or removed meanwhile: theirs wins
+            if not isinstance(outcome, Local):
+                # Counted even when the placeholder has gone (zlib's `mv x.o
+                # x.lo`): the thunk ran, and whoever reads the moved file
+                # takes this result.
+                stats.record(ctx.root, "invocation", "hit" if outcome[1] else "executed")
             if not isinstance(outcome, Local):
                 result, was_hit = outcome
-                done = _deliver(result, tag, out, store, req.umask)
-                stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
+                done = _deliver(result, tag, out, store, req.umask, data)
+                if done is None:
+                    return  # rebuilt, moved or removed meanwhile: theirs wins
                 with session.lock:
                     session.hits += was_hit
                     session.out_bytes += os.path.getsize(out)
@@ -566,13 +570,7 @@ def _make_real(path: str, store: LocalStore, ctx: Context, req: Request) -> bool
     if isinstance(outcome, Local):
         return False
     result, _ = outcome
-    try:
-        with open(path, "rb") as f:
-            if f.read() != data:
-                return True  # replaced meanwhile
-    except FileNotFoundError:
-        return False
-    _deliver(result, tag, path, store, req.umask)
+    _deliver(result, tag, path, store, req.umask, data)  # None: replaced or moved meanwhile, not ours to write
     return True
 
 
@@ -629,14 +627,25 @@ def _write_back(
     return _deliver(result, OBJECT_TAG, os.path.join(cwd, parsed.output), store, umask)
 
 
-def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int) -> Done:
-    """An output into place atomically; the run's stdout and stderr as the
-    host would have seen them (the tree stands for "/": the token is nothing)."""
-    from ggcc.fsutil import atomic_copy
+@overload
+def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int) -> Done: ...
+@overload
+def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int, over: bytes) -> Done | None: ...
+
+
+def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int, over: bytes | None = None) -> Done | None:
+    """An output into place atomically (with ``over``: only over that
+    placeholder, else None); the run's stdout and stderr as the host would
+    have seen them (the tree stands for "/": the token is nothing)."""
+    from ggcc.fsutil import atomic_copy, copy_over_if_unchanged
     from ggcc.thunk import ROOT_TOKEN
 
     value = result.output(tag)
-    atomic_copy(store.path_for_use(value.ref, False), dest, (0o777 if value.executable else 0o666) & ~umask)
+    mode = (0o777 if value.executable else 0o666) & ~umask
+    if over is None:
+        atomic_copy(store.path_for_use(value.ref, False), dest, mode)
+    elif not copy_over_if_unchanged(store.path_for_use(value.ref, False), dest, over, mode):
+        return None
     token = ROOT_TOKEN.encode()
     return Done(0, result.stdout.replace(token, b""), result.stderr.replace(token, b""))
 
