@@ -14,6 +14,10 @@ SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "stats", "ver
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    # `ggcc ggcc gcc ...`: a launcher set twice (CC="ggcc gcc" and CMake's
+    # launcher too) compiles once, like ccache does.
+    while args and args[0].rpartition("/")[2] == "ggcc":
+        args = args[1:]
     if not args or args[0] in SUBCOMMANDS or args[0].startswith("-"):
         from ggcc import cli
 

@@ -77,6 +77,18 @@ def test_warnings_object_and_depfile_identical_then_a_direct_hit(proj: Path, tmp
     assert (s["cache_hits"], s["direct_hits"], s["own_scans"], s["executed"]) == (1, 1, 1, 1)
 
 
+def test_ggcc_named_twice_compiles_once(proj: Path, tmp_path: Path) -> None:
+    """CC="ggcc gcc" and CMake's launcher too: `ggcc /path/to/ggcc gcc ...`."""
+    store = tmp_path / "s"
+    ggcc = str(Path(sys.executable).parent / "ggcc")
+    same_as_plain(CMD, proj, store, ["obj/a.o", "obj/a.d"])
+    (proj / "obj" / "a.o").unlink()
+    twice = run(["ggcc", ggcc, *CMD], proj, store)
+    assert twice.returncode == 0 and (proj / "obj" / "a.o").exists(), twice.stderr
+    s = stats(store)
+    assert (s["invocations"], s["executed"], s["cache_hits"], s["local_fallbacks"]) == (2, 1, 1, {}), s
+
+
 def test_changed_header_is_a_miss(proj: Path, tmp_path: Path) -> None:
     store = tmp_path / "s"
     same_as_plain(CMD, proj, store, ["obj/a.o"])
