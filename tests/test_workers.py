@@ -175,6 +175,7 @@ def _when_objects(build: Path, n: int, action: object, done: threading.Event) ->
         time.sleep(0.2)
 
 
+@pytest.mark.long  # three minutes; zlib through two workers stays in the default suite
 def test_libuv_through_the_farm_with_a_worker_killed_and_redis_restarted(farm: Farm, tmp_path: Path) -> None:
     store = tmp_path / "store"
     tree = copy_of("libuv1", tmp_path)

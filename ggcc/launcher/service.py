@@ -224,7 +224,32 @@ def handle(req: Request, ctx: Context) -> Done | Local:
         return Local("internal-error")
     if isinstance(outcome, Local):
         stats.record(ctx.root, "invocation", f"local {outcome.reason}")
+        try:
+            _make_arguments_real(req, ctx)
+        except Exception as e:
+            stats.record(ctx.root, f"error {type(e).__name__}: {e}")
     return outcome
+
+
+def _make_arguments_real(req: Request, ctx: Context) -> None:
+    """In deferred mode, before the real tool runs here (`ar cru`, a link
+    ggcc does not model): every placeholder it names is forced and put in
+    place first, so the tool never reads one."""
+    if ctx.session(req.env) is None:
+        return
+    from ggcc import placeholder
+
+    store = ctx.store(req.env)
+    for a in req.argv[1:]:
+        if a.startswith("-"):
+            continue
+        path = os.path.join(req.cwd, a)
+        try:
+            small = os.path.getsize(path) <= placeholder.MAX_SIZE
+        except OSError:
+            continue
+        if small and placeholder.is_placeholder(path):
+            _make_real(path, store, ctx, req)
 
 
 def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
@@ -508,16 +533,19 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
             if not isinstance(outcome, Local):
                 result, was_hit = outcome
                 done = _deliver(result, tag, out, store, req.umask, data)
-                if done is None:
-                    return  # rebuilt, moved or removed meanwhile: theirs wins
-                with session.lock:
-                    session.hits += was_hit
-                    session.out_bytes += os.path.getsize(out)
-                if done.stdout or done.stderr:
-                    session.add_report(out, 0, done.stdout + done.stderr)
+                # Its warnings belong to the build even when the output got
+                # into place another way (made real early for a tool that
+                # read it, or moved by the build).
+                stdout, stderr = _host_messages(result)
+                if stdout or stderr:
+                    session.add_report(out, 0, stdout + stderr)
                 if after is not None:
                     after()
-                return
+                if done is not None:
+                    with session.lock:
+                        session.hits += was_hit
+                        session.out_bytes += os.path.getsize(out)
+                return  # else rebuilt, moved or removed meanwhile: theirs wins
         except Exception as e:  # never leave a placeholder for a bug of ours
             stats.record(ctx.root, f"error {type(e).__name__}: {e}")
             outcome = Local("internal-error")
@@ -635,10 +663,8 @@ def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int,
 
 def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int, over: bytes | None = None) -> Done | None:
     """An output into place atomically (with ``over``: only over that
-    placeholder, else None); the run's stdout and stderr as the host would
-    have seen them (the tree stands for "/": the token is nothing)."""
+    placeholder, else None), and the run's messages."""
     from ggcc.fsutil import atomic_copy, copy_over_if_unchanged
-    from ggcc.thunk import ROOT_TOKEN
 
     value = result.output(tag)
     mode = (0o777 if value.executable else 0o666) & ~umask
@@ -646,8 +672,16 @@ def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int,
         atomic_copy(store.path_for_use(value.ref, False), dest, mode)
     elif not copy_over_if_unchanged(store.path_for_use(value.ref, False), dest, over, mode):
         return None
+    return Done(0, *_host_messages(result))
+
+
+def _host_messages(result: Result) -> tuple[bytes, bytes]:
+    """The run's stdout and stderr as the host would have seen them (the
+    tree stands for "/": the token is nothing)."""
+    from ggcc.thunk import ROOT_TOKEN
+
     token = ROOT_TOKEN.encode()
-    return Done(0, result.stdout.replace(token, b""), result.stderr.replace(token, b""))
+    return result.stdout.replace(token, b""), result.stderr.replace(token, b"")
 
 
 def color_flag(family: str, args: tuple[str, ...], env: dict[str, str], stderr_columns: str) -> str:
