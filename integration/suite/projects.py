@@ -58,7 +58,7 @@ PROJECTS: dict[str, Project] = {p.package: p for p in (
         # The libraries first, on their own: src/Makefile makes both .la files
         # in one recipe written as a rule with two targets, so under -j make
         # may run it twice at once and the two libtools collide.
-        build=('$BUILD -C src liblua5.4.la SYSCFLAGS="-DLUA_USE_LINUX -DLUA_USE_READLINE" '
+        build=('$BUILD -C src liblua5.4.la V=5.4 SYSCFLAGS="-DLUA_USE_LINUX -DLUA_USE_READLINE" '
                'LIBTOOL="$PWD/debian/libtool/libtool" CC="$CC -std=gnu99" CXX="$CXX" && '
                '$BUILD linux-readline LIBTOOL="$PWD/debian/libtool/libtool" CC="$CC -std=gnu99" CXX="$CXX"'),
         test=('make test LIBTOOL="$PWD/debian/libtool/libtool" && '
