@@ -89,6 +89,15 @@ def test_ggcc_named_twice_compiles_once(proj: Path, tmp_path: Path) -> None:
     assert (s["invocations"], s["executed"], s["cache_hits"], s["local_fallbacks"]) == (2, 1, 1, {}), s
 
 
+def test_pipe_compiles_in_the_strict_sandbox(proj: Path, tmp_path: Path) -> None:
+    """-pipe (mosh uses it): gcc would start `as` without the -wrapper
+    loader; the thunk runs without -pipe, the same bytes."""
+    store = tmp_path / "s"
+    same_as_plain([*CMD[:-2], "-pipe", *CMD[-2:]], proj, store, ["obj/a.o", "obj/a.d"])
+    s = stats(store)
+    assert (s["executed"], s["local_fallbacks"]) == (1, {}), s
+
+
 def test_changed_header_is_a_miss(proj: Path, tmp_path: Path) -> None:
     store = tmp_path / "s"
     same_as_plain(CMD, proj, store, ["obj/a.o"])

@@ -75,7 +75,7 @@ _LOCAL_EXACT = {
     "-Xclang": "unknown-option",
     "-target": "cross-target",
     "-arch": "cross-target",
-    "-pipe": "",  # harmless: kept
+    "-pipe": "",  # harmless: the thunk runs without it (compile_thunk._map_args)
     "-###": "driver-query",
     "-v": "verbose",
 }

@@ -144,6 +144,12 @@ def _map_args(comp: Compile, natives: tuple[str, ...]) -> list[str]:
             name, _, spec = a.partition("=")
             old, eq, new = spec.partition("=")
             out.append(f"{name}={rooted(old)}{eq}{new}" if os.path.isabs(old) else a)
+        elif a == "-pipe":
+            # Dropped: gcc puts -wrapper (the toolchain's own loader) before
+            # the first command of a pipeline only, so `as` would run through
+            # the host's loader, absent in the strict sandbox and on Lambda.
+            # The object is the same bytes either way (a driver-only option).
+            pass
         else:
             out.append(a)
         i += 1
