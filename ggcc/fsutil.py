@@ -27,19 +27,28 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o
 
 def atomic_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str], mode: int = 0o644) -> None:
     """Copy src over dest atomically (dest's directory holds the temp file)."""
-    import shutil
-
     dest = os.fspath(dest)
-    d = os.path.dirname(dest) or "."
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".ggcc-tmp-")
+    tmp = _copy_beside(src, dest, mode)
     try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
-        os.chmod(tmp, mode)
         os.replace(tmp, dest)
     except BaseException:
         _unlink_quiet(tmp)
         raise
+
+
+def _copy_beside(src: str | os.PathLike[str], dest: str, mode: int) -> str:
+    """A temporary copy of src in dest's directory, with ``mode``."""
+    import shutil
+
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", prefix=".ggcc-tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+        os.chmod(tmp, mode)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+    return tmp
 
 
 def copy_over_if_unchanged(src: str, dest: str, expected: bytes, mode: int = 0o644) -> bool:
@@ -51,14 +60,8 @@ def copy_over_if_unchanged(src: str, dest: str, expected: bytes, mode: int = 0o6
     RENAME_EXCHANGE needs both names to exist, so a moved dest is never
     recreated, and whatever was swapped out is checked afterwards (and
     swapped back if it was not the placeholder)."""
-    import shutil
-
-    d = os.path.dirname(dest) or "."
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".ggcc-tmp-")
+    tmp = _copy_beside(src, dest, mode)
     try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
-        os.chmod(tmp, mode)
         try:
             _exchange(tmp, dest)
         except FileNotFoundError:
