@@ -7,6 +7,7 @@ never half of one, and a crash leaves at most a stray temporary file.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 
@@ -99,7 +100,7 @@ def _exchange(a: str, b: str) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         fn = getattr(libc, "renameat2", None)
         if fn is None:
-            raise OSError(38, "renameat2 is not available")
+            raise OSError(errno.ENOSYS, "renameat2 is not available")
         fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
         fn.restype = ctypes.c_int
         _renameat2 = fn

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, TypeVar, overload
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from ggcc import stats
 from ggcc.launcher.args import Compile, Local, parse
@@ -526,26 +526,21 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
         try:
             outcome: tuple[Result, bool] | Local = _force(thunk, store, ctx, req.env)
             if not isinstance(outcome, Local):
-                # Counted even when the placeholder has gone (zlib's `mv x.o
-                # x.lo`): the thunk ran, and whoever reads the moved file
-                # takes this result.
-                stats.record(ctx.root, "invocation", "hit" if outcome[1] else "executed")
-            if not isinstance(outcome, Local):
                 result, was_hit = outcome
-                done = _deliver(result, tag, out, store, req.umask, data)
-                # Its warnings belong to the build even when the output got
-                # into place another way (made real early for a tool that
-                # read it, or moved by the build).
+                # Counted, and its warnings reported, even when the output got
+                # into place another way: moved by the build (zlib's `mv x.o
+                # x.lo`) or made real early for a tool that read it.
+                stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
+                if _deliver_over(result, tag, out, store, req.umask, data):
+                    with session.lock:
+                        session.hits += was_hit
+                        session.out_bytes += os.path.getsize(out)
                 stdout, stderr = _host_messages(result)
                 if stdout or stderr:
                     session.add_report(out, 0, stdout + stderr)
                 if after is not None:
                     after()
-                if done is not None:
-                    with session.lock:
-                        session.hits += was_hit
-                        session.out_bytes += os.path.getsize(out)
-                return  # else rebuilt, moved or removed meanwhile: theirs wins
+                return
         except Exception as e:  # never leave a placeholder for a bug of ours
             stats.record(ctx.root, f"error {type(e).__name__}: {e}")
             outcome = Local("internal-error")
@@ -598,7 +593,7 @@ def _make_real(path: str, store: LocalStore, ctx: Context, req: Request) -> bool
     if isinstance(outcome, Local):
         return False
     result, _ = outcome
-    _deliver(result, tag, path, store, req.umask, data)  # None: replaced or moved meanwhile, not ours to write
+    _deliver_over(result, tag, path, store, req.umask, data)  # False: replaced or moved meanwhile, not ours to write
     return True
 
 
@@ -655,24 +650,28 @@ def _write_back(
     return _deliver(result, OBJECT_TAG, os.path.join(cwd, parsed.output), store, umask)
 
 
-@overload
-def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int) -> Done: ...
-@overload
-def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int, over: bytes) -> Done | None: ...
+def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int) -> Done:
+    """An output into place atomically, and the run's messages."""
+    from ggcc.fsutil import atomic_copy
 
-
-def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int, over: bytes | None = None) -> Done | None:
-    """An output into place atomically (with ``over``: only over that
-    placeholder, else None), and the run's messages."""
-    from ggcc.fsutil import atomic_copy, copy_over_if_unchanged
-
-    value = result.output(tag)
-    mode = (0o777 if value.executable else 0o666) & ~umask
-    if over is None:
-        atomic_copy(store.path_for_use(value.ref, False), dest, mode)
-    elif not copy_over_if_unchanged(store.path_for_use(value.ref, False), dest, over, mode):
-        return None
+    src, mode = _output_file(result, tag, store, umask)
+    atomic_copy(src, dest, mode)
     return Done(0, *_host_messages(result))
+
+
+def _deliver_over(result: Result, tag: str, dest: str, store: LocalStore, umask: int, placeholder_data: bytes) -> bool:
+    """An output over its placeholder, only if that is still at ``dest``
+    (False: the build moved, removed or rewrote it; theirs wins)."""
+    from ggcc.fsutil import copy_over_if_unchanged
+
+    src, mode = _output_file(result, tag, store, umask)
+    return copy_over_if_unchanged(src, dest, placeholder_data, mode)
+
+
+def _output_file(result: Result, tag: str, store: LocalStore, umask: int) -> tuple[str, int]:
+    """(the output's file in the store, the mode it gets in the build)."""
+    value = result.output(tag)
+    return store.path_for_use(value.ref, False), (0o777 if value.executable else 0o666) & ~umask
 
 
 def _host_messages(result: Result) -> tuple[bytes, bytes]:

@@ -23,6 +23,7 @@ tests, with no header missed by the scanner and extras at most 10%.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -51,9 +52,8 @@ EXTRAS_LIMIT = 0.10  # the scanner's extra headers, as a share of the compiler's
 class ModeResult:
     mode: str
     seconds: float = 0.0
-    ok: bool = False
     error: str = ""
-    binaries: dict[str, bytes] = field(default_factory=dict)
+    binaries: dict[str, str] = field(default_factory=dict)  # path -> sha256
     stats: dict[str, object] = field(default_factory=dict)
     identical: int = 0
     different: list[str] = field(default_factory=list)
@@ -66,8 +66,8 @@ def ggcc_command() -> str:
 
 
 def sh(script: str, cwd: Path, env: dict[str, str], log: Path, timeout: float = 3600) -> None:
-    """Run a step, its output appended to ``log``; CalledProcessError names
-    the step and carries the log's tail."""
+    """Run a step, its output appended to ``log``; a failure raises
+    RuntimeError naming the step, with the log's tail."""
     with open(log, "ab") as f:
         f.write(f"\n$ {script}\n".encode())
         f.flush()
@@ -78,8 +78,9 @@ def sh(script: str, cwd: Path, env: dict[str, str], log: Path, timeout: float = 
         raise RuntimeError(f"`{script[:120]}` exited {p.returncode}; the end of {log}:\n{tail}")
 
 
-def binaries(tree: Path, pristine: set[str]) -> dict[str, bytes]:
-    """Every ELF file and archive under ``tree`` the build made, by path."""
+def binaries(tree: Path, pristine: set[str]) -> dict[str, str]:
+    """Every ELF file and archive under ``tree`` the build made: path ->
+    SHA-256 (four builds of a project are held at once)."""
     out = {}
     for p in tree.rglob("*"):
         if p.is_symlink() or not p.is_file():
@@ -90,7 +91,7 @@ def binaries(tree: Path, pristine: set[str]) -> dict[str, bytes]:
         with open(p, "rb") as f:
             head = f.read(8)
         if head[:4] == b"\x7fELF" or head in (b"!<arch>\n", b"!<thin>\n"):
-            out[rel] = p.read_bytes()
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 
 
@@ -152,7 +153,6 @@ def build_once(project: Project, mode: str, src: Path, work: Path, ggcc: str, jo
                 res.tests = "FAILED"
                 res.error = str(e)
                 return res
-        res.ok = True
     except (RuntimeError, subprocess.SubprocessError) as e:
         res.error = str(e)
     finally:
