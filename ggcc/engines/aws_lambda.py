@@ -22,7 +22,8 @@ counted; so do thunks the function cannot take (inputs bigger than its
 Lambda did.
 
 The function's answer is checked: the right thunks, in order; outputs are
-fetched from the shared storage and checked against their ids.
+fetched from the shared storage and checked against their ids, on a few
+finisher threads, so that the invocation's thread is free at once.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ _THROTTLE_TRIES = 12  # with backoff capped at 2 s: about 15 s of trying
 _BACKOFF_FIRST_S = 0.05
 _BACKOFF_CAP_S = 2.0
 _UNAVAILABLE_FOR_S = 30.0  # after the function cannot be found or reached
+_FINISHERS = 8  # threads finishing answers (fetches of outputs run in parallel on them)
 PRESENT_TTL_S = 600.0  # how long a blob seen in the shared store is believed to be there
 _TMP_SHARE = 0.6  # a thunk's inputs may fill this much of the function's /tmp
 _ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
@@ -136,6 +138,13 @@ class LambdaEngine:
         # One thread per invocation in flight, plus one per duplicate.
         self._batches = ThreadPoolExecutor(self.concurrency, thread_name_prefix="ggcc-lambda")
         self._calls = ThreadPoolExecutor(self.concurrency * 2, thread_name_prefix="ggcc-invoke")
+        # Answers are finished (outputs fetched and checked, results kept,
+        # counted) by a few threads, not by the hundreds that waited for
+        # them: every file operation gives up the GIL and must win it back,
+        # and with hundreds of waking threads each would queue behind all
+        # of them (a 1,000-way replay spent up to a second in one
+        # stats.record, and new invocations waited as long to start).
+        self._finishers = ThreadPoolExecutor(_FINISHERS, thread_name_prefix="ggcc-lambda-finish")
 
     # -- the Engine interface -------------------------------------------------
     def submit(self, thunk: Thunk, resolved: dict[str, str]) -> Future[Result]:
@@ -149,6 +158,7 @@ class LambdaEngine:
         with self._lock:
             self._closed = True
         self._batches.shutdown(wait=True, cancel_futures=True)
+        self._finishers.shutdown(wait=True, cancel_futures=True)
         self._calls.shutdown(wait=False, cancel_futures=True)
         self.local.shutdown()
 
@@ -226,7 +236,13 @@ class LambdaEngine:
             reason = {"timeout": "lambda-timeout", "out-of-memory": "lambda-out-of-memory"}.get(f.kind, "lambda-function-error")
             raise _Fallback(reason, str(f)) from None
         for item, r in zip(sendable, answer.results):
+            self._finishers.submit(self._finish_or_local, item, r)
+
+    def _finish_or_local(self, item: _Item, r: Result | str) -> None:
+        try:
             self._finish(item, r)
+        except Exception as e:  # a bug here must not hang the build
+            self._run_locally(item, "lambda-internal-error", f"{type(e).__name__}: {e}")
 
     def _finish(self, item: _Item, r: Result | str) -> None:
         if isinstance(r, str):  # too big for the answer: stored as a blob
@@ -265,6 +281,9 @@ class LambdaEngine:
             for item in reversed(items):
                 item.alone = True
                 self._queue.appendleft(item)
+        # A finisher requeues after its invocation gave back its slot:
+        # nothing else may come along to send the item.
+        self._dispatch()
 
     def _push(self, blobs: list[str]) -> None:
         """Upload what the shared store lacks. Blobs confirmed there in the
