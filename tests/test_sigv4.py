@@ -61,10 +61,10 @@ def test_same_headers_as_botocore(endpoint: str, function: str, token: str | Non
 
 def test_a_new_day_and_a_new_secret_sign_differently() -> None:
     signer = Signer("us-east-1", "lambda")
-    args = ("POST", "h", "/p", b"x", {}, "AK")
-    today = signer.headers(*args, "secret-1", None, WHEN.timestamp())["Authorization"]
-    tomorrow = signer.headers(*args, "secret-1", None, WHEN.timestamp() + 5)["Authorization"]
-    rotated = signer.headers(*args, "secret-2", None, WHEN.timestamp())["Authorization"]
+    def auth(secret: str, when: float) -> str:
+        return signer.headers("POST", "h", "/p", b"x", {}, "AK", secret, None, when)["Authorization"]
+
+    today, tomorrow, rotated = auth("secret-1", WHEN.timestamp()), auth("secret-1", WHEN.timestamp() + 5), auth("secret-2", WHEN.timestamp())
     assert "20261122/us-east-1/lambda" in today and "20261123/us-east-1/lambda" in tomorrow
     assert len({today, tomorrow, rotated}) == 3
     assert time.gmtime(WHEN.timestamp() + 5).tm_mday == 23
