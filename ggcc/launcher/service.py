@@ -29,6 +29,8 @@ from ggcc import stats
 from ggcc.launcher.args import Compile, Local, parse
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from ggcc.dependency_scan.headers import Scan, Verification
     from ggcc.dependency_scan.scan_cache import ScanCache
     from ggcc.engines import Engine
@@ -90,6 +92,8 @@ class Context:
     _inflight: dict[str, threading.Event] = field(default_factory=dict, init=False)
     _sessions: dict[str, Session] = field(default_factory=dict, init=False)
     _keyed: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict, init=False)
+    _after: ThreadPoolExecutor | None = field(default=None, init=False)
+    _recording: dict[str, Future[None]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.slots = threading.Semaphore(max(1, self.jobs))
@@ -206,10 +210,42 @@ class Context:
                 lock = self._keyed[key] = threading.Lock()
             return lock
 
+    def record_later(self, key: str, fn: Callable[[], None]) -> None:
+        """Bookkeeping for ``key`` (a direct-mode record, a push to the
+        shared store) after the answer, not before: it is off the compile's
+        latency. A lookup of the same key first waits for it (settle)."""
+        def run() -> None:
+            try:
+                fn()
+            except Exception as e:  # an optimisation: never fail anything for it
+                stats.record(self.root, f"error {type(e).__name__}: {e}")
+            finally:
+                with self._lock:
+                    if self._recording.get(key) is fut:
+                        del self._recording[key]
+
+        with self._lock:
+            if self._after is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._after = ThreadPoolExecutor(1, thread_name_prefix="ggcc-record")
+            fut = self._after.submit(run)
+            self._recording[key] = fut
+
+    def settle(self, key: str) -> None:
+        """Wait for a pending record of ``key``: a lookup right after the
+        compile that made it finds it."""
+        with self._lock:
+            fut = self._recording.get(key)
+        if fut is not None:
+            fut.result()
+
     def close(self) -> None:
         for e in self._engines.values():
             e.shutdown()
         self._engines.clear()
+        if self._after is not None:
+            self._after.shutdown(wait=True)
 
 
 def handle(req: Request, ctx: Context) -> Done | Local:
@@ -304,6 +340,7 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
         parsed.deps.kind, parsed.deps.file, parsed.deps.phony, parsed.deps.missing_ok, cwd, locale,
         env.get("SOURCE_DATE_EPOCH", ""), columns, list(natives),
     ])
+    ctx.settle(key)
     hit = manifest.lookup(ctx.root, key, cwd, hashes, store)
     if hit is not None:
         result = store.get_result(hit.thunk_id)
@@ -349,13 +386,18 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
         depfile_id = store.put_file(scan.depfile_tmp) if scan.depfile_tmp else ""
         done = _write_back(result, parsed, cwd, store, "", scan.depfile_tmp, req.umask)
         stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
-        push = getattr(store, "push_blobs", None)
-        if push is not None and depfile_id:
-            try:
-                push([depfile_id])
-            except Exception:
-                pass  # the shared store is an optimisation
-        manifest.record(ctx.root, key, manifest.Entry(files, absent, thunk.id, depfile_id), store)
+        entry = manifest.Entry(files, absent, thunk.id, depfile_id)
+
+        def record() -> None:
+            push = getattr(store, "push_blobs", None)
+            if push is not None and depfile_id:
+                try:
+                    push([depfile_id])
+                except Exception:
+                    pass  # the shared store is an optimisation
+            manifest.record(ctx.root, key, entry, store)
+
+        ctx.record_later(key, record)
         return done
     finally:
         if scan.depfile_tmp and os.path.exists(scan.depfile_tmp):
