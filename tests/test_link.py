@@ -91,6 +91,25 @@ def test_lto_links_run_locally_with_a_reason(objs: Path) -> None:
     assert _stats(store)["local_fallbacks"] == {"link-option:-flto": 1}
 
 
+def test_ld_called_directly(objs: Path) -> None:
+    """`ggcc ld ...` (a build that runs ld itself): its arguments are the
+    command; relocatable, shared and dynamically linked outputs identical."""
+    store = objs / "store"
+    crt = {f: subprocess.run(["gcc", f"-print-file-name={f}"], capture_output=True, text=True, check=True).stdout.strip()
+           for f in ("crt1.o", "crti.o", "crtn.o", "libc.so", "libm.so")}
+    _same_link(["ld", "-r", "-o", "both.o", "main.o", "lib.o"], objs, store, "both.o")
+    _same_link(["ld", "-shared", "-soname", "libtw.so.1", "--version-script=lib.map", "-o", "libtw.so", "lib.o"],
+               objs, store, "libtw.so")
+    _same_link(["ld", "-o", "prog", "-dynamic-linker", "/lib64/ld-linux-x86-64.so.2", crt["crt1.o"], crt["crti.o"],
+                "both.o", crt["libm.so"], crt["libc.so"], crt["crtn.o"]], objs, store, "prog")
+    assert subprocess.run([str(objs / "prog"), "x"], capture_output=True, text=True).stdout == "4 1.414214\n"
+    s = _stats(store)
+    assert (s["executed"], s["local_fallbacks"]) == (3, {}), s
+    # A joined -oFILE is not rooted by the mapping: ld runs here instead.
+    _same_link(["ld", "-r", "-oboth2.o", "main.o", "lib.o"], objs, store, "both2.o")
+    assert _stats(store)["local_fallbacks"] == {"link-option:-o": 1}
+
+
 def test_ld_arguments_for_the_tree() -> None:
     cmd = LdCommand("ld", ("-dynamic-linker", "/lib64/ld-linux-x86-64.so.2", "-rpath", "/opt/x", "-o", "/abs/out",
                            "/usr/lib/crt1.o", "a.o", "-L/usr/lib", "-L", "rel", "--version-script=/v.map", "-soname",

@@ -1,4 +1,5 @@
-"""Links as thunks: ``ggcc gcc a.o b.o -o prog -lm`` runs ld in a sandbox.
+"""Links as thunks: ``ggcc gcc a.o b.o -o prog -lm`` runs ld in a sandbox
+(``ggcc ld ...`` too: then the arguments are ld's already).
 
 The driver is asked what it would run (``gcc -###``): for a link that is
 one command, collect2 (gcc) or ld itself (clang), whose arguments are ld's.
@@ -82,6 +83,10 @@ def unmodelled(args: list[str], env: dict[str, str]) -> str:
     for a in args:
         if a.startswith(_DRIVER_UNMODELLED) or (a.startswith("-Wl,") and _ld_flag_unmodelled(a[4:].split(","))):
             return "link-option:" + a.split("=")[0].split(",")[0][:40]
+    return unmodelled_env(env)
+
+
+def unmodelled_env(env: dict[str, str]) -> str:
     for var in _LD_UNMODELLED_ENV:
         if env.get(var):
             return f"env:{var}"
@@ -132,6 +137,31 @@ def ld_command(driver: str, args: list[str], cwd: str, env: dict[str, str]) -> L
         out.append(a)
         i += 1
     return LdCommand(ld, tuple(out), output)
+
+
+def is_ld(name: str) -> bool:
+    """GNU ld (bfd) called by name: `ggcc ld ...`, a linker launcher."""
+    base = os.path.basename(name)
+    return base in ("ld", "ld.bfd") or base.endswith(("-ld", "-ld.bfd"))
+
+
+def direct_ld_command(ld: str, args: list[str]) -> LdCommand | Local:
+    """ld called directly: its arguments are the command (no driver to ask)."""
+    output = "a.out"
+    for i, a in enumerate(args):
+        if a.startswith("@"):
+            return Local("response-file")
+        if a.split("=")[0] in _LD_UNMODELLED:
+            return Local("link-option:" + a.split("=")[0])
+        # "-oFILE" (and -omagic): a joined output the argument mapping does
+        # not root; never let a thunk write where it was not told to.
+        if a.startswith("-o") and a != "-o":
+            return Local("link-option:-o")
+        if a in ("-o", "--output") and i + 1 < len(args):
+            output = args[i + 1]
+        elif a.startswith("--output="):
+            output = a[len("--output="):]
+    return LdCommand(ld, tuple(args), output)
 
 
 def split_command(line: str) -> list[str]:

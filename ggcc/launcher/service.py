@@ -251,8 +251,12 @@ class Context:
 def handle(req: Request, ctx: Context) -> Done | Local:
     """Answer one invocation; never raises (an error is a counted Local)."""
     from ggcc.launcher.archive import is_archiver
+    from ggcc.launcher.link import is_ld
 
-    step = archive_as_thunk if is_archiver(req.argv[0]) else compile_as_thunk
+    if is_archiver(req.argv[0]):
+        step = archive_as_thunk
+    else:
+        step = link_as_thunk if is_ld(req.argv[0]) else compile_as_thunk
     try:
         outcome = step(req, ctx)
     except Exception as e:  # never let ggcc break a build
@@ -490,7 +494,8 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
     from ggcc.thunk import Input, Output, Thunk
 
     args = list(req.argv[1:])
-    why = link.unmodelled(args, req.env)
+    direct = link.is_ld(req.argv[0])  # `ggcc ld ...`: no driver in between
+    why = link.unmodelled(args, req.env) if not direct else link.unmodelled_env(req.env)
     if why:
         return Local(why)
     locale = thunk_locale(req.env)
@@ -515,7 +520,7 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
     if rec is not None and all(os.path.isfile(os.path.join(cwd, f)) for f in rec[1]):
         cmd, files = rec
     else:
-        got = link.ld_command(req.compiler, args, cwd, req.env)
+        got = link.direct_ld_command(req.compiler, args) if direct else link.ld_command(req.compiler, args, cwd, req.env)
         if isinstance(got, Local):
             return got
         cmd = got
