@@ -98,9 +98,15 @@ class Daemon:
             if isinstance(outcome, Done):
                 return [b"done", b"%d" % outcome.code, outcome.stdout, outcome.stderr]
             return [b"local", outcome.reason.encode()]
-        if kind == b"infer-status" and len(fields) == 2:
+        if kind == b"infer-status" and len(fields) in (2, 3):
+            # [cursor]: also the outputs that ended since the first `cursor`.
             session = self.ctx.find_session(fields[1].decode())
-            return [b"status", (session.status() if session else "pending 0").encode()]
+            if session is None:
+                return [b"status", b"pending 0"]
+            out = [b"status", session.status().encode()]
+            if len(fields) == 3:
+                out += _event_fields(session.events_since(int(fields[2])))
+            return out
         if kind == b"infer-wait" and len(fields) == 2:
             return self.infer_report(fields[1].decode())
         if kind == b"status":
@@ -136,18 +142,20 @@ class Daemon:
 
     def infer_report(self, sid: str) -> list[bytes]:
         """Wait for every output of the session, then its report: the status
-        line, then (path, exit code, messages) for each output that printed
-        something or failed."""
+        line, how many events follow and the events (kind, path), then
+        (path, exit code, messages) for each output that printed something
+        or failed."""
         session = self.ctx.find_session(sid)
         if session is None:
-            return [b"report", b"pending 0"]
+            return [b"report", b"pending 0", b"0"]
         session.wait_all()
         self.ctx.end_session(sid)
         try:
             os.unlink(session.paths_file)
         except FileNotFoundError:
             pass
-        out = [b"report", session.status().encode()]
+        events = session.events_since(0)
+        out = [b"report", session.status().encode(), b"%d" % len(events), *_event_fields(events)]
         for path, code, messages in session.report:
             out += [os.fsencode(path), b"%d" % code, messages]
         return out
@@ -164,6 +172,13 @@ class Daemon:
     def log(self, message: str) -> None:
         sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} ggcc daemon {os.getpid()}: {message}\n")
         sys.stderr.flush()
+
+
+def _event_fields(events: list[tuple[str, str]]) -> list[bytes]:
+    out: list[bytes] = []
+    for kind, path in events:
+        out += [kind.encode(), os.fsencode(path)]
+    return out
 
 
 def run(root: str) -> int:

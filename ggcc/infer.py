@@ -13,7 +13,6 @@ import secrets
 import subprocess
 import sys
 import threading
-import time
 
 from ggcc import client, placeholder
 from ggcc.config import ggcc_dir
@@ -106,55 +105,99 @@ def _wait(root: str, sid: str) -> tuple[str, list[tuple[str, int, bytes]]] | Non
     """The session's report once it is done, showing progress meanwhile;
     None if the daemon cannot be asked."""
     stop = threading.Event()
-    progress = threading.Thread(target=_show_progress, args=(root, sid, stop), daemon=True)
+    shown = _Shown()
+    progress = threading.Thread(target=_show_progress, args=(root, sid, stop, shown), daemon=True)
     progress.start()
     try:
         reply = client.ask(root, [b"infer-wait", sid.encode()])
     finally:
         stop.set()
         progress.join()
-    if not reply or reply[0] != b"report":
+    if not reply or reply[0] != b"report" or len(reply) < 3:
         return None
+    n = int(reply[2])
+    events = [(reply[3 + 2 * k].decode(), os.fsdecode(reply[4 + 2 * k])) for k in range(n)]
+    if not shown.live:
+        for kind, path in events[shown.count:]:  # those that ended after the last poll
+            shown.line(kind, path, _counts(reply[1].decode()))
     entries = []
-    rest = reply[2:]
+    rest = reply[3 + 2 * n:]
     for k in range(0, len(rest) - 2, 3):
         entries.append((os.fsdecode(rest[k]), int(rest[k + 1]), rest[k + 2]))
     return _describe(reply[1].decode()), entries
 
 
 def _describe(status: str) -> str:
-    words = status.split()
-    counts = dict(zip(words[::2], words[1::2]))
+    counts = _counts(status)
     return (f"{counts.get('finished', '0')} deferred outputs: {counts.get('hits', '0')} cache hits, "
             f"{counts.get('local', '0')} run locally, {counts.get('failures', '0')} failed")
 
 
-def _show_progress(root: str, sid: str, stop: threading.Event) -> None:
-    """One line now and then while outputs are still coming (a live line on a terminal)."""
-    tty = sys.stderr.isatty()
-    last = ""
-    next_plain = 0.0
-    while not stop.wait(0.25):
-        reply = client.ask(root, [b"infer-status", sid.encode()])
-        if not reply or reply[0] != b"status":
-            return
-        status = reply[1].decode()
-        words = status.split()
-        counts = dict(zip(words[::2], words[1::2]))
-        line = (f"ggcc infer: waiting for {counts.get('pending', '0')} outputs "
-                f"({counts.get('running', '0')} running, {counts.get('finished', '0')} done, "
-                f"{counts.get('hits', '0')} hits, {counts.get('failures', '0')} failed, "
-                f"{int(counts.get('bytes', '0')) >> 10} KB written)")
-        if tty:
-            if line != last:
-                sys.stderr.write("\r\x1b[K" + line)
-                sys.stderr.flush()
-        elif line != last and time.monotonic() >= next_plain:
-            sys.stderr.write(line + "\n")
-            next_plain = time.monotonic() + 2.0
-        last = line
-    if tty and last:
-        sys.stderr.write("\r\x1b[K")
+def _counts(status: str) -> dict[str, str]:
+    words = status.split()
+    return dict(zip(words[::2], words[1::2]))
+
+
+class _Shown:
+    """What the progress display has shown: a line per output that ended
+    (off a terminal), or a live panel (on one)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.live = sys.stderr.isatty()
+
+    def line(self, kind: str, path: str, counts: dict[str, str]) -> None:
+        self.count += 1
+        total = self.count + int(counts.get("pending", "0"))
+        sys.stderr.write(f"ggcc infer: [{self.count}/{max(total, self.count)}] {kind} {os.path.relpath(path)}\n")
+        sys.stderr.flush()
+
+
+def _show_progress(root: str, sid: str, stop: threading.Event, shown: _Shown) -> None:
+    """While outputs are still coming: a rich live panel on a terminal
+    (done, in flight, hits, run here, failed, bytes written), one line per
+    output that ended otherwise (for logs and CI)."""
+    live = _LivePanel() if shown.live else None
+    try:
+        while not stop.wait(0.25):
+            reply = client.ask(root, [b"infer-status", sid.encode(), b"%d" % shown.count])
+            if not reply or reply[0] != b"status":
+                return
+            counts = _counts(reply[1].decode())
+            events = [(reply[k].decode(), os.fsdecode(reply[k + 1])) for k in range(2, len(reply) - 1, 2)]
+            if live is not None:
+                shown.count += len(events)
+                live.update(counts)
+            else:
+                for kind, path in events:
+                    shown.line(kind, path, counts)
+    finally:
+        if live is not None:
+            live.close()
+
+
+class _LivePanel:
+    """rich's live progress bar; rich is imported only here, on a terminal."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("[bold]ggcc infer"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+                                 console=Console(stderr=True), transient=True)
+        self.task = self.progress.add_task("infer", total=None, detail="waiting for the daemon")
+        self.progress.start()
+
+    def update(self, counts: dict[str, str]) -> None:
+        done, pending = int(counts.get("finished", "0")), int(counts.get("pending", "0"))
+        detail = (f"{counts.get('running', '0')} in flight, {counts.get('hits', '0')} hits, "
+                  f"{counts.get('local', '0')} run here, {counts.get('failures', '0')} failed, "
+                  f"{int(counts.get('bytes', '0')) >> 10} KB written")
+        self.progress.update(self.task, completed=done, total=done + pending, detail=detail)
+
+    def close(self) -> None:
+        self.progress.stop()
 
 
 def _leftovers(root: str, sid: str) -> list[str]:

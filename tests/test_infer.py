@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -43,6 +44,11 @@ def test_zlib_infer_make(tmp_path: Path) -> None:
                        cwd=ours, capture_output=True, text=True, env=_env(store))
     assert p.returncode == 0, p.stderr[-3000:]
     assert "deferred outputs" in p.stderr
+    # Off a terminal, one line per deferred output as it ends, numbered.
+    finished = int(re.search(r"ggcc infer: (\d+) deferred outputs", p.stderr).group(1))  # type: ignore[union-attr]
+    lines = re.findall(r"^ggcc infer: \[(\d+)/(\d+)\] (built|hit|local|failed|moved) (\S+)$", p.stderr, re.M)
+    assert finished > 30 and [int(n) for n, _, _, _ in lines] == list(range(1, finished + 1)), p.stderr[-3000:]
+    assert int(lines[-1][1]) == finished and not any(k == "failed" for _, _, k, _ in lines)
     want = zlib_outputs(plain)
     got = zlib_outputs(ours)
     assert sorted(n for n in want if got.get(n) != want[n]) == []
@@ -131,6 +137,39 @@ def test_generator_and_archive_and_warnings(tmp_path: Path, armode: str) -> None
     assert local == ({"ar-unsupported-modifier": 1} if armode == "cru" else {}), local
     assert "w.o" in p.stderr and "unused variable" in p.stderr  # the warning, under its output
     assert subprocess.run([str(ours / "prog")]).returncode == 0
+
+
+def test_a_live_panel_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal, while outputs are still coming after the build, a
+    rich live panel (done of total, in flight, hits, bytes) and no line per
+    output; the summary after it."""
+    import pty
+
+    d = tmp_path / "p"
+    _small_project(d)
+    (d / "Makefile").write_text("all: libw.a\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\nlibw.a: w.o\n\t$(AR) rc $@ $^\n")
+    ggcc = " ".join(GGCC)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(GGCC + ["infer", "make", f"CC={ggcc} gcc", f"AR={ggcc} ar"], cwd=d,
+                            stdin=slave, stdout=slave, stderr=slave, env=_env(tmp_path / "store", TERM="xterm", COLUMNS="120"))
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=120) == 0, out[-2000:]
+    text = out.decode("utf-8", "replace")
+    # make ended with w.o still compiling: the panel showed it in flight.
+    assert "ggcc infer" in text and "in flight" in text and "KB written" in text, text[-2000:]
+    assert re.search(r"ggcc infer: 2 deferred outputs", text), text[-2000:]
+    assert not re.search(r"ggcc infer: \[\d+/\d+\]", text)  # no per-output lines on a terminal
+    assert placeholder.is_placeholder(str(d / "w.o")) is False and (d / "libw.a").read_bytes()[:8] == b"!<arch>\n"
 
 
 def test_a_failing_compile_fails_the_build_with_the_compilers_words(tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ class Session:
     local: int = 0
     out_bytes: int = 0
     report: list[tuple[str, int, bytes]] = field(default_factory=list)  # (path, exit code, messages)
+    events: list[tuple[str, str]] = field(default_factory=list)  # (built | hit | local | failed, path), in order
 
     def defer(self, path: str, thunk_id: str, tag: str, work: Callable[[], None], waits: list[str]) -> None:
         """Write the placeholder for ``path`` and start ``work`` in the
@@ -119,6 +120,15 @@ class Session:
                 return
             for p in ps:
                 p.done.wait()
+
+    def note(self, kind: str, path: str) -> None:
+        """How an output ended: what `ggcc infer` shows, one line each."""
+        with self.lock:
+            self.events.append((kind, path))
+
+    def events_since(self, cursor: int) -> list[tuple[str, str]]:
+        with self.lock:
+            return self.events[cursor:]
 
     def add_report(self, path: str, code: int, messages: bytes) -> None:
         with self.lock:

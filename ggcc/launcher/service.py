@@ -582,6 +582,7 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
                     with session.lock:
                         session.hits += was_hit
                         session.out_bytes += os.path.getsize(out)
+                session.note("hit" if was_hit else "built", out)
                 stdout, stderr = _host_messages(result)
                 if stdout or stderr:
                     session.add_report(out, 0, stdout + stderr)
@@ -592,11 +593,13 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
             stats.record(ctx.root, f"error {type(e).__name__}: {e}")
             outcome = Local("internal-error")
         if not session.still_placeholder(out, data):
+            session.note("moved", out)  # by the build: its output is its own business
             return
         real = run_real(req.argv, req.compiler, req.env, req.cwd)
         stats.record(ctx.root, "invocation", f"local {outcome.reason}")
         with session.lock:
             session.local += 1
+        session.note("failed" if real.returncode != 0 else "local", out)
         if session.still_placeholder(out, data):
             os.unlink(out)  # the real command failed without writing: never leave a placeholder
         if real.returncode != 0 or real.stdout or real.stderr:
