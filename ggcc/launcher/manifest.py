@@ -65,7 +65,7 @@ def compress_absent(paths: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tupl
         if before is not None and before != MISSING_DIR and now - before / 1e9 < RACY_WINDOW_S:
             singles.extend(names)
             continue
-        if any(os.path.lexists(p) for p in names):
+        if _any_exists(d, names, now):
             return None
         if before is None or _mtime(d) != before:
             singles.extend(names)
@@ -74,6 +74,35 @@ def compress_absent(paths: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tupl
     if any(os.path.lexists(p) for p in singles):
         return None
     return tuple(singles), tuple(dirs)
+
+
+# Directory listings by path: (inode, mtime_ns, every entry's name). A compile
+# has hundreds of absent paths, nearly all in the same few system and -I
+# directories: one stat of the directory instead of a lexists per path.
+_listings: dict[str, tuple[int, int, frozenset[str]]] = {}
+
+
+def _any_exists(d: str, paths: list[str], now: float) -> bool:
+    """Whether any of ``paths`` (all in directory ``d``) exists, as lexists says."""
+    try:
+        st = os.stat(d)
+    except (FileNotFoundError, NotADirectoryError):
+        return False  # nothing exists under a directory that does not
+    except OSError:
+        return any(os.path.lexists(p) for p in paths)
+    hit = _listings.get(d)
+    if hit is not None and hit[0] == st.st_ino and hit[1] == st.st_mtime_ns:
+        names = hit[2]
+    else:
+        try:
+            names = frozenset(os.listdir(d))
+        except OSError:  # searchable, not readable
+            return any(os.path.lexists(p) for p in paths)
+        # An entry made in the same clock tick as the listing would not change
+        # the mtime again: such a listing is used once, not remembered.
+        if now - st.st_mtime_ns / 1e9 >= RACY_WINDOW_S:
+            _listings[d] = (st.st_ino, st.st_mtime_ns, names)
+    return any(os.path.basename(p) in names for p in paths)
 
 
 def _mtime(d: str) -> int | None:
