@@ -224,7 +224,7 @@ def cmd_daemon(a: argparse.Namespace) -> int:
 
         return daemon.run(root)
     if a.action == "start":
-        if not client.start(root, client.compiler_env()):
+        if not client.start(root, client.compiler_env(), retry_now=True):
             raise GgccError(f"the daemon for {root} did not start; see {os.path.join(root, 'daemon.log')}")
         reply = client.ask(root, [b"status"])
         print(reply[1].decode() if reply else "started", end="")

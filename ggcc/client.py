@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import _socket
 
 START_TIMEOUT_S = 20.0
+START_BACKOFF_S = 30.0  # after a failed start, launchers go local at once for this long
+STARTED_FILE = "daemon.started"  # touched by a daemon the moment it holds its lock
 
 
 def main(argv: list[str]) -> int:
@@ -98,31 +100,71 @@ def connect(root: str) -> _socket.socket | None:
         return None
 
 
-def start(root: str, env: dict[str, str]) -> bool:
+def start(root: str, env: dict[str, str], retry_now: bool = False) -> bool:
     """Start the daemon unless one is running or starting; wait until it
     answers. Launchers starting at once queue on a lock, and the first one
-    in starts the only daemon."""
+    in starts the only daemon.
+
+    A daemon that cannot start (a socket path it cannot bind, a broken
+    install) must not cost every compile the whole wait, one after the
+    other on the lock: the failure is remembered for START_BACKOFF_S, and
+    launchers meanwhile give up at once (the real compiler runs, counted).
+    A daemon that took the lock and died is given up on at once, not
+    waited for. ``retry_now`` (an explicit `ggcc daemon start`) ignores a
+    remembered failure."""
     import fcntl
     import time
 
     os.makedirs(root, mode=0o700, exist_ok=True)
+    failed_marker = os.path.join(root, "daemon.start-failed")
     fd = os.open(os.path.join(root, "daemon.start.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        s = connect(root)
+        if s is not None:
+            s.close()
+            return True
+        if not retry_now:
+            try:
+                if time.time() - os.stat(failed_marker).st_mtime < START_BACKOFF_S:
+                    return False
+            except FileNotFoundError:
+                pass
         deadline = time.monotonic() + START_TIMEOUT_S
-        spawned_at = -1e9
+        spawned_at: float | None = None
         while time.monotonic() < deadline:
             s = connect(root)
             if s is not None:
                 s.close()
+                try:
+                    os.unlink(failed_marker)
+                except FileNotFoundError:
+                    pass
                 return True
-            if not daemon_alive(root) and time.monotonic() - spawned_at > 5.0:
-                spawn(root, env)
-                spawned_at = time.monotonic()
+            if not daemon_alive(root):
+                if spawned_at is not None and _started_since(root, spawned_at):
+                    break  # ours took the lock, then died without listening: see daemon.log
+                if spawned_at is None or time.monotonic() - spawned_at > 5.0:
+                    spawn(root, env)
+                    spawned_at = time.monotonic()
             time.sleep(0.005)
+        with open(failed_marker, "wb"):
+            pass  # (its mtime is the time of the failure)
         return False
     finally:
         os.close(fd)
+
+
+def _started_since(root: str, spawned_at: float) -> bool:
+    """Whether a daemon took the lifetime lock since ``spawned_at``
+    (monotonic): it touches daemon.started as soon as it holds it."""
+    import time
+
+    try:
+        st = os.stat(os.path.join(root, STARTED_FILE))
+    except FileNotFoundError:
+        return False
+    return st.st_mtime >= time.time() - (time.monotonic() - spawned_at)
 
 
 def daemon_alive(root: str) -> bool:

@@ -201,6 +201,10 @@ def run(root: str) -> int:
     else:
         sys.stderr.write(f"ggcc daemon: another daemon already serves {root}\n")
         return 1
+    from ggcc.client import STARTED_FILE
+
+    with open(os.path.join(root, STARTED_FILE), "wb"):
+        pass  # a starting launcher that then finds no daemon knows it died
     jobs = int(os.environ.get("GGCC_JOBS") or default_jobs())
     idle_s = float(os.environ.get("GGCC_DAEMON_IDLE") or DEFAULT_IDLE_S)
     daemon = Daemon(root, jobs, idle_s)

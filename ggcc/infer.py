@@ -25,7 +25,7 @@ def main(command: list[str]) -> int:
         raise GgccError("infer needs a build command, e.g. `ggcc infer make -j64` or `ggcc infer ninja`")
     root = ggcc_dir()
     env = client.compiler_env()
-    if not client.start(root, env):
+    if not client.start(root, env, retry_now=True):
         raise GgccError(f"the daemon for {root} did not start; see {os.path.join(root, 'daemon.log')}")
     sid = secrets.token_hex(8)
     masq = masquerade_dir(root)

@@ -127,6 +127,23 @@ def test_without_a_daemon_the_real_compiler_runs(tmp_path: Path) -> None:
     p = subprocess.run(GGCC + ["gcc", "-c", "a.c"], cwd=tmp_path, env=dict(env), capture_output=True)
     assert p.returncode == 0 and (tmp_path / "a.o").exists()
     assert _stats(store)["local_fallbacks"] == {"daemon-unavailable": 1}
+    # The daemon that started and died is not waited for, and the failure
+    # is remembered: the next compiles go local at once, no new attempt
+    # (under -j500 each would otherwise wait its turn on the start lock).
+    assert (store / "daemon.start-failed").exists()
+    attempts = (store / "daemon.log").read_text().count("daemon.sock")
+    assert attempts == 1
+    (tmp_path / "b.c").write_text("int b(void) { return 2; }\n")
+    p = subprocess.run(GGCC + ["gcc", "-c", "b.c"], cwd=tmp_path, env=dict(env), capture_output=True)
+    assert p.returncode == 0 and (tmp_path / "b.o").exists()
+    assert (store / "daemon.log").read_text().count("daemon.sock") == attempts
+    assert _stats(store)["local_fallbacks"] == {"daemon-unavailable": 2}
+    # Once fixed, an explicit start does not wait out the remembered failure.
+    (store / "daemon.sock").rmdir()
+    subprocess.run(GGCC + ["daemon", "start"], env=dict(env), check=True, capture_output=True)
+    p = subprocess.run(GGCC + ["gcc", "-c", "b.c"], cwd=tmp_path, env=dict(env), capture_output=True)
+    assert p.returncode == 0 and _stats(store)["executed"] == 1
+    assert not (store / "daemon.start-failed").exists()
 
 
 def test_in_process_mode(tmp_path: Path) -> None:

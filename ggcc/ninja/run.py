@@ -61,7 +61,7 @@ def _farm_slots(env: dict[str, str]) -> int:
 def main(tool: str, args: list[str]) -> int:
     env = dict(os.environ)
     root = config.ggcc_dir()
-    if not client.start(root, client.compiler_env()):
+    if not client.start(root, client.compiler_env(), retry_now=True):
         sys.stderr.write(f"ggcc {tool}: the daemon did not start (see {os.path.join(root, 'daemon.log')}); "
                          "compiles will start it or run locally\n")
     cmd = [tool, *args] if has_jobs_flag(args) else [tool, f"-j{jobs_for(env)}", *args]
