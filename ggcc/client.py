@@ -148,8 +148,11 @@ def start(root: str, env: dict[str, str], retry_now: bool = False) -> bool:
                     spawn(root, env)
                     spawned_at = time.monotonic()
             time.sleep(0.005)
-        with open(failed_marker, "wb"):
-            pass  # (its mtime is the time of the failure)
+        try:
+            with open(failed_marker, "wb"):
+                pass  # (its mtime is the time of the failure)
+        except OSError:
+            pass
         return False
     finally:
         os.close(fd)
