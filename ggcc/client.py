@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 START_TIMEOUT_S = 20.0
 START_BACKOFF_S = 30.0  # after a failed start, launchers go local at once for this long
-STARTED_FILE = "daemon.started"  # touched by a daemon the moment it holds its lock
+STARTED_FILE = "daemon.started"  # made by a daemon the moment it holds its lock
 
 
 def main(argv: list[str]) -> int:
@@ -117,6 +117,7 @@ def start(root: str, env: dict[str, str], retry_now: bool = False) -> bool:
 
     os.makedirs(root, mode=0o700, exist_ok=True)
     failed_marker = os.path.join(root, "daemon.start-failed")
+    started = os.path.join(root, STARTED_FILE)
     fd = os.open(os.path.join(root, "daemon.start.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -142,9 +143,13 @@ def start(root: str, env: dict[str, str], retry_now: bool = False) -> bool:
                     pass
                 return True
             if not daemon_alive(root):
-                if spawned_at is not None and _started_since(root, spawned_at):
+                if spawned_at is not None and os.path.exists(started):
                     break  # ours took the lock, then died without listening: see daemon.log
                 if spawned_at is None or time.monotonic() - spawned_at > 5.0:
+                    try:
+                        os.unlink(started)  # the daemon makes it again once it holds its lock
+                    except OSError:
+                        pass
                     spawn(root, env)
                     spawned_at = time.monotonic()
             time.sleep(0.005)
@@ -156,18 +161,6 @@ def start(root: str, env: dict[str, str], retry_now: bool = False) -> bool:
         return False
     finally:
         os.close(fd)
-
-
-def _started_since(root: str, spawned_at: float) -> bool:
-    """Whether a daemon took the lifetime lock since ``spawned_at``
-    (monotonic): it touches daemon.started as soon as it holds it."""
-    import time
-
-    try:
-        st = os.stat(os.path.join(root, STARTED_FILE))
-    except FileNotFoundError:
-        return False
-    return st.st_mtime >= time.time() - (time.monotonic() - spawned_at)
 
 
 def daemon_alive(root: str) -> bool:

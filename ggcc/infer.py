@@ -119,7 +119,7 @@ def _wait(root: str, sid: str) -> tuple[str, list[tuple[str, int, bytes]]] | Non
     events = [(reply[3 + 2 * k].decode(), os.fsdecode(reply[4 + 2 * k])) for k in range(n)]
     if not shown.live:
         for kind, path in events[shown.count:]:  # those that ended after the last poll
-            shown.line(kind, path, _counts(reply[1].decode()))
+            shown.line(kind, path, 0)
     entries = []
     rest = reply[3 + 2 * n:]
     for k in range(0, len(rest) - 2, 3):
@@ -146,10 +146,9 @@ class _Shown:
         self.count = 0
         self.live = sys.stderr.isatty()
 
-    def line(self, kind: str, path: str, counts: dict[str, str]) -> None:
+    def line(self, kind: str, path: str, pending: int) -> None:
         self.count += 1
-        total = self.count + int(counts.get("pending", "0"))
-        sys.stderr.write(f"ggcc infer: [{self.count}/{max(total, self.count)}] {kind} {os.path.relpath(path)}\n")
+        sys.stderr.write(f"ggcc infer: [{self.count}/{self.count + pending}] {kind} {os.path.relpath(path)}\n")
         sys.stderr.flush()
 
 
@@ -160,17 +159,17 @@ def _show_progress(root: str, sid: str, stop: threading.Event, shown: _Shown) ->
     live = _LivePanel() if shown.live else None
     try:
         while not stop.wait(0.25):
-            reply = client.ask(root, [b"infer-status", sid.encode(), b"%d" % shown.count])
+            # Off a terminal, also the outputs that ended since those shown.
+            ask = [b"infer-status", sid.encode()] + ([] if live else [b"%d" % shown.count])
+            reply = client.ask(root, ask)
             if not reply or reply[0] != b"status":
                 return
             counts = _counts(reply[1].decode())
-            events = [(reply[k].decode(), os.fsdecode(reply[k + 1])) for k in range(2, len(reply) - 1, 2)]
             if live is not None:
-                shown.count += len(events)
                 live.update(counts)
-            else:
-                for kind, path in events:
-                    shown.line(kind, path, counts)
+                continue
+            for k in range(2, len(reply) - 1, 2):
+                shown.line(reply[k].decode(), os.fsdecode(reply[k + 1]), int(counts.get("pending", "0")))
     finally:
         if live is not None:
             live.close()

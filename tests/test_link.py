@@ -105,9 +105,11 @@ def test_ld_called_directly(objs: Path) -> None:
     assert subprocess.run([str(objs / "prog"), "x"], capture_output=True, text=True).stdout == "4 1.414214\n"
     s = _stats(store)
     assert (s["executed"], s["local_fallbacks"]) == (3, {}), s
-    # A joined -oFILE is not rooted by the mapping: ld runs here instead.
+    # A joined -oFILE is not rooted by the mapping: ld runs here instead,
+    # called directly or through the driver.
     _same_link(["ld", "-r", "-oboth2.o", "main.o", "lib.o"], objs, store, "both2.o")
-    assert _stats(store)["local_fallbacks"] == {"link-option:-o": 1}
+    _same_link(["gcc", "main.o", "lib.o", "-lm", "-Wl,-oprog3"], objs, store, "prog3")
+    assert _stats(store)["local_fallbacks"] == {"link-option:-o": 2}
 
 
 def test_ld_arguments_for_the_tree() -> None:

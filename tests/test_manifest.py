@@ -1,4 +1,5 @@
-"""Direct-mode records: absent paths kept as their directories, checked by listing."""
+"""Direct-mode records: absent paths kept as their directories, checked
+against the scanner's directory listings."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
+from ggcc.dependency_scan.scan_cache import ScanCache
+from ggcc.hash_cache import HashCache
 from ggcc.launcher import manifest
 
 
@@ -15,32 +20,34 @@ def _age(d: Path, seconds: float = 60) -> int:
     return os.stat(d).st_mtime_ns
 
 
-def test_absent_paths_compress_to_their_directory_and_a_new_one_is_seen(tmp_path: Path) -> None:
+@pytest.mark.parametrize("listed", [True, False], ids=["listing", "lexists"])
+def test_absent_paths_compress_to_their_directory_and_a_new_one_is_seen(tmp_path: Path, listed: bool) -> None:
+    cache = ScanCache(None, HashCache(None))  # one cache: its remembered listings are revalidated
+    listing = cache.session().listing if listed else None
     inc = tmp_path / "inc"
     inc.mkdir()
     (inc / "present.h").write_text("")
     mtime = _age(inc)
     absent = (str(inc / "stdio.h"), str(inc / "stdlib.h"), str(tmp_path / "gone" / "x.h"), str(tmp_path / "lone.h"))
-    got = manifest.compress_absent(absent)
+    got = manifest.compress_absent(absent, listing)
     assert got is not None
     singles, dirs = got
     assert (str(inc), mtime) in dirs and str(tmp_path / "lone.h") in singles
-    # Asked again (the listing remembered), then with one of them created:
-    # the directory's mtime moves, the listing is taken again, the record refused.
-    assert manifest.compress_absent(absent) == got
+    # One of them created: the directory's mtime moves, the record is refused.
     (inc / "stdlib.h").write_text("")
     _age(inc, 30)
-    assert manifest.compress_absent(absent) is None
-    # A dangling symlink exists as lexists sees it.
+    listing = cache.session().listing if listed else None
+    assert manifest.compress_absent(absent, listing) is None
+    # A dangling symlink would be opened by gcc's lookup: it counts.
     (inc / "stdlib.h").unlink()
     os.symlink("nowhere", inc / "stdio.h")
     _age(inc, 20)
-    assert manifest.compress_absent(absent) is None
+    listing = cache.session().listing if listed else None
+    assert manifest.compress_absent(absent, listing) is None
 
 
 def test_a_directory_changed_just_now_keeps_its_paths_one_by_one(tmp_path: Path) -> None:
     inc = tmp_path / "inc"
     inc.mkdir()
     absent = (str(inc / "a.h"), str(inc / "b.h"))
-    got = manifest.compress_absent(absent)
-    assert got == (absent, ())
+    assert manifest.compress_absent(absent, ScanCache(None, HashCache(None)).session().listing) == (absent, ())

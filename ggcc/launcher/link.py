@@ -115,28 +115,11 @@ def ld_command(driver: str, args: list[str], cwd: str, env: dict[str, str]) -> L
         ld = shutil.which("ld", path=env.get("PATH", os.defpath))
         if ld is None:
             return Local("link-no-ld")
-    elif name in ("ld", "ld.bfd") or name.endswith("-ld"):
+    elif is_ld(name):
         ld = cmd[0]
     else:
         return Local(f"linker:{name}")
-    out: list[str] = []
-    output = "a.out"
-    i = 1
-    while i < len(cmd):
-        a = cmd[i]
-        if a == "-plugin":
-            i += 2
-            continue
-        if a.startswith("-plugin-opt"):
-            i += 1
-            continue
-        if a.split("=")[0] in _LD_UNMODELLED:
-            return Local("link-option:" + a.split("=")[0])
-        if a == "-o" and i + 1 < len(cmd):
-            output = cmd[i + 1]
-        out.append(a)
-        i += 1
-    return LdCommand(ld, tuple(out), output)
+    return _ld_args(ld, cmd[1:], from_driver=True)
 
 
 def is_ld(name: str) -> bool:
@@ -147,21 +130,42 @@ def is_ld(name: str) -> bool:
 
 def direct_ld_command(ld: str, args: list[str]) -> LdCommand | Local:
     """ld called directly: its arguments are the command (no driver to ask)."""
+    return _ld_args(ld, args, from_driver=False)
+
+
+def _ld_args(ld: str, args: list[str], from_driver: bool) -> LdCommand | Local:
+    """ld's arguments as the thunk runs them, or why it cannot.
+
+    From a driver, its LTO plugin options are dropped (without LTO objects
+    the plugin claims nothing, and its -fresolution name is random); given
+    to ld directly they are the user's, and refused like the other options
+    ggcc does not model. A joined ``-oFILE`` (or ``-Wl,-oFILE`` through a
+    driver) is refused too: the argument mapping would not root it, and a
+    thunk must never write where it was not told to."""
+    out: list[str] = []
     output = "a.out"
-    for i, a in enumerate(args):
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if from_driver and a == "-plugin":
+            i += 2
+            continue
+        if from_driver and a.startswith("-plugin-opt"):
+            i += 1
+            continue
         if a.startswith("@"):
             return Local("response-file")
         if a.split("=")[0] in _LD_UNMODELLED:
             return Local("link-option:" + a.split("=")[0])
-        # "-oFILE" (and -omagic): a joined output the argument mapping does
-        # not root; never let a thunk write where it was not told to.
         if a.startswith("-o") and a != "-o":
             return Local("link-option:-o")
         if a in ("-o", "--output") and i + 1 < len(args):
             output = args[i + 1]
         elif a.startswith("--output="):
             output = a[len("--output="):]
-    return LdCommand(ld, tuple(args), output)
+        out.append(a)
+        i += 1
+    return LdCommand(ld, tuple(out), output)
 
 
 def split_command(line: str) -> list[str]:

@@ -30,9 +30,12 @@ import json
 import os
 import time
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from ggcc.fsutil import atomic_write_bytes
 from ggcc.hash_cache import HashCache
+
+Listing = Callable[[str], "frozenset[str]"]  # a directory -> the names of its non-directories
 
 MAX_ENTRIES = 8
 RACY_WINDOW_S = 2.0
@@ -48,9 +51,15 @@ class Entry:
     absent_dirs: tuple[tuple[str, int], ...] = ()  # (directory, mtime_ns or MISSING_DIR): unchanged
 
 
-def compress_absent(paths: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]] | None:
+def compress_absent(paths: tuple[str, ...], listing: Listing | None = None
+                    ) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]] | None:
     """(paths kept one by one, directories standing for the rest), or None
-    if one of the paths exists now (the scan is already out of date)."""
+    if one of the paths exists now (the scan is already out of date).
+
+    ``listing`` (the scanner's cached directory listings, ScanCache.listing)
+    answers for a directory's hundreds of names with one stat; without it,
+    a lexists each. (The listing leaves directories out, as gcc's lookup
+    does: a directory named like a header does not shadow it.)"""
     by_dir: dict[str, list[str]] = {}
     for p in paths:
         by_dir.setdefault(os.path.dirname(p), []).append(p)
@@ -65,7 +74,11 @@ def compress_absent(paths: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tupl
         if before is not None and before != MISSING_DIR and now - before / 1e9 < RACY_WINDOW_S:
             singles.extend(names)
             continue
-        if _any_exists(d, names, now):
+        if listing is not None:
+            present = listing(d)
+            if any(os.path.basename(p) in present for p in names):
+                return None
+        elif any(os.path.lexists(p) for p in names):
             return None
         if before is None or _mtime(d) != before:
             singles.extend(names)
@@ -74,35 +87,6 @@ def compress_absent(paths: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tupl
     if any(os.path.lexists(p) for p in singles):
         return None
     return tuple(singles), tuple(dirs)
-
-
-# Directory listings by path: (inode, mtime_ns, every entry's name). A compile
-# has hundreds of absent paths, nearly all in the same few system and -I
-# directories: one stat of the directory instead of a lexists per path.
-_listings: dict[str, tuple[int, int, frozenset[str]]] = {}
-
-
-def _any_exists(d: str, paths: list[str], now: float) -> bool:
-    """Whether any of ``paths`` (all in directory ``d``) exists, as lexists says."""
-    try:
-        st = os.stat(d)
-    except (FileNotFoundError, NotADirectoryError):
-        return False  # nothing exists under a directory that does not
-    except OSError:
-        return any(os.path.lexists(p) for p in paths)
-    hit = _listings.get(d)
-    if hit is not None and hit[0] == st.st_ino and hit[1] == st.st_mtime_ns:
-        names = hit[2]
-    else:
-        try:
-            names = frozenset(os.listdir(d))
-        except OSError:  # searchable, not readable
-            return any(os.path.lexists(p) for p in paths)
-        # An entry made in the same clock tick as the listing would not change
-        # the mtime again: such a listing is used once, not remembered.
-        if now - st.st_mtime_ns / 1e9 >= RACY_WINDOW_S:
-            _listings[d] = (st.st_ino, st.st_mtime_ns, names)
-    return any(os.path.basename(p) in names for p in paths)
 
 
 def _mtime(d: str) -> int | None:
@@ -158,9 +142,9 @@ def _still_valid(e: Entry, cwd: str, hashes: HashCache) -> bool:
     return True
 
 
-def record(root: str, k: str, entry: Entry, shared: object = None) -> None:
+def record(root: str, k: str, entry: Entry, shared: object = None, listing: Listing | None = None) -> None:
     if not entry.absent_dirs:
-        compressed = compress_absent(entry.absent)
+        compressed = compress_absent(entry.absent, listing)
         if compressed is None:
             return  # a header appeared since the scan: do not vouch for it
         entry = replace(entry, absent=compressed[0], absent_dirs=compressed[1])

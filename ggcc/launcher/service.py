@@ -253,10 +253,8 @@ def handle(req: Request, ctx: Context) -> Done | Local:
     from ggcc.launcher.archive import is_archiver
     from ggcc.launcher.link import is_ld
 
-    if is_archiver(req.argv[0]):
-        step = archive_as_thunk
-    else:
-        step = link_as_thunk if is_ld(req.argv[0]) else compile_as_thunk
+    tool = req.argv[0]
+    step = archive_as_thunk if is_archiver(tool) else link_as_thunk if is_ld(tool) else compile_as_thunk
     try:
         outcome = step(req, ctx)
     except Exception as e:  # never let ggcc break a build
@@ -382,7 +380,7 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
                 os.replace(scan.depfile_tmp, os.path.join(cwd, parsed.deps.file))
             entry = manifest.Entry(files, absent, thunk.id, depfile_id)
             return _defer(req, ctx, session, thunk, store, os.path.join(cwd, parsed.output), "object", [],
-                          lambda: manifest.record(ctx.root, key, entry, store))
+                          lambda: manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing))
         outcome = _force(thunk, store, ctx, env)
         if isinstance(outcome, Local):
             return outcome
@@ -399,7 +397,7 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
                     push([depfile_id])
                 except Exception:
                     pass  # the shared store is an optimisation
-            manifest.record(ctx.root, key, entry, store)
+            manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing)
 
         ctx.record_later(key, record)
         return done
