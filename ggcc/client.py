@@ -1,77 +1,171 @@
 """The launcher's client: hand one compile to the daemon, or run the compiler.
 
 This module runs once per compile, hundreds at a time under ``ninja -j500``,
-so it imports nothing but C modules already in the interpreter (os, sys,
-_socket; fcntl only to start the daemon): a cache hit costs Python's
-start-up, one connect, one request and one reply. Everything else (hashing,
-scanning, the store, the engine) lives in the daemon (ggcc/daemon.py).
+so its hot path imports nothing but modules built into the interpreter
+(posix, sys, _socket): not even ``os``, whose import (with
+collections.abc) costs ~2.5 ms when bin/ggcc starts Python without site.
+It works on the environment as bytes, as the kernel gives it and the daemon
+receives it. A cache hit costs Python's start-up, one connect, one request
+and one reply. Everything else (hashing, scanning, the store, the engine)
+lives in the daemon (ggcc/daemon.py); the functions the CLI uses to start
+and ask the daemon import ``os`` themselves.
 
 If the daemon cannot be reached or started, or dies while answering, the
 real compiler runs here and the reason is counted: ggcc never breaks a
 build. GGCC_DAEMON=0 does the daemon's work in this process instead.
 """
 
-from __future__ import annotations
-
-import os
+import posix
 import sys
 
 from ggcc import wire
-from ggcc.config import ggcc_dir
 
 TYPE_CHECKING = False  # not `from typing`: 3 ms on every compile
 if TYPE_CHECKING:
     import _socket
+    from collections.abc import Mapping
 
 START_TIMEOUT_S = 20.0
 START_BACKOFF_S = 30.0  # after a failed start, launchers go local at once for this long
 STARTED_FILE = "daemon.started"  # made by a daemon the moment it holds its lock
+_FS = sys.getfilesystemencoding()
+_S_IFMT, _S_IFREG = 0o170000, 0o100000
 
 
 def main(argv: list[str]) -> int:
     """argv: the compiler as the user named it, then its arguments."""
-    env = compiler_env()
-    compiler = resolve_compiler(argv[0], env)
+    env = launch_env()
+    compiler = find_compiler(argv[0], env)
     if compiler is None:
         sys.stderr.write(f"ggcc: {argv[0]}: not found on PATH; name an installed compiler\n")
         return 127
-    if env.get("GGCC_DISABLE") == "1":
+    if env.get(b"GGCC_DISABLE") == b"1":
         return exec_local(compiler, argv, env)
-    root = ggcc_dir(env)
-    if env.get("GGCC_DAEMON") == "0":
+    root = state_dir(env)
+    if env.get(b"GGCC_DAEMON") == b"0":
+        from ggcc.main import ensure_site
+
+        ensure_site()
         from ggcc.launcher.run import in_process
 
-        return in_process(compiler, argv, env, root)
-    columns = stderr_columns()
-    mask = os.umask(0)
-    os.umask(mask)
-    fields = [b"compile", os.fsencode(compiler), os.fsencode(os.getcwd()), b"%o" % mask, columns.encode(),
-              b"%d" % len(argv)]
-    fields += [os.fsencode(a) for a in argv]
-    fields += [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
+        return in_process(fsdecode(compiler), argv, str_env(env), root)
+    mask = posix.umask(0)
+    posix.umask(mask)
+    fields = [b"compile", compiler, posix.getcwdb(), b"%o" % mask, stderr_columns().encode(), b"%d" % len(argv)]
+    fields += [fsencode(a) for a in argv]
+    fields += [k + b"=" + v for k, v in env.items()]
     reply = ask(root, fields, env)
     if reply and reply[0] == b"done" and len(reply) == 4:
         _write_all(1, reply[2])
         _write_all(2, reply[3])
         # Nothing is buffered and nothing needs finalizing: skip the
         # interpreter's tear-down (a millisecond or more per compile).
-        os._exit(int(reply[1]))
+        posix._exit(int(reply[1]))
     if not reply or reply[0] != b"local":  # the daemon counted its own reasons
-        from ggcc import stats  # imports only os: cheap on this rare path
+        from ggcc import stats
 
         stats.record(root, "invocation", "local daemon-unavailable")
     return exec_local(compiler, argv, env)
 
 
-def ask(root: str, fields: list[bytes], env: dict[str, str] | None = None) -> list[bytes] | None:
-    """Send one request and wait for the reply, starting the daemon if need
-    be; None if no daemon could answer (not running and not startable, or
+def fsencode(s: str) -> bytes:
+    return s.encode(_FS, "surrogateescape")  # what os.fsencode does on POSIX
+
+
+def fsdecode(b: bytes) -> str:
+    return b.decode(_FS, "surrogateescape")
+
+
+def str_env(env: "Mapping[bytes, bytes] | Mapping[str, str]") -> dict[str, str]:
+    return {k if isinstance(k, str) else fsdecode(k): v if isinstance(v, str) else fsdecode(v)
+            for k, v in env.items()}
+
+
+def launch_env() -> dict[bytes, bytes]:
+    """The environment the compiler would have had without ggcc in between.
+
+    Python coerces the C locale (PEP 538) by exporting LC_CTYPE=C.UTF-8,
+    which would turn gcc's ASCII quotes into UTF-8 ones: undo that.
+    """
+    env = dict(posix.environ)
+    if (
+        env.get(b"LC_CTYPE") == b"C.UTF-8"
+        and not env.get(b"LC_ALL")
+        and env.get(b"LANG", b"C") in (b"", b"C", b"POSIX")
+    ):
+        del env[b"LC_CTYPE"]
+    masquerade = env.get(b"GGCC_MASQUERADE")
+    if masquerade and b"PATH" in env:
+        # gcc finds its own directory through PATH when argv[0] has no
+        # slash: it must not find ggcc infer's name for it.
+        env[b"PATH"] = b":".join(d for d in env[b"PATH"].split(b":") if d != masquerade)
+    return env
+
+
+def compiler_env() -> dict[str, str]:
+    """launch_env() as str, for the CLI's commands."""
+    return str_env(launch_env())
+
+
+def state_dir(env: dict[bytes, bytes]) -> str:
+    """config.ggcc_dir without importing os when the path needs no
+    normalizing (the usual case); config's answer otherwise."""
+    d = env.get(b"GGCC_DIR")
+    if d:
+        if _normal_abs(d):
+            return fsdecode(d)
+    else:
+        cache = env.get(b"XDG_CACHE_HOME") or (env[b"HOME"] + b"/.cache" if env.get(b"HOME") else b"")
+        if _normal_abs(cache):
+            return fsdecode(cache) + "/ggcc"
+    from ggcc.config import ggcc_dir
+
+    return ggcc_dir(str_env(env))
+
+
+def _normal_abs(p: bytes) -> bool:
+    """Whether os.path.abspath(p) == p."""
+    return (p.startswith(b"/") and not p.endswith((b"/", b"/.", b"/..")) and b"//" not in p
+            and b"/./" not in p and b"/../" not in p)
+
+
+def find_compiler(name: str, env: dict[bytes, bytes]) -> bytes | None:
+    """The compiler's path: as given if it has a '/', else the first on PATH
+    that is not ggcc itself (ggcc may be installed as a masquerade link)."""
+    n = fsencode(name)
+    if b"/" in n:
+        return n if _executable_file(n) is not None else None
+    me = _executable_file(fsencode(sys.argv[0])) if sys.argv and sys.argv[0] else None
+    for d in env.get(b"PATH", b"/bin:/usr/bin").split(b":"):  # ggcc infer's names are not on it: launch_env
+        p = d + n if d.endswith(b"/") else (d or b".") + b"/" + n
+        found = _executable_file(p)
+        if found is not None and found != me:
+            return p
+    return None
+
+
+def _executable_file(p: bytes) -> tuple[int, int] | None:
+    """(device, inode) of the regular file p names (through symlinks), if
+    we may execute it."""
+    try:
+        st = posix.stat(p)
+    except (OSError, ValueError):
+        return None
+    if st.st_mode & _S_IFMT != _S_IFREG or not posix.access(p, posix.X_OK):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def ask(root: str, fields: list[bytes],
+        env: "Mapping[bytes, bytes] | Mapping[str, str] | None" = None) -> list[bytes] | None:
+    """Send one request and wait for the reply, starting the daemon (with
+    ``env``, if given) if need be; None if no daemon could answer (not running and not startable, or
     it died twice while answering)."""
     payload = wire.encode(fields)
     for _ in range(3):
         sock = connect(root)
         if sock is None:
-            if env is None or not start(root, env):
+            if env is None or not start(root, str_env(env)):
                 return None
             continue
         try:
@@ -86,7 +180,7 @@ def ask(root: str, fields: list[bytes], env: dict[str, str] | None = None) -> li
     return None
 
 
-def connect(root: str) -> _socket.socket | None:
+def connect(root: str) -> "_socket.socket | None":
     """A connected socket to the daemon of ``root``, or None."""
     import _socket
 
@@ -113,6 +207,7 @@ def start(root: str, env: dict[str, str], retry_now: bool = False) -> bool:
     waited for. ``retry_now`` (an explicit `ggcc daemon start`) ignores a
     remembered failure."""
     import fcntl
+    import os
     import time
 
     os.makedirs(root, mode=0o700, exist_ok=True)
@@ -166,6 +261,7 @@ def start(root: str, env: dict[str, str], retry_now: bool = False) -> bool:
 def daemon_alive(root: str) -> bool:
     """Whether some process holds the daemon's lifetime lock."""
     import fcntl
+    import os
 
     try:
         fd = os.open(os.path.join(root, "daemon.lock"), os.O_RDWR | os.O_CLOEXEC)
@@ -184,6 +280,8 @@ def spawn(root: str, env: dict[str, str]) -> None:
     """Start ``python -m ggcc daemon run`` detached: its own session, cwd /,
     stdio to daemon.log, and none of the build tool's descriptors (a daemon
     holding ninja's output pipe would make ninja wait for it forever)."""
+    import os
+
     import ggcc
 
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(ggcc.__file__)))
@@ -213,61 +311,27 @@ def spawn(root: str, env: dict[str, str]) -> None:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        n = os.write(fd, view)
+        n = posix.write(fd, view)
         view = view[n:]
 
 
 def stderr_columns() -> str:
     """The terminal's width if stderr is a terminal, else "" (a pipe)."""
-    if os.isatty(2):
+    if posix.isatty(2):
         try:
-            return str(os.get_terminal_size(2).columns)
+            return str(posix.get_terminal_size(2).columns)
         except OSError:
             pass
     return ""
 
 
-def exec_local(compiler: str, argv: list[str], env: dict[str, str]) -> int:
+def exec_local(compiler: str | bytes, argv: list[str], env: "Mapping[bytes, bytes] | Mapping[str, str]") -> int:
     """Replace this process with the real compiler: its output is the answer."""
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execve(compiler, argv, env)
+        posix.execve(compiler, argv, env)
     except OSError as e:
         sys.stderr.write(f"ggcc: {argv[0]}: {e.strerror}\n")
         return 126
     return 127  # not reached
-
-
-def resolve_compiler(name: str, env: dict[str, str]) -> str | None:
-    """The compiler's path: as given if it has a '/', else the first on PATH
-    that is not ggcc itself (ggcc may be installed as a masquerade link)."""
-    if "/" in name:
-        return name if os.path.isfile(name) and os.access(name, os.X_OK) else None
-    me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    for d in env.get("PATH", os.defpath).split(os.pathsep):  # ggcc infer's names are not on it: compiler_env
-        p = os.path.join(d or ".", name)
-        if os.path.isfile(p) and os.access(p, os.X_OK) and os.path.realpath(p) != me:
-            return p
-    return None
-
-
-def compiler_env() -> dict[str, str]:
-    """The environment the compiler would have had without ggcc in between.
-
-    Python coerces the C locale (PEP 538) by exporting LC_CTYPE=C.UTF-8,
-    which would turn gcc's ASCII quotes into UTF-8 ones: undo that.
-    """
-    env = dict(os.environ)
-    if (
-        env.get("LC_CTYPE") == "C.UTF-8"
-        and not env.get("LC_ALL")
-        and env.get("LANG", "C") in ("", "C", "POSIX")
-    ):
-        del env["LC_CTYPE"]
-    masquerade = env.get("GGCC_MASQUERADE")
-    if masquerade and "PATH" in env:
-        # gcc finds its own directory through PATH when argv[0] has no
-        # slash: it must not find ggcc infer's name for it.
-        env["PATH"] = os.pathsep.join(d for d in env["PATH"].split(os.pathsep) if d != masquerade)
-    return env

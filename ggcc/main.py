@@ -5,8 +5,6 @@
 because it runs once per compile.
 """
 
-from __future__ import annotations
-
 import sys
 
 SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "stats", "version", "help", "daemon", "infer", "masquerade", "worker", "workers", "lambda", "cmake", "ninja", "make"})
@@ -19,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     while args and args[0].rpartition("/")[2] == "ggcc":
         args = args[1:]
     if not args or args[0] in SUBCOMMANDS or args[0].startswith("-"):
+        ensure_site()
         from ggcc import cli
 
         return cli.main(args)
@@ -26,6 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     from ggcc.client import main as launch
 
     return launch(args)
+
+
+def ensure_site() -> None:
+    """Set up site's paths (ggcc's dependencies, .pth files) if bin/ggcc
+    started Python without them: only the launcher's hot path goes without."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()
 
 
 if __name__ == "__main__":

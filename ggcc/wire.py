@@ -6,12 +6,11 @@ argv... env...`` (env as K=V), ``status``, ``stop``. Replies: ``done code
 stdout stderr``, ``local reason`` (run the real compiler: the reason is
 counted), ``status text``, ``stopping``, ``error text``.
 
-Only C modules are imported here: the client pays for every import.
+Only modules built into the interpreter are imported here: the client pays
+for every import (``os`` only for a socket path too long for sun_path).
 """
 
-from __future__ import annotations
-
-import os
+import sys
 
 TYPE_CHECKING = False  # typing itself costs the client 3 ms
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ def decode(body: bytes) -> list[bytes]:
     return fields
 
 
-def read(sock: Any) -> list[bytes] | None:
+def read(sock: "Any") -> list[bytes] | None:
     """One message from a socket, or None if the peer closed before it ended."""
     head = _read_exact(sock, 4)
     if head is None:
@@ -51,7 +50,7 @@ def read(sock: Any) -> list[bytes] | None:
     return None if body is None else decode(body)
 
 
-def _read_exact(sock: Any, n: int) -> bytes | None:
+def _read_exact(sock: "Any", n: int) -> bytes | None:
     chunks = []
     while n:
         b = sock.recv(min(n, 1 << 20))
@@ -63,7 +62,7 @@ def _read_exact(sock: Any, n: int) -> bytes | None:
 
 
 def socket_path(root: str) -> str:
-    return os.path.join(root, "daemon.sock")
+    return root.rstrip("/") + "/daemon.sock"  # os.path.join, without importing os
 
 
 class short_path:
@@ -75,11 +74,15 @@ class short_path:
         self.fd = -1
 
     def __enter__(self) -> str:
-        if len(os.fsencode(self.path)) <= _SUN_PATH_MAX:
+        if len(self.path.encode(sys.getfilesystemencoding(), "surrogateescape")) <= _SUN_PATH_MAX:
             return self.path
+        import os
+
         self.fd = os.open(os.path.dirname(self.path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         return f"/proc/self/fd/{self.fd}/{os.path.basename(self.path)}"
 
     def __exit__(self, *exc: object) -> None:
         if self.fd >= 0:
+            import os
+
             os.close(self.fd)

@@ -1,0 +1,95 @@
+"""bin/ggcc as pip installs it: the launcher starts Python without site.
+
+The development venv holds ggcc as an editable install, whose package only
+site can find: every other test runs bin/ggcc's slower path. Here ggcc is
+installed the way users get it (a wheel into a fresh venv) and the fast
+path is checked: sh starts the venv's python3 with -I -S, and a compile
+imports neither site nor os nor anything beyond ggcc's client.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from helpers import ggcc_stats
+
+REPO = Path(__file__).resolve().parent.parent
+SRC = "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n"
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with ggcc installed from a wheel; its dependencies come
+    from the development venv through a .pth file (no network here)."""
+    d = tmp_path_factory.mktemp("install")
+    src = d / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "bin", "ggcc"):
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, src / name)  # type: ignore[operator]
+    env = d / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    # The wheel is built as pip builds it for users (setuptools in an
+    # isolated build environment, from the package index).
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(d / "wheel"), str(src)],
+                   check=True, cwd=d)
+    wheel = next((d / "wheel").glob("ggcc-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(env / "bin" / "python3"), "install", "-q",
+                    "--no-deps", "--no-index", str(wheel)], check=True, cwd=d)
+    site = next((env / "lib").glob("python3*/site-packages"))
+    (site / "dev_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return env
+
+
+def _env(store: Path) -> dict[str, str]:
+    return dict(os.environ, GGCC_DIR=str(store))
+
+
+def test_the_installed_command_starts_python_without_site(venv: Path, tmp_path: Path) -> None:
+    ggcc = venv / "bin" / "ggcc"
+    assert ggcc.read_bytes().startswith(b"#!/bin/sh\n")  # pip left it alone: no "#!python" to rewrite
+    (tmp_path / "a.c").write_text(SRC)
+    subprocess.run(["gcc", "-O2", "-c", "a.c", "-o", "plain.o"], cwd=tmp_path, check=True)
+    store = tmp_path / "store"
+    # The sh half: which python, with which options.
+    p = subprocess.run(["sh", "-x", str(ggcc), "gcc", "-O2", "-c", "a.c", "-o", "a.o"], cwd=tmp_path,
+                       env=_env(store), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert f"exec {venv}/bin/python3 -I -S {ggcc} gcc -O2 -c a.c -o a.o" in p.stderr
+    assert (tmp_path / "a.o").read_bytes() == (tmp_path / "plain.o").read_bytes()
+    # The Python half, with those options: a hit imports ggcc's client and
+    # nothing it does not need.
+    (tmp_path / "a.o").unlink()
+    p = subprocess.run([str(venv / "bin" / "python3"), "-I", "-S", "-X", "importtime", str(ggcc),
+                        "gcc", "-O2", "-c", "a.c", "-o", "a.o"], cwd=tmp_path, env=_env(store),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    imported = {line.rpartition("|")[2].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
+    assert {"ggcc.client", "ggcc.wire", "_socket"} <= imported, imported
+    assert not imported & {"site", "os", "typing", "re", "ggcc.config", "ggcc.launcher"}, imported & {"site", "os"}
+    assert (tmp_path / "a.o").read_bytes() == (tmp_path / "plain.o").read_bytes()
+    s = ggcc_stats(store)
+    assert (s["invocations"], s["executed"], s["cache_hits"], s["local_fallbacks"]) == (2, 1, 1, {}), s
+
+
+def test_a_linked_command_and_the_cli_work_too(venv: Path, tmp_path: Path) -> None:
+    """pipx links the command from elsewhere: sh follows the link to find the
+    venv's python. CLI commands set up site themselves (ggcc's dependencies,
+    .pth files: here the development venv's packages)."""
+    (tmp_path / "bin").mkdir()
+    linked = tmp_path / "bin" / "ggcc"
+    linked.symlink_to(venv / "bin" / "ggcc")
+    (tmp_path / "a.c").write_text(SRC)
+    store = tmp_path / "store"
+    p = subprocess.run(["sh", "-x", str(linked), "gcc", "-c", "a.c", "-o", "a.o"], cwd=tmp_path, env=_env(store),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert f"exec {venv}/bin/python3 -I -S {linked} gcc" in p.stderr
+    p = subprocess.run([str(linked), "stats", "--json"], env=_env(store), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and '"executed": 1' in p.stdout, p.stderr
