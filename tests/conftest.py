@@ -23,6 +23,20 @@ def _no_daemon_outlives_its_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     stop_daemons(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def libuv_plain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
+    """libuv (with its tests) built plain once per session: its source tree
+    and the build's outputs by path. The tests that build it through ggcc
+    do so in this same tree, one after the other (debug info and RUNPATHs
+    record the build directory's path, so it must be the same)."""
+    from debian_sources import build_outputs, configure_libuv, copy_of
+
+    tree = copy_of("libuv1", tmp_path_factory.mktemp("libuv"))
+    configure_libuv(tree / "build", [])
+    subprocess.run(["ninja", "-j2"], cwd=tree / "build", check=True, capture_output=True)
+    return tree, build_outputs(tree / "build")
+
+
 @pytest.fixture
 def ggcc_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "store"

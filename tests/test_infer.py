@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from debian_sources import build_outputs, configure_libuv, copy_of, zlib_outputs, zlib_plain_and_ours
+from debian_sources import build_outputs, configure_libuv, zlib_outputs, zlib_plain_and_ours
 from helpers import GGCC, cmake_launcher_flags
 from ggcc import placeholder
 
@@ -72,24 +72,17 @@ def test_zlib_infer_make(tmp_path: Path) -> None:
     assert list(ours.glob("objs/*.o")) == [] and _placeholders(ours) == []
 
 
-def test_libuv_infer_ninja(tmp_path: Path) -> None:
+def test_libuv_infer_ninja(tmp_path: Path, libuv_plain: tuple[Path, dict[str, bytes]]) -> None:
     store = tmp_path / "store"
-    tree = copy_of("libuv1", tmp_path)
+    tree, want = libuv_plain
     build = tree / "build"
-    outputs = {}
-    for kind in ("plain", "ours"):
-        flags = []
-        if kind == "ours":
-            # CMake runs ar and ranlib by absolute path: name ggcc's for them.
-            masq = subprocess.run(GGCC + ["masquerade"], env=_env(store), capture_output=True, text=True,
-                                  check=True).stdout.strip()
-            flags = [*cmake_launcher_flags(), f"-DCMAKE_AR={masq}/ar", f"-DCMAKE_RANLIB={masq}/ranlib"]
-        configure_libuv(build, flags)
-        cmd = ["ninja", "-j2"] if kind == "plain" else GGCC + ["infer", "ninja", "-j64"]
-        p = subprocess.run(cmd, cwd=build, capture_output=True, text=True, env=_env(store))
-        assert p.returncode == 0, p.stderr[-3000:]
-        outputs[kind] = build_outputs(build)
-    want, got = outputs["plain"], outputs["ours"]
+    # CMake runs ar and ranlib by absolute path: name ggcc's for them.
+    masq = subprocess.run(GGCC + ["masquerade"], env=_env(store), capture_output=True, text=True,
+                          check=True).stdout.strip()
+    configure_libuv(build, [*cmake_launcher_flags(), f"-DCMAKE_AR={masq}/ar", f"-DCMAKE_RANLIB={masq}/ranlib"])
+    p = subprocess.run(GGCC + ["infer", "ninja", "-j64"], cwd=build, capture_output=True, text=True, env=_env(store))
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = build_outputs(build)
     assert len(want) > 400
     assert sorted(n for n in want if got.get(n) != want[n]) == []
     assert _placeholders(build) == []

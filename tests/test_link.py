@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from debian_sources import build_outputs, configure_libuv, copy_of, zlib_outputs, zlib_plain_and_ours
+from debian_sources import build_outputs, configure_libuv, zlib_outputs, zlib_plain_and_ours
 from helpers import GGCC, cmake_launcher_flags
 from ggcc.launcher.link import LdCommand, map_args, named_files, search_dirs
 
@@ -168,27 +168,23 @@ def _kill_daemon_midway(store: Path, build: Path, killed: threading.Event) -> No
         time.sleep(0.1)
 
 
-def test_libuv_cmake_ninja_with_compiler_and_linker_launchers(tmp_path: Path) -> None:
+def test_libuv_cmake_ninja_with_compiler_and_linker_launchers(tmp_path: Path,
+                                                              libuv_plain: tuple[Path, dict[str, bytes]]) -> None:
     """libuv with its tests, CMake + Ninja, through CMAKE_<LANG>_COMPILER_LAUNCHER
     and CMAKE_<LANG>_LINKER_LAUNCHER (wait mode), the daemon killed with
     SIGKILL a quarter of the way: every object, archive, shared library and
     executable identical; its test runner passes tests."""
     store = tmp_path / "store"
-    tree = copy_of("libuv1", tmp_path)
-    build = tree / "build"  # the same path for both builds: debug info records it
-    outputs = {}
-    for kind in ("plain", "ours"):
-        configure_libuv(build, cmake_launcher_flags() if kind == "ours" else [], _env(store))
-        killed = threading.Event()
-        killer = threading.Thread(target=_kill_daemon_midway, args=(store, build, killed))
-        if kind == "ours":
-            killer.start()
-        subprocess.run(["ninja", "-j4"], cwd=build, check=True, capture_output=True, env=_env(store))
-        if kind == "ours":
-            killer.join()
-            assert killed.is_set()
-        outputs[kind] = build_outputs(build)
-    want, got = outputs["plain"], outputs["ours"]
+    tree, want = libuv_plain
+    build = tree / "build"  # the plain build's path: debug info records it
+    configure_libuv(build, cmake_launcher_flags(), _env(store))
+    killed = threading.Event()
+    killer = threading.Thread(target=_kill_daemon_midway, args=(store, build, killed))
+    killer.start()
+    subprocess.run(["ninja", "-j4"], cwd=build, check=True, capture_output=True, env=_env(store))
+    killer.join()
+    assert killed.is_set()
+    got = build_outputs(build)
     assert len(want) > 400 and any(n.startswith("libuv.so") for n in want) and "uv_run_tests_a" in want
     assert sorted(want) == sorted(got)
     assert sorted(n for n in want if got[n] != want[n]) == []
