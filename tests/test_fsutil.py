@@ -40,3 +40,23 @@ def test_a_file_the_build_wrote_itself_is_kept(tmp_path: Path) -> None:
     assert not copy_over_if_unchanged(str(src), str(dest), b"placeholder")
     assert dest.read_bytes() == b"the build's own object"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["real.o", "x.o"]
+
+
+def test_atomic_writes_skip_a_stray_temporary_and_leave_none(tmp_path: Path) -> None:
+    """A temporary named as the next one would be (left by a killed process
+    with this pid) is neither reused nor overwritten."""
+    import threading
+
+    from ggcc import fsutil
+
+    n = next(fsutil._serial) + 1
+    stray = tmp_path / f".ggcc-tmp-{os.getpid()}-{threading.get_ident():x}-{n}"
+    stray.write_bytes(b"someone else's")
+    big = os.urandom(3 << 20)
+    (tmp_path / "src").write_bytes(big)
+    fsutil.atomic_write_bytes(tmp_path / "a", b"data", 0o640)
+    fsutil.atomic_copy(tmp_path / "src", tmp_path / "b", 0o751)
+    assert (tmp_path / "a").read_bytes() == b"data" and os.stat(tmp_path / "a").st_mode & 0o777 == 0o640
+    assert (tmp_path / "b").read_bytes() == big and os.stat(tmp_path / "b").st_mode & 0o777 == 0o751
+    assert stray.read_bytes() == b"someone else's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a", "b", "src", stray.name])

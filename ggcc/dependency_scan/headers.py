@@ -239,6 +239,8 @@ def own_scan(compiler: str, comp: Compile, cwd: str, env: dict[str, str], cache:
 
 
 def _temp_beside(dest: str) -> str:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", prefix=".ggcc-dep-")
+    from ggcc.fsutil import open_temp_beside
+
+    fd, tmp = open_temp_beside(dest, ".ggcc-dep-")
     os.close(fd)
     return tmp
