@@ -32,16 +32,33 @@ def launcher() -> str:
     CMake list (`;` separates words)."""
     me = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     if os.path.basename(me) == "ggcc" and os.access(me, os.X_OK):
-        return me
+        return _without_sh(me)
     # The script installed beside this interpreter (a venv's bin/), then PATH.
     # Not realpath: a venv's python is a symlink, and resolving it loses the venv.
     beside = os.path.join(os.path.dirname(sys.executable), "ggcc")
     if os.access(beside, os.X_OK):
-        return beside
+        return _without_sh(beside)
     found = shutil.which("ggcc")
     if found:
-        return os.path.abspath(found)
+        return _without_sh(os.path.abspath(found))
     return f"{sys.executable};-m;ggcc"
+
+
+def _without_sh(script: str) -> str:
+    """bin/ggcc's sh line done once, here: its python3 with -I -S, then the
+    script (sh costs every compile ~1.7 ms). The script itself if it is not
+    ours or its python3 cannot be found the way the sh line finds it."""
+    try:
+        with open(script, "rb") as f:
+            if not f.read(64).startswith(b"#!/bin/sh\n# ggcc's command"):
+                return script
+    except OSError:
+        return script
+    for d in (os.path.dirname(script), os.path.dirname(os.path.realpath(script))):
+        python = os.path.join(d, "python3")
+        if os.access(python, os.X_OK):
+            return f"{python};-I;-S;{script}"
+    return script
 
 
 def cmake_version(cmake: str = "cmake") -> tuple[int, ...]:
