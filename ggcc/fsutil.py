@@ -11,6 +11,9 @@ import errno
 import itertools
 import os
 import threading
+from typing import Callable, Generic, TypeVar
+
+T = TypeVar("T")
 
 _serial = itertools.count()  # next() on it is atomic under the GIL
 
@@ -168,3 +171,30 @@ def umask() -> int:
 
 def file_mode_for(executable: bool) -> int:
     return 0o755 if executable else 0o644
+
+
+class ParsedFiles(Generic[T]):
+    """Small files ggcc writes by rename (manifests, toolchain records),
+    parsed once and parsed again only when (inode, size, mtime) changes: the
+    daemon reads some on every compile, and a stat is cheaper than a read
+    and a parse. A rename gives the file a new inode, so even a rewrite
+    within the file system's timestamp granularity is seen."""
+
+    def __init__(self, parse: Callable[[bytes], T], limit: int = 50_000) -> None:
+        self._parse = parse
+        self._limit = limit
+        self._known: dict[str, tuple[tuple[int, int, int], T]] = {}
+
+    def get(self, path: str) -> T:
+        """The parsed file; raises what os.stat, open and parse raise."""
+        st = os.stat(path)
+        sig = (st.st_ino, st.st_size, st.st_mtime_ns)
+        known = self._known.get(path)
+        if known is not None and known[0] == sig:
+            return known[1]
+        with open(path, "rb") as f:
+            value = self._parse(f.read())
+        if len(self._known) >= self._limit:
+            self._known.clear()
+        self._known[path] = (sig, value)
+        return value

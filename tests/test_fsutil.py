@@ -60,3 +60,24 @@ def test_atomic_writes_skip_a_stray_temporary_and_leave_none(tmp_path: Path) -> 
     assert (tmp_path / "b").read_bytes() == big and os.stat(tmp_path / "b").st_mode & 0o777 == 0o751
     assert stray.read_bytes() == b"someone else's"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a", "b", "src", stray.name])
+
+
+def test_parsed_files_are_parsed_again_only_when_rewritten(tmp_path: Path) -> None:
+    from ggcc import fsutil
+
+    parsed: list[bytes] = []
+
+    def parse(data: bytes) -> bytes:
+        parsed.append(data)
+        return data.upper()
+
+    cache = fsutil.ParsedFiles(parse)
+    p = tmp_path / "m"
+    fsutil.atomic_write_bytes(p, b"one")
+    assert cache.get(str(p)) == b"ONE" and cache.get(str(p)) == b"ONE"
+    assert parsed == [b"one"]  # the second get was a stat
+    st = os.stat(p)
+    fsutil.atomic_write_bytes(p, b"two")  # same size; the same mtime too:
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert cache.get(str(p)) == b"TWO"  # the rename's new inode tells
+    assert parsed == [b"one", b"two"]

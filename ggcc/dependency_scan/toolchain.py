@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 from ggcc.dependency_scan.program import Runtime, ToolFile, capture_runtime, still_valid, tree_path
 from ggcc.errors import GgccError
-from ggcc.fsutil import atomic_write_bytes
+from ggcc.fsutil import ParsedFiles, atomic_write_bytes
 from ggcc.hash_cache import HashCache
 from ggcc.local_store import LocalStore
 from ggcc.thunk import ROOT_TOKEN
@@ -235,15 +235,21 @@ def _save(path: str, tc: Toolchain) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
 
 
+def _parse(data: bytes) -> Toolchain | None:
+    obj = json.loads(data)
+    if obj.pop("format", None) != FORMAT:
+        return None
+    obj["files"] = tuple(ToolFile(**f) for f in obj["files"])
+    obj["library_dirs_tree"] = tuple(obj["library_dirs_tree"])
+    obj["native_flags"] = tuple((k, tuple(v)) for k, v in obj["native_flags"])
+    return Toolchain(**obj)
+
+
+_records = ParsedFiles(_parse, limit=1000)  # read on every compile: a stat, not a parse
+
+
 def _load(path: str) -> Toolchain | None:
     try:
-        with open(path, "rb") as f:
-            obj = json.loads(f.read())
-        if obj.pop("format", None) != FORMAT:
-            return None
-        obj["files"] = tuple(ToolFile(**f) for f in obj["files"])
-        obj["library_dirs_tree"] = tuple(obj["library_dirs_tree"])
-        obj["native_flags"] = tuple((k, tuple(v)) for k, v in obj["native_flags"])
-        return Toolchain(**obj)
+        return _records.get(path)
     except (OSError, ValueError, TypeError, KeyError):
         return None

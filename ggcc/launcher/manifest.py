@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from ggcc.fsutil import atomic_write_bytes
+from ggcc.fsutil import ParsedFiles, atomic_write_bytes
 from ggcc.hash_cache import HashCache
 
 Listing = Callable[[str], "frozenset[str]"]  # a directory -> the names of its non-directories
@@ -166,33 +166,22 @@ def record(root: str, k: str, entry: Entry, shared: object = None, listing: List
         put(f"manifests/{k}", data)
 
 
-# Parsed manifests by path, with the (inode, size, mtime) they were read
-# at: a direct hit in the daemon costs a stat here instead of a read and a
-# JSON parse. Writes go through a rename, so a rewritten file has a new inode.
-_parsed: dict[str, tuple[tuple[int, int, int], list[Entry]]] = {}
-_PARSED_MAX = 50_000
+def _parse(data: bytes) -> list[Entry]:
+    return [
+        Entry(tuple((str(p), str(i)) for p, i in o["files"]), tuple(o["absent"]), str(o["thunk"]), str(o["depfile"]),
+              tuple((str(d), int(m)) for d, m in o.get("absent_dirs", [])))
+        for o in json.loads(data)
+    ]
+
+
+_manifests = ParsedFiles(_parse)  # a direct hit costs a stat here, not a read and a parse
 
 
 def _load(path: str) -> list[Entry]:
     try:
-        st = os.stat(path)
-        sig = (st.st_ino, st.st_size, st.st_mtime_ns)
-        known = _parsed.get(path)
-        if known is not None and known[0] == sig:
-            return known[1]
-        with open(path, "rb") as f:
-            obj = json.loads(f.read())
-        entries = [
-            Entry(tuple((str(p), str(i)) for p, i in o["files"]), tuple(o["absent"]), str(o["thunk"]), str(o["depfile"]),
-                  tuple((str(d), int(m)) for d, m in o.get("absent_dirs", [])))
-            for o in obj
-        ]
+        return _manifests.get(path)
     except (OSError, ValueError, KeyError, TypeError):
         return []
-    if len(_parsed) >= _PARSED_MAX:
-        _parsed.clear()
-    _parsed[path] = (sig, entries)
-    return entries
 
 
 def absent_candidates(files: list[str], search_dirs: list[str], cwd: str) -> list[str]:
