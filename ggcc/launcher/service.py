@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, TypeVar
 
@@ -44,6 +45,7 @@ T = TypeVar("T")
 
 # Environment variables that change what the compiler reads or writes in
 # ways a thunk does not model: with any of them set, compile locally.
+RECORD_DELAY_S = 2.0  # the longest a direct-mode record waits for the daemon to be quiet
 _UNMODELLED_ENV = (
     "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "GCC_EXEC_PREFIX",
     "COMPILER_PATH", "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "GCC_COMPARE_DEBUG",
@@ -94,9 +96,20 @@ class Context:
     _keyed: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict, init=False)
     _after: ThreadPoolExecutor | None = field(default=None, init=False)
     _recording: dict[str, Future[None]] = field(default_factory=dict, init=False)
+    _answering: int = field(default=0, init=False)  # requests being answered now
+    _settling: int = field(default=0, init=False)  # lookups waiting for a record
+    _quiet: threading.Condition = field(init=False)
 
     def __post_init__(self) -> None:
         self.slots = threading.Semaphore(max(1, self.jobs))
+        self._quiet = threading.Condition(self._lock)
+
+    def answering(self, delta: int) -> None:
+        """Count a request in (+1) or out (-1): records wait for quiet."""
+        with self._lock:
+            self._answering += delta
+            if self._answering == 0:
+                self._quiet.notify_all()
 
     @property
     def hashes(self) -> HashCache:
@@ -213,8 +226,18 @@ class Context:
     def record_later(self, key: str, fn: Callable[[], None]) -> None:
         """Bookkeeping for ``key`` (a direct-mode record, a push to the
         shared store) after the answer, not before: it is off the compile's
-        latency. A lookup of the same key first waits for it (settle)."""
+        latency. A lookup of the same key first waits for it (settle).
+
+        It also waits until no request is being answered (at most
+        RECORD_DELAY_S): after an edit, the links that follow the compile
+        are on the build's critical path, and a record (~10 ms, holding
+        the GIL) would slow them down."""
+        due = time.monotonic() + RECORD_DELAY_S
+
         def run() -> None:
+            with self._quiet:
+                while self._answering and not self._settling and (left := due - time.monotonic()) > 0:
+                    self._quiet.wait(left)
             try:
                 fn()
             except Exception as e:  # an optimisation: never fail anything for it
@@ -237,8 +260,15 @@ class Context:
         compile that made it finds it."""
         with self._lock:
             fut = self._recording.get(key)
-        if fut is not None:
+            if fut is None:
+                return
+            self._settling += 1
+            self._quiet.notify_all()  # records waiting for quiet go now
+        try:
             fut.result()
+        finally:
+            with self._lock:
+                self._settling -= 1
 
     def close(self) -> None:
         for e in self._engines.values():
@@ -255,11 +285,14 @@ def handle(req: Request, ctx: Context) -> Done | Local:
 
     tool = req.argv[0]
     step = archive_as_thunk if is_archiver(tool) else link_as_thunk if is_ld(tool) else compile_as_thunk
+    ctx.answering(+1)
     try:
         outcome = step(req, ctx)
     except Exception as e:  # never let ggcc break a build
         stats.record(ctx.root, "invocation", f"error {type(e).__name__}: {e}", "local internal-error")
         return Local("internal-error")
+    finally:
+        ctx.answering(-1)
     if isinstance(outcome, Local):
         stats.record(ctx.root, "invocation", f"local {outcome.reason}")
         try:
