@@ -53,17 +53,20 @@ def execute(
     a problem with the thunk or its inputs: those come back as a failed
     Result whose ``error`` says what went wrong.
     """
-    sb = pool.acquire() if pool is not None else Sandbox(store.tmp_dir())
+    step = thunk.outputs[0].path if thunk.outputs else ""
+    sb = pool.acquire(step) if pool is not None else Sandbox(store.tmp_dir())
     try:
         result = _execute_in(sb, thunk, resolved, store, strict)
     except BaseException:
+        if pool is not None:
+            pool.release_broken()
         sb.destroy()
         raise
     if pool is None:
         sb.destroy()
     else:
         sb.clean()
-        pool.release(sb)
+        pool.release(sb, step)
     return result
 
 

@@ -20,7 +20,7 @@ def _listing(store: LocalStore, r) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_second_run_sees_exactly_its_inputs(store: LocalStore) -> None:
-    pool = SandboxPool(store)
+    pool = SandboxPool(store, kept=1)  # one sandbox: every run reuses it
     first = sh_thunk(
         store,
         # Leave litter everywhere: new files, new dirs, a deleted input, a
@@ -48,7 +48,7 @@ def test_second_run_sees_exactly_its_inputs(store: LocalStore) -> None:
 
 
 def test_inputs_are_reused_only_when_identical(store: LocalStore) -> None:
-    pool = SandboxPool(store)
+    pool = SandboxPool(store, kept=1)  # one sandbox: every run reuses it
     one = sh_thunk(store, "cat h > o", inputs={"h": b"one\n"}, outputs=["o"])
     two = sh_thunk(store, "cat h > o", inputs={"h": b"two\n"}, outputs=["o"])
     three = sh_thunk(store, "test -x h && cat h > o", inputs={"h": b"one\n"}, outputs=["o"])
@@ -61,7 +61,7 @@ def test_inputs_are_reused_only_when_identical(store: LocalStore) -> None:
 
 
 def test_a_path_that_was_a_file_becomes_a_directory(store: LocalStore) -> None:
-    pool = SandboxPool(store)
+    pool = SandboxPool(store, kept=1)  # one sandbox: every run reuses it
     a = sh_thunk(store, ": > o", inputs={"x": b"file\n"}, outputs=["o"])
     b = sh_thunk(store, "cat x/y > o", inputs={"x/y": b"nested\n"}, outputs=["o"])
     c = sh_thunk(store, "cat x > o", inputs={"x": b"file again\n"}, outputs=["o"])
@@ -74,7 +74,7 @@ def test_a_path_that_was_a_file_becomes_a_directory(store: LocalStore) -> None:
 
 
 def test_output_in_a_reused_tree_is_not_stale(store: LocalStore) -> None:
-    pool = SandboxPool(store)
+    pool = SandboxPool(store, kept=1)  # one sandbox: every run reuses it
     makes = sh_thunk(store, "echo first > out", outputs=["out"])
     forgets = sh_thunk(store, "true", outputs=["out"])  # must not find the old one
     assert execute(makes, {}, store, pool).ok
@@ -86,10 +86,39 @@ def test_output_in_a_reused_tree_is_not_stale(store: LocalStore) -> None:
 def test_declared_directories_exist_and_do_not_linger(store: LocalStore) -> None:
     from ggcc.thunk import Input, Output, Thunk
 
-    pool = SandboxPool(store)
+    pool = SandboxPool(store, kept=1)  # one sandbox: every run reuses it
     sh = Input(".ggcc/bin/sh", store.put_file("/bin/sh"), True)
     with_dirs = Thunk.make(sh, ["sh", "-c", "test -d inc/empty && test -d other && : > o"], outputs=[Output("o", "o")], dirs=["inc/empty", "other"])
     without = Thunk.make(sh, ["sh", "-c", "test ! -e inc && test ! -e other && : > o"], outputs=[Output("o", "o")])
     assert execute(with_dirs, {}, store, pool).ok
     assert execute(without, {}, store, pool).ok
     pool.close()
+
+
+def test_a_step_gets_the_sandbox_that_last_ran_it(store: LocalStore) -> None:
+    """After an edit the same steps run again: each finds its own tree (a
+    marker file the sandbox keeps shows which one it got), and what it sees
+    is still exactly its inputs."""
+    pool = SandboxPool(store, kept=3)
+    probe = 'ls > seen; cat x > out'
+    steps = {name: sh_thunk(store, probe.replace("out", name), inputs={"x": name.encode(), f"only-{name}": b"1"},
+                            outputs=[name, "seen"])
+             for name in ("a.o", "b.o", "prog")}
+    roots = {}
+    for name, t in steps.items():
+        sb = pool.acquire(t.outputs[0].path)
+        roots[name] = sb.dir
+        pool.release(sb, t.outputs[0].path)
+    assert len(set(roots.values())) == 3  # fewer than `kept` alive: each step got a new one
+    for name in ("prog", "a.o", "b.o"):  # again, in another order
+        sb = pool.acquire(steps[name].outputs[0].path)
+        assert sb.dir == roots[name]
+        pool.release(sb, steps[name].outputs[0].path)
+    for name, t in steps.items():  # and through the executor: exactly the inputs
+        r = execute(t, {}, store, pool)
+        assert r.ok and store.read_bytes(r.output("seen").ref).decode().split() == sorted(["seen", "x", f"only-{name}"])
+    other = pool.acquire("another.o")  # no match and `kept` alive: the most recently used
+    assert other.dir == roots["prog"]
+    pool.release(other, "another.o")
+    pool.close()
+    assert [n for n in os.listdir(store.tmp) if n.startswith("sbx-")] == []
