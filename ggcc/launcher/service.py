@@ -43,9 +43,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+RECORD_DELAY_S = 2.0  # the longest a direct-mode record waits for the daemon to be quiet
+
 # Environment variables that change what the compiler reads or writes in
 # ways a thunk does not model: with any of them set, compile locally.
-RECORD_DELAY_S = 2.0  # the longest a direct-mode record waits for the daemon to be quiet
 _UNMODELLED_ENV = (
     "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "GCC_EXEC_PREFIX",
     "COMPILER_PATH", "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "GCC_COMPARE_DEBUG",
