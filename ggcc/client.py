@@ -76,9 +76,8 @@ def fsdecode(b: bytes) -> str:
     return b.decode(_FS, "surrogateescape")
 
 
-def str_env(env: "Mapping[bytes, bytes] | Mapping[str, str]") -> dict[str, str]:
-    return {k if isinstance(k, str) else fsdecode(k): v if isinstance(v, str) else fsdecode(v)
-            for k, v in env.items()}
+def str_env(env: "Mapping[bytes, bytes]") -> dict[str, str]:
+    return {fsdecode(k): fsdecode(v) for k, v in env.items()}
 
 
 def launch_env() -> dict[bytes, bytes]:
@@ -156,11 +155,10 @@ def _executable_file(p: bytes) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def ask(root: str, fields: list[bytes],
-        env: "Mapping[bytes, bytes] | Mapping[str, str] | None" = None) -> list[bytes] | None:
+def ask(root: str, fields: list[bytes], env: "Mapping[bytes, bytes] | None" = None) -> list[bytes] | None:
     """Send one request and wait for the reply, starting the daemon (with
-    ``env``, if given) if need be; None if no daemon could answer (not running and not startable, or
-    it died twice while answering)."""
+    ``env``, the launcher's) if need be; None if no daemon could answer
+    (not running and not startable, or it died twice while answering)."""
     payload = wire.encode(fields)
     for _ in range(3):
         sock = connect(root)
@@ -282,9 +280,7 @@ def spawn(root: str, env: dict[str, str]) -> None:
     holding ninja's output pipe would make ninja wait for it forever)."""
     import os
 
-    import ggcc
-
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(ggcc.__file__)))
+    pkg_parent = package_parent()
     child_env = dict(env)
     child_env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     child_env["GGCC_DIR"] = root
@@ -306,6 +302,17 @@ def spawn(root: str, env: dict[str, str]) -> None:
         finally:
             os._exit(127)
     os.waitpid(pid, 0)
+
+
+def package_parent() -> str:
+    """The directory ggcc's package is in: what a Python started without
+    site or PYTHONPATH (the daemon, infer's masquerade names) puts on its
+    path to import this ggcc."""
+    import os
+
+    import ggcc
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(ggcc.__file__)))
 
 
 def _write_all(fd: int, data: bytes) -> None:

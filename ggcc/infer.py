@@ -83,13 +83,10 @@ def masquerade_dir(root: str) -> str:
     -shared") still goes through ggcc, so it waits for the placeholders it
     reads instead of failing on them. The real tools are found after it."""
     d = os.path.join(root, "masquerade")
-    import ggcc
-
     # Python without site, like bin/ggcc (see there): the launcher's hot
     # path needs only ggcc itself, whose directory is known here.
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(ggcc.__file__)))
     script = (f"#!{sys.executable} -IS\n# ggcc infer: this name runs the compiler through ggcc\n"
-              f"import sys\nsys.path.insert(0, {pkg_parent!r})\nfrom ggcc.main import main\n"
+              f"import sys\nsys.path.insert(0, {client.package_parent()!r})\nfrom ggcc.main import main\n"
               "sys.exit(main([sys.argv[0].rpartition('/')[2], *sys.argv[1:]]))\n").encode()
     os.makedirs(d, exist_ok=True)
     from ggcc.fsutil import atomic_write_bytes

@@ -24,17 +24,15 @@ to tell whether a command wrote through a link.
 from __future__ import annotations
 
 import errno
-import itertools
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ggcc import ids
 from ggcc.errors import GgccError
-from ggcc.fsutil import umask
+from ggcc.fsutil import open_temp_beside, umask
 from ggcc.result import Result
 from ggcc.thunk import Thunk, ThunkFormatError, parse_thunk
 
@@ -131,8 +129,7 @@ class LocalStore:
         # rename stays within one directory and concurrent writers of
         # different shards do not queue on one directory lock. The mode is
         # set at creation (the open fd may still write): one chmod fewer.
-        tmp = os.path.join(os.path.dirname(dest), f"{_TMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{next(_counter)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        fd, tmp = open_temp_beside(dest, _TMP_PREFIX, mode)
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)  # type: ignore[operator]
@@ -396,9 +393,6 @@ def _stat(path: str) -> os.stat_result | None:
         return os.stat(path)
     except FileNotFoundError:
         return None
-
-
-_counter = itertools.count()
 
 
 def _copy_into(src: str, f: object) -> None:

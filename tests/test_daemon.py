@@ -216,3 +216,43 @@ def test_stats_by_tier_engine_bytes_and_waiting(tmp_path: Path) -> None:
     assert s["bytes_hashed"] > 1000 and s["launcher_wait_s"] > 0, s
     text = subprocess.run(GGCC + ["stats"], env=_env(store), capture_output=True, text=True, check=True).stdout
     assert "by tier        1 direct, 0 local store, 0 shared store" in text and "links            1 (1 traced)" in text
+
+
+def test_records_wait_for_quiet_unless_a_lookup_needs_one(tmp_path: Path) -> None:
+    """A direct-mode record runs once no request is being answered (or
+    after RECORD_DELAY_S), not while the links after an edit are; a lookup
+    of a pending key makes it run at once."""
+    import threading
+
+    from ggcc.launcher.service import RECORD_DELAY_S, Context
+
+    ctx = Context(str(tmp_path / "store"), jobs=1)
+    done: dict[str, float] = {}
+    ran = threading.Event()
+
+    def record(key: str) -> None:
+        done[key] = time.monotonic()
+        ran.set()
+
+    try:
+        ctx.answering(+1)  # a link being answered
+        t0 = time.monotonic()
+        ctx.record_later("a", lambda: record("a"))
+        assert not ran.wait(0.5)  # held back while the request is in hand
+        ctx.answering(-1)
+        assert ran.wait(RECORD_DELAY_S)  # quiet now: it runs
+        assert done["a"] - t0 < RECORD_DELAY_S
+        ran.clear()
+        ctx.answering(+1)
+        ctx.record_later("b", lambda: record("b"))
+        t1 = time.monotonic()
+        ctx.settle("b")  # a repeat compile's lookup: no waiting out the delay
+        assert "b" in done and time.monotonic() - t1 < RECORD_DELAY_S / 2
+        ran.clear()
+        t2 = time.monotonic()
+        ctx.record_later("c", lambda: record("c"))
+        assert ran.wait(RECORD_DELAY_S + 2) and "c" in done  # still busy: at most the delay late
+        assert done["c"] - t2 >= RECORD_DELAY_S * 0.9
+        ctx.answering(-1)
+    finally:
+        ctx.close()

@@ -166,22 +166,22 @@ def record(root: str, k: str, entry: Entry, shared: object = None, listing: List
         put(f"manifests/{k}", data)
 
 
-def _parse(data: bytes) -> list[Entry]:
-    return [
+def _parse(data: bytes) -> tuple[Entry, ...]:  # a tuple: ParsedFiles shares it between threads
+    return tuple(
         Entry(tuple((str(p), str(i)) for p, i in o["files"]), tuple(o["absent"]), str(o["thunk"]), str(o["depfile"]),
               tuple((str(d), int(m)) for d, m in o.get("absent_dirs", [])))
         for o in json.loads(data)
-    ]
+    )
 
 
 _manifests = ParsedFiles(_parse)  # a direct hit costs a stat here, not a read and a parse
 
 
-def _load(path: str) -> list[Entry]:
+def _load(path: str) -> tuple[Entry, ...]:
     try:
         return _manifests.get(path)
     except (OSError, ValueError, KeyError, TypeError):
-        return []
+        return ()
 
 
 def absent_candidates(files: list[str], search_dirs: list[str], cwd: str) -> list[str]:

@@ -23,6 +23,7 @@ from concurrent.futures import Executor
 from typing import TypeVar
 
 from ggcc import ids, stats
+from ggcc.fsutil import open_temp_beside
 from ggcc.local_store import LocalStore
 from ggcc.result import Result
 from ggcc.storage.backend import Backend, StorageError
@@ -76,7 +77,8 @@ class TieredStore(LocalStore):
         key = ids.store_key(id_)
         dest = self.blob_path(id_)
         self._ensure_dir(os.path.dirname(dest))
-        tmp = os.path.join(os.path.dirname(dest), f".new-{os.getpid()}-{threading.get_ident()}-dl")
+        fd, tmp = open_temp_beside(dest, ".new-")  # the store's prefix: trim sweeps a stray one
+        os.close(fd)
         try:
             if not self._call(self.backend.get_file, f"blobs/{key}", tmp):
                 return False
