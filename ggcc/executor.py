@@ -65,12 +65,13 @@ def execute(
     if pool is None:
         sb.destroy()
     else:
-        sb.clean()
         pool.release(sb, step)
     return result
 
 
 def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: LocalStore, strict: bool) -> Result:
+    """Set up, run, collect the outputs, then clean the tree for its next
+    run; the result is stored only if the run left its inputs intact."""
     tid = thunk.id
     t0 = time.perf_counter()
     try:
@@ -83,7 +84,14 @@ def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: L
     exit_code, error, stdout, stderr = _run(thunk, sb, strict)
     t2 = time.perf_counter()
     timings = {"setup": (t1 - t0) * 1e3, "run": (t2 - t1) * 1e3}
-    damaged = sb.damaged_inputs()
+    outputs: tuple[OutputValue, ...] = ()
+    if exit_code == 0 and not error:
+        try:
+            outputs = _collect(thunk, sb.root, store)
+        except (GgccError, OSError) as e:
+            error = _msg(e)
+    damaged = sb.clean()
+    timings["collect"] = (time.perf_counter() - t2) * 1e3
     if damaged:
         # The input is a hard link: the store's copy changed with it.
         for _, vid in damaged:
@@ -92,11 +100,6 @@ def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: L
         return Result(tid, -1, (), stdout, stderr, f"the command wrote into its input {damaged[0][0]!r}; declare it as an output", timings)
     if exit_code != 0 or error:
         return Result(tid, exit_code, (), stdout, stderr, error, timings)
-    try:
-        outputs = _collect(thunk, sb.root, store)
-    except (GgccError, OSError) as e:
-        return Result(tid, exit_code, (), stdout, stderr, _msg(e), timings)
-    timings["collect"] = (time.perf_counter() - t2) * 1e3
     result = Result(tid, 0, outputs, stdout, stderr, "", timings)
     store.put_result(result)
     return result

@@ -24,10 +24,12 @@ to tell whether a command wrote through a link.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import time
 from collections.abc import Iterator
+from typing import BinaryIO
 from dataclasses import dataclass
 
 from ggcc import ids
@@ -100,19 +102,30 @@ class LocalStore:
         return tid
 
     def put_file(self, path: str, id_: str | None = None) -> str:
-        """Copy a file into the store (if absent); returns its value id."""
+        """Copy a file into the store (if absent); returns its value id.
+
+        With ``id_`` (the caller hashed the file earlier, maybe through the
+        hash cache), the bytes copied are hashed on the way and must match
+        it: a file edited since would otherwise be stored under an id that
+        is not its content's. GgccError then; nothing is stored.
+        """
         if id_ is None:
             id_ = ids.hash_file(path)
         if not self.has(id_):
+            expected = id_
 
-            def copy(f: object) -> None:
+            def copy(f: BinaryIO) -> None:
+                h = hashlib.sha256()
+                size = 0
                 with open(path, "rb") as src:
-                    shutil.copyfileobj(src, f, 1 << 20)  # type: ignore[arg-type]
+                    while chunk := src.read(1 << 20):
+                        h.update(chunk)
+                        size += len(chunk)
+                        f.write(chunk)
+                if ids.make_id(expected[0], h.hexdigest(), size) != expected:
+                    raise GgccError(f"{path}: changed while being stored; retry")
 
             self._install(self.blob_path(id_), copy)
-            if not self.has(id_):  # the file changed while we copied it
-                self._remove_quiet(self.blob_path(id_))
-                raise GgccError(f"{path}: changed while being stored; retry")
         return id_
 
     def adopt_file(self, path: str, id_: str) -> None:

@@ -4,8 +4,10 @@ import os
 import time
 from pathlib import Path
 
+from ggcc import ids
 from ggcc.executor import execute
 from ggcc.local_store import LocalStore
+from ggcc.sandbox import SandboxPool
 
 from helpers import sh_thunk
 
@@ -100,6 +102,22 @@ def test_writing_into_an_undeclared_input_is_caught(store: LocalStore) -> None:
     r = execute(t, {}, store)
     assert not r.ok and "wrote into its input" in r.error
     assert not store.has(vid)  # the damaged store copy is gone, never served
+    assert store.get_result(t.id) is None  # its outputs were collected, the result is not kept
+
+
+def test_writing_into_an_input_is_caught_in_a_reused_sandbox(store: LocalStore) -> None:
+    pool = SandboxPool(store, kept=1)
+    t = sh_thunk(store, "cat in.txt > o", inputs={"in.txt": b"clean\n"}, outputs=["o"])
+    assert execute(t, {}, store, pool).ok
+    sneaky = sh_thunk(store, "cat in.txt > o; echo sneaky >> in.txt", inputs={"in.txt": b"clean\n"}, outputs=["o"])
+    r = execute(sneaky, {}, store, pool)  # in.txt is the link kept from the first run
+    assert not r.ok and "wrote into its input" in r.error
+    assert store.get_result(sneaky.id) is None
+    assert not store.has(ids.value_id_of_bytes(b"clean\n"))
+    store.put_bytes(b"clean\n")  # the damaged blob was dropped; the user's build stores it again
+    again = execute(t, {}, store, pool)  # the tree was reset: the input comes back whole
+    assert again.ok and store.read_bytes(again.output().ref) == b"clean\n"
+    pool.close()
 
 
 def test_missing_input_blob_is_a_clear_failure(store: LocalStore) -> None:

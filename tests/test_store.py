@@ -147,6 +147,22 @@ def test_a_stored_blob_is_never_replaced(store: LocalStore) -> None:
     assert [n for n in os.listdir(os.path.dirname(xpath)) if n.startswith(".new-")] == []
 
 
+def test_a_file_edited_since_it_was_hashed_is_not_stored_under_the_old_id(tmp_path: Path, store: LocalStore) -> None:
+    # The scan hashed the header, then an editor saved it (same size): the
+    # bytes copied no longer have that id, and storing them under it would
+    # give every later build the new content for the old one.
+    f = tmp_path / "h.h"
+    f.write_bytes(b"#define A 1\n")
+    old = ids.hash_file(f)
+    f.write_bytes(b"#define A 2\n")
+    with pytest.raises(GgccError, match="changed while being stored"):
+        store.put_file(str(f), old)
+    assert not store.has(old)
+    assert store.put_file(str(f), ids.hash_file(f)) == ids.hash_file(f)  # the right id stores it
+    shard = os.path.dirname(store.blob_path(old))
+    assert [n for n in os.listdir(shard) if n.startswith(".new-")] == []
+
+
 def test_verify_drops_bad_entries(store: LocalStore) -> None:
     good = store.put_bytes(b"good blob")
     bad = store.put_bytes(b"soon to be bad")

@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from ggcc.launcher.args import Compile
 
@@ -33,6 +34,10 @@ class Scan:
     absent: tuple[str, ...] | None = None  # every path looked for and missing (own scanner only)
     method: str = "compiler"  # "own" or "compiler"
     fallback: str = ""  # why the compiler scanned, when the own scanner could not
+    # Content ids the own scanner hashed, by host path (cwd joined): the
+    # thunk's inputs are then the very contents the scan walked, and are
+    # not looked up again. Empty for the compiler's scan. Read-only.
+    ids: Mapping[str, str] = field(default_factory=dict)
 
 
 class ScanFailed(Exception):
@@ -235,7 +240,7 @@ def own_scan(compiler: str, comp: Compile, cwd: str, env: dict[str, str], cache:
             f.write(text)
     search = config.quote_dirs + config.bracket_dirs
     absent = r.absent | {os.path.join(cwd, d) for d in config.missing_dirs}  # a new directory changes the list
-    return Scan(tuple(r.files), depfile_tmp, search, tuple(sorted(absent)), "own", fallback)
+    return Scan(tuple(r.files), depfile_tmp, search, tuple(sorted(absent)), "own", fallback, session.ids)
 
 
 def _temp_beside(dest: str) -> str:

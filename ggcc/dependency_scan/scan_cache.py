@@ -140,6 +140,11 @@ class ScanSession:
     def listing(self, d: str) -> frozenset[str]:
         return self.cache.listing(d, self._checked)
 
+    @property
+    def ids(self) -> dict[str, str]:
+        """Every file's content id as this scan saw it, by host path."""
+        return self._ids
+
     def file_id(self, path: str) -> str:
         cid = self._ids.get(path)
         if cid is None:

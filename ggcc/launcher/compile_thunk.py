@@ -13,7 +13,7 @@ over ggcc's, which only removes the root.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ggcc.dependency_scan.program import rooted, tree_path
 from ggcc.dependency_scan.toolchain import Toolchain
@@ -36,12 +36,15 @@ def build_thunk(
     env: dict[str, str],
     store: LocalStore,
     hashes: HashCache,
+    known: Mapping[str, str] | None = None,
 ) -> Thunk:
+    """``known``: content ids already taken for some files, by host path
+    (the scan's), used instead of asking the hash cache again."""
     inputs: dict[str, Input] = {}
     for f in tc.files:
         inputs[f.tree_path] = Input(f.tree_path, f.id, f.executable)
     dirs: set[str] = set()
-    add_host_files(inputs, dirs, files, cwd, store, hashes)
+    add_host_files(inputs, dirs, files, cwd, store, hashes, known)
     add_search_dirs(dirs, comp.include_dirs, cwd)
     program = inputs.pop(tc.loader_tree)
     args = tc.command_prefix() + tc.relocation_flags() + _map_args(comp, natives)
@@ -67,15 +70,20 @@ def build_thunk(
 
 
 def add_host_files(inputs: dict[str, Input], dirs: set[str], paths: Iterable[str], cwd: str,
-                   store: LocalStore, hashes: HashCache) -> None:
+                   store: LocalStore, hashes: HashCache, known: Mapping[str, str] | None = None) -> None:
     """Host files (relative to cwd or absolute) as inputs at their host
-    paths, stored; the directories a path walks through before '..' too."""
+    paths, stored; the directories a path walks through before '..' too.
+    An id in ``known`` is trusted as the file's: put_file checks the bytes
+    it copies against it."""
+    known = known or {}
     for p in paths:
         host = os.path.join(cwd, p)
         tp = tree_path(host)
         if tp not in inputs:
-            inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
-        dirs.update(dirs_before_dotdot(host))
+            id_ = known.get(host) or hashes.file_id(host)
+            inputs[tp] = Input(tp, store.put_file(host, id_))
+        if ".." in host:
+            dirs.update(dirs_before_dotdot(host))
 
 
 def add_search_dirs(dirs: set[str], search: Iterable[str], cwd: str) -> None:

@@ -398,7 +398,10 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
         return Local("scan-failed")
     _count_scan(ctx.root, parsed.source, cwd, scan, verification)
     try:
-        thunk = build_thunk(tc, parsed, cwd, scan.files, natives, locale, columns, env, store, hashes)
+        try:
+            thunk = build_thunk(tc, parsed, cwd, scan.files, natives, locale, columns, env, store, hashes, scan.ids)
+        except GgccError:  # a header edited since the scan read it
+            return Local("input-changed")
         by_tree = {i.path: i.ref for i in thunk.inputs}  # hashed once, in build_thunk
         files = tuple((p, by_tree[tree_path(os.path.join(cwd, p))]) for p in scan.files)
         if scan.absent is not None:
