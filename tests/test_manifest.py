@@ -51,3 +51,26 @@ def test_a_directory_changed_just_now_keeps_its_paths_one_by_one(tmp_path: Path)
     inc.mkdir()
     absent = (str(inc / "a.h"), str(inc / "b.h"))
     assert manifest.compress_absent(absent, ScanCache(None, HashCache(None)).session().listing) == (absent, ())
+
+
+def test_after_edits_a_lookup_hashes_the_edited_source_once_and_finds_a_reverted_version(tmp_path: Path) -> None:
+    root = str(tmp_path / "store")
+    src = tmp_path / "a.c"
+    hdr = tmp_path / "a.h"
+    hdr.write_text("int h;\n")
+    _age(hdr)
+    hashes = HashCache(None)
+    versions = [f"int v{i};\n".encode() * 100 for i in range(5)]
+    from ggcc import ids
+
+    for i, v in enumerate(versions):  # one entry per earlier version of the source, as edits leave them
+        entry = manifest.Entry((("a.c", ids.value_id_of_bytes(v)), ("a.h", hashes.file_id(str(hdr)))),
+                               (str(tmp_path / "absent.h"),), ids.as_thunk_id(ids.value_id_of_bytes(b"%d" % i)), "")
+        manifest.record(root, "k", entry)
+    src.write_bytes(b"int new;\n" * 100)  # just written: the hash cache will not keep its id
+    before = hashes.hashed_bytes
+    assert manifest.lookup(root, "k", str(tmp_path), hashes) is None
+    assert hashes.hashed_bytes - before == len(b"int new;\n" * 100)  # once, not once per entry
+    src.write_bytes(versions[2])  # the user undoes the edits back to a version compiled before
+    found = manifest.lookup(root, "k", str(tmp_path), hashes)
+    assert found is not None and found.thunk_id == ids.as_thunk_id(ids.value_id_of_bytes(b"2"))

@@ -108,8 +108,9 @@ def _path(root: str, k: str) -> str:
 
 def lookup(root: str, k: str, cwd: str, hashes: HashCache, shared: object = None) -> Entry | None:
     """A valid entry, from the local file or else from the shared store."""
+    now: dict[str, str] = {}  # ids taken during this lookup: a just-edited file is not cached
     for e in _load(_path(root, k)):
-        if _still_valid(e, cwd, hashes):
+        if _still_valid(e, cwd, hashes, now):
             return e
     get = getattr(shared, "get_small", None)
     data = get(f"manifests/{k}") if get is not None else None
@@ -120,24 +121,31 @@ def lookup(root: str, k: str, cwd: str, hashes: HashCache, shared: object = None
         except OSError:
             return None
         for e in _load(_path(root, k)):
-            if _still_valid(e, cwd, hashes):
+            if _still_valid(e, cwd, hashes, now):
                 return e
     return None
 
 
-def _still_valid(e: Entry, cwd: str, hashes: HashCache) -> bool:
+def _still_valid(e: Entry, cwd: str, hashes: HashCache, now: dict[str, str]) -> bool:
+    # The files first, source first: after an edit, the edited file ends
+    # the check of each of the key's entries (up to MAX_ENTRIES, one per
+    # earlier version) at once, before hundreds of absent paths are stat'ed;
+    # ``now`` keeps its new id, which the hash cache does not (too recent).
+    base = cwd.rstrip("/") + "/"
+    for p, id_ in e.files:
+        path = p if p[:1] == "/" else base + p
+        try:
+            got = now.get(path) or hashes.file_id(path)
+        except OSError:
+            return False
+        if got != id_:
+            now[path] = got
+            return False
     for d, mtime in e.absent_dirs:
         if _mtime(d) != mtime:
             return False
     for p in e.absent:
         if os.path.lexists(p):
-            return False
-    base = cwd.rstrip("/") + "/"
-    for p, id_ in e.files:
-        try:
-            if hashes.file_id(p if p[:1] == "/" else base + p) != id_:
-                return False
-        except OSError:
             return False
     return True
 
