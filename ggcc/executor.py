@@ -90,8 +90,10 @@ def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: L
             outputs = _collect(thunk, sb.root, store)
         except (GgccError, OSError) as e:
             error = _msg(e)
+    t3 = time.perf_counter()
+    timings["collect"] = (t3 - t2) * 1e3
     damaged = sb.clean()
-    timings["collect"] = (time.perf_counter() - t2) * 1e3
+    timings["clean"] = (time.perf_counter() - t3) * 1e3
     if damaged:
         # The input is a hard link: the store's copy changed with it.
         for _, vid in damaged:

@@ -27,7 +27,7 @@ def open_temp_beside(dest: str, prefix: str = ".ggcc-tmp-", mode: int = 0o600) -
     writers, and O_EXCL skips a stray file left by an earlier process with
     the same pid. (Cheaper than tempfile.mkstemp's random names, 0.7 vs
     3 us, though on this machine's disk creating the file itself costs
-    0.5-0.8 ms either way.)"""
+    0.2-0.4 ms alone and up to 0.8 ms during a build either way.)"""
     d = os.path.dirname(dest) or "."
     while True:
         tmp = f"{d}/{prefix}{os.getpid()}-{threading.get_ident():x}-{next(_serial)}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import BinaryIO
 
 VALUE = "V"
 THUNK = "T"
@@ -78,8 +79,10 @@ def as_thunk_id(text: str) -> str:
     return THUNK + text[1:]
 
 
-def hash_file(path: str | os.PathLike[str], kind: str = VALUE) -> str:
-    """Hash a file's content into an id, reading it in large chunks.
+def hash_file(path: str | os.PathLike[str], kind: str = VALUE, copy_to: BinaryIO | None = None) -> str:
+    """Hash a file's content into an id, reading it in large chunks; with
+    ``copy_to``, also write every chunk there (one read for a copy whose
+    bytes must be known to have that id).
 
     hashlib releases the GIL for large updates, so threads hashing different
     files run in parallel.
@@ -94,5 +97,7 @@ def hash_file(path: str | os.PathLike[str], kind: str = VALUE) -> str:
             if not n:
                 break
             h.update(view[:n])
+            if copy_to is not None:
+                copy_to.write(view[:n])
             size += n
     return make_id(kind, h.hexdigest(), size)

@@ -24,13 +24,12 @@ to tell whether a command wrote through a link.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import time
 from collections.abc import Iterator
-from typing import BinaryIO
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from ggcc import ids
 from ggcc.errors import GgccError
@@ -115,14 +114,7 @@ class LocalStore:
             expected = id_
 
             def copy(f: BinaryIO) -> None:
-                h = hashlib.sha256()
-                size = 0
-                with open(path, "rb") as src:
-                    while chunk := src.read(1 << 20):
-                        h.update(chunk)
-                        size += len(chunk)
-                        f.write(chunk)
-                if ids.make_id(expected[0], h.hexdigest(), size) != expected:
+                if ids.hash_file(path, expected[0], copy_to=f) != expected:
                     raise GgccError(f"{path}: changed while being stored; retry")
 
             self._install(self.blob_path(id_), copy)

@@ -82,8 +82,7 @@ def add_host_files(inputs: dict[str, Input], dirs: set[str], paths: Iterable[str
         if tp not in inputs:
             id_ = known.get(host) or hashes.file_id(host)
             inputs[tp] = Input(tp, store.put_file(host, id_))
-        if ".." in host:
-            dirs.update(dirs_before_dotdot(host))
+        dirs.update(dirs_before_dotdot(host))
 
 
 def add_search_dirs(dirs: set[str], search: Iterable[str], cwd: str) -> None:
@@ -166,6 +165,8 @@ def _map_args(comp: Compile, natives: tuple[str, ...]) -> list[str]:
 
 def dirs_before_dotdot(host_path: str) -> list[str]:
     """Directories a path walks through before each '..' (they must exist)."""
+    if ".." not in host_path:  # nearly every path: no split
+        return []
     parts = host_path.split("/")
     out = []
     for k, part in enumerate(parts):
