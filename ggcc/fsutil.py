@@ -197,7 +197,17 @@ class ParsedFiles(Generic[T]):
             return known[1]
         with open(path, "rb") as f:
             value = self._parse(f.read())
+        self._keep(path, sig, value)
+        return value
+
+    def remember(self, path: str, value: T) -> None:
+        """``value`` is what the file this process just wrote at ``path``
+        parses to: the next get() need not read it back. (If another
+        writer replaced it in between, its new inode is seen then.)"""
+        st = os.stat(path)
+        self._keep(path, (st.st_ino, st.st_size, st.st_mtime_ns), value)
+
+    def _keep(self, path: str, sig: tuple[int, int, int], value: T) -> None:
         if len(self._known) >= self._limit:
             self._known.clear()
         self._known[path] = (sig, value)
-        return value

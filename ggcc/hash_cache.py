@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 from ggcc import ids
 from ggcc.fsutil import atomic_write_bytes
@@ -30,7 +31,9 @@ class HashCache:
         self._mem: dict[tuple[int, int], tuple[int, int, int, str]] = {}
         self.hashed_bytes = 0  # how much this process actually read to hash
 
-    def file_id(self, path: str) -> str:
+    def file_id(self, path: str, hash_with: Callable[[str], str] = ids.hash_file) -> str:
+        """The id of the file's content; ``hash_with`` hashes it when it is
+        not known (LocalStore.put_file stores it in the same read)."""
         st = os.stat(path)
         key = (st.st_dev, st.st_ino)
         sig = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -43,7 +46,7 @@ class HashCache:
             if hit is not None and hit[:3] == sig:
                 self._mem[key] = hit
                 return hit[3]
-        id_ = ids.hash_file(path)
+        id_ = hash_with(path)
         self.hashed_bytes += st.st_size
         after = os.stat(path)
         if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != sig or ids.id_size(id_) != st.st_size:

@@ -41,6 +41,7 @@ _TRIM_INTERVAL_S = 60.0
 _RECENCY_GRANULARITY_S = 3600.0
 _TMP_PREFIX = ".new-"  # files being written; never served, swept by trim
 _TRIM_TARGET = 0.9  # trim to 90% of the limit so that trims are rare
+_COPY_WHILE_HASHING = 256 * 1024  # below this, hash first: a blob already stored costs no temporary file
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ class LocalStore:
         is not its content's. GgccError then; nothing is stored.
         """
         if id_ is None:
+            if os.stat(path).st_size >= _COPY_WHILE_HASHING:
+                return self._put_unknown(path)
             id_ = ids.hash_file(path)
         if not self.has(id_):
             expected = id_
@@ -118,6 +121,23 @@ class LocalStore:
                     raise GgccError(f"{path}: changed while being stored; retry")
 
             self._install(self.blob_path(id_), copy)
+        return id_
+
+    def _put_unknown(self, path: str) -> str:
+        """A large file in one read: copied to a temporary file while it is
+        hashed, then linked in under its id (if absent). Hashing first and
+        copying after would read it twice, and it is usually new."""
+        fd, tmp = open_temp_beside(os.path.join(self.tmp_dir(), "blob"), _TMP_PREFIX, 0o444)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                id_ = ids.hash_file(path, copy_to=f)
+            if umask() & 0o444:
+                os.chmod(tmp, 0o444)
+            dest = self.blob_path(id_)
+            self._ensure_dir(os.path.dirname(dest))
+            _link_if_absent(tmp, dest)
+        finally:
+            self._remove_quiet(tmp)
         return id_
 
     def adopt_file(self, path: str, id_: str) -> None:

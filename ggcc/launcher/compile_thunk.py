@@ -80,7 +80,7 @@ def add_host_files(inputs: dict[str, Input], dirs: set[str], paths: Iterable[str
         host = os.path.join(cwd, p)
         tp = tree_path(host)
         if tp not in inputs:
-            id_ = known.get(host) or hashes.file_id(host)
+            id_ = known.get(host) or hashes.file_id(host, store.put_file)
             inputs[tp] = Input(tp, store.put_file(host, id_))
         dirs.update(dirs_before_dotdot(host))
 

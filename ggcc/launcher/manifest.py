@@ -157,21 +157,35 @@ def record(root: str, k: str, entry: Entry, shared: object = None, listing: List
             return  # a header appeared since the scan: do not vouch for it
         entry = replace(entry, absent=compressed[0], absent_dirs=compressed[1])
     path = _path(root, k)
-    entries = [entry] + [e for e in _load(path) if e.thunk_id != entry.thunk_id]
-    obj = [
-        {"files": [list(f) for f in e.files], "absent": list(e.absent), "thunk": e.thunk_id, "depfile": e.depfile_id,
-         "absent_dirs": [list(d) for d in e.absent_dirs]}
-        for e in entries[:MAX_ENTRIES]
-    ]
-    data = json.dumps(obj, separators=(",", ":")).encode()
+    entries = ([entry] + [e for e in _load(path) if e.thunk_id != entry.thunk_id])[:MAX_ENTRIES]
+    data = b"[" + b",".join(_encoded(e) for e in entries) + b"]"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         atomic_write_bytes(path, data)
+        _manifests.remember(path, tuple(entries))
     except OSError:
         pass  # an optimisation: never fail a compile for it
     put = getattr(shared, "put_small", None)
     if put is not None:
         put(f"manifests/{k}", data)
+
+
+def _encoded(e: Entry) -> bytes:
+    """An entry as JSON: each entry is written up to MAX_ENTRIES times (once
+    per later version of the source, while it stays among the newest), but
+    encoded once (~1 ms for a few hundred files)."""
+    data = _encodings.get(e.thunk_id)
+    if data is None or data[0] is not e:
+        obj = {"files": e.files, "absent": e.absent, "thunk": e.thunk_id, "depfile": e.depfile_id,
+               "absent_dirs": e.absent_dirs}
+        data = (e, json.dumps(obj, separators=(",", ":")).encode())
+        if len(_encodings) >= 256:  # the keys being edited; a build's others are written once
+            _encodings.clear()
+        _encodings[e.thunk_id] = data
+    return data[1]
+
+
+_encodings: dict[str, tuple[Entry, bytes]] = {}  # thunk id -> (the entry, its JSON)
 
 
 def _parse(data: bytes) -> tuple[Entry, ...]:  # a tuple: ParsedFiles shares it between threads
