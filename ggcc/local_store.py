@@ -6,6 +6,7 @@ Layout under the store root (GGCC_DIR)::
     blobs/ab/<key>.x    the same content, executable (0555), made on first need
     results/ab/<key>    a successful result of thunk T<key> (JSON)
     hashes/             the file-hash cache (see hash_cache.py)
+    removals            rewritten whenever a blob is removed (see has())
     tmp/                temporary files and sandboxes (same file system, so
                         renames into the store and hard links out of it work)
 
@@ -33,7 +34,7 @@ from typing import BinaryIO
 
 from ggcc import ids
 from ggcc.errors import GgccError
-from ggcc.fsutil import open_temp_beside, umask
+from ggcc.fsutil import atomic_write_bytes, open_temp_beside, umask
 from ggcc.result import Result
 from ggcc.thunk import Thunk, ThunkFormatError, parse_thunk
 
@@ -41,6 +42,9 @@ _TRIM_INTERVAL_S = 60.0
 _RECENCY_GRANULARITY_S = 3600.0
 _TMP_PREFIX = ".new-"  # files being written; never served, swept by trim
 _TRIM_TARGET = 0.9  # trim to 90% of the limit so that trims are rare
+_REMOVALS = "removals"
+REMOVALS_CHECK_S = 1.0
+_PRESENT_LIMIT = 1_000_000  # ids remembered present (~100 MB at most)
 _COPY_WHILE_HASHING = 256 * 1024  # below this, hash first: a blob already stored costs no temporary file
 
 
@@ -61,6 +65,9 @@ class LocalStore:
         self.root = os.path.abspath(root)
         self.tmp = os.path.join(self.root, "tmp")
         self._made_dirs: set[str] = set()
+        self._present: set[str] = set()  # ids seen present (see has())
+        self._present_until = 0.0  # until then, no look at the removals stamp
+        self._removals: tuple[int, int] | None = None  # the stamp (inode, mtime) _present goes with
 
     # -- paths -----------------------------------------------------------
     def blob_path(self, id_: str) -> str:
@@ -82,11 +89,56 @@ class LocalStore:
 
     # -- blobs -------------------------------------------------------------
     def has(self, id_: str) -> bool:
-        """True if the blob is present with the size its id promises."""
+        """True if the blob is present with the size its id promises.
+
+        An id once seen present is remembered: a compile asks this of each
+        of its ~200 headers and a link of each of its objects, and a stat
+        and its path cost ~10 us each time. Blobs leave the store only by
+        trim, verify, clear or the removal of a damaged one, and each of
+        those, in any process, rewrites the ``removals`` stamp: what is
+        remembered is forgotten when the stamp changes (looked at at most
+        every REMOVALS_CHECK_S), and a blob found missing on use at once.
+        A blob removed by hand is found so, and a use of it fails as it
+        would have without the memory (the compile then runs locally)."""
+        if id_ in self._present and self._memory_holds():
+            return True
         try:
-            return os.stat(self.blob_path(id_)).st_size == ids.id_size(id_)
+            ok = os.stat(self.blob_path(id_)).st_size == ids.id_size(id_)
         except FileNotFoundError:
             return False
+        if ok:
+            self._seen_present(id_)
+        return ok
+
+    def _memory_holds(self) -> bool:
+        now = time.monotonic()
+        if now < self._present_until:
+            return True
+        self._present_until = now + REMOVALS_CHECK_S
+        st = _stat(os.path.join(self.root, _REMOVALS))
+        stamp = None if st is None else (st.st_ino, st.st_mtime_ns)
+        if stamp == self._removals:
+            return True
+        self._present.clear()
+        self._removals = stamp
+        return False
+
+    def _seen_present(self, id_: str) -> None:
+        if len(self._present) >= _PRESENT_LIMIT:
+            self._present.clear()
+        self._present.add(id_)
+
+    def _removed(self, *ids_: str) -> None:
+        """Blobs were removed: forget them here, and tell other processes."""
+        for i in ids_:
+            self._present.discard(i)
+        if not ids_:
+            self._present.clear()
+        try:
+            os.makedirs(self.root, exist_ok=True)
+            atomic_write_bytes(os.path.join(self.root, _REMOVALS), b"%d\n" % time.time_ns())
+        except OSError:
+            pass  # a store that cannot be written has had nothing removed from it either
 
     def put_bytes(self, data: bytes, kind: str = ids.VALUE) -> str:
         id_ = ids.value_id_of_bytes(data)
@@ -94,6 +146,7 @@ class LocalStore:
             id_ = ids.as_thunk_id(id_)
         if not self.has(id_):
             self._install(self.blob_path(id_), lambda f: f.write(data))
+            self._seen_present(id_)
         return id_
 
     def put_thunk(self, thunk: Thunk) -> str:
@@ -121,6 +174,7 @@ class LocalStore:
                     raise GgccError(f"{path}: changed while being stored; retry")
 
             self._install(self.blob_path(id_), copy)
+            self._seen_present(id_)
         return id_
 
     def _put_unknown(self, path: str) -> str:
@@ -138,6 +192,7 @@ class LocalStore:
             _link_if_absent(tmp, dest)
         finally:
             self._remove_quiet(tmp)
+        self._seen_present(id_)
         return id_
 
     def adopt_file(self, path: str, id_: str) -> None:
@@ -147,6 +202,7 @@ class LocalStore:
         os.chmod(path, 0o444)
         _link_if_absent(path, dest)
         self._remove_quiet(path)
+        self._seen_present(id_)
 
     def _install(self, dest: str, write: object, mode: int = 0o444, replace: bool = False) -> None:
         self._ensure_dir(os.path.dirname(dest))
@@ -176,10 +232,12 @@ class LocalStore:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
+            self._present.discard(id_)
             raise GgccError(f"{_kind_name(id_)} {id_} is not in the store at {self.root}") from None
         got = ids.value_id_of_bytes(data)
         if got[1:] != id_[1:]:
             self._remove_quiet(path)
+            self._removed(id_)
             raise GgccError(f"{_kind_name(id_)} {id_} in the store at {self.root} was corrupt and has been removed; re-create it")
         return data
 
@@ -201,9 +259,11 @@ class LocalStore:
         try:
             st = os.stat(path)
         except FileNotFoundError:
+            self._present.discard(id_)
             raise GgccError(f"{_kind_name(id_)} {id_} is not in the store at {self.root}") from None
         if st.st_size != ids.id_size(id_):
             self._remove_quiet(path)
+            self._removed(id_)
             raise GgccError(f"{_kind_name(id_)} {id_} in the store was truncated and has been removed; re-create it")
         _mark_used(path, st)
         if not executable:
@@ -235,6 +295,7 @@ class LocalStore:
         path = self.blob_path(id_)
         self._remove_quiet(path)
         self._remove_quiet(path + ".x")
+        self._removed(id_)
 
     # -- results -----------------------------------------------------------
     def get_result(self, thunk_id: str) -> Result | None:
@@ -256,6 +317,7 @@ class LocalStore:
         for o in res.outputs:
             ost = _stat(self.blob_path(o.ref))
             if ost is None or ost.st_size != ids.id_size(o.ref):  # evicted or damaged: not a hit
+                self._present.discard(o.ref)
                 return None
             _mark_used(self.blob_path(o.ref), ost)
         st = _stat(path)
@@ -299,6 +361,8 @@ class LocalStore:
             total -= size
             removed += 1
             freed += size
+        if removed:
+            self._removed()
         self._clean_tmp()
         return removed, freed
 
@@ -337,12 +401,15 @@ class LocalStore:
             if not ok:
                 self._remove_quiet(path)
                 removed += 1
+        if removed:
+            self._removed()
         return checked, removed
 
     def clear(self) -> None:
         for sub in ("blobs", "results", "hashes", "tmp"):
             shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
         self._made_dirs.clear()
+        self._removed()
 
     def _scan(self) -> Iterator[tuple[str, int, int, bool]]:
         """(path, size, atime_ns (recency), is_result) for every blob and result file."""

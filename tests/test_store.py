@@ -61,9 +61,10 @@ def test_truncated_blob_is_refused_for_use(store: LocalStore) -> None:
     path = store.blob_path(vid)
     os.chmod(path, 0o644)
     Path(path).write_bytes(b"01234")
-    assert not store.has(vid)
+    assert not LocalStore(store.root).has(vid)  # this instance saw it whole, and remembers until a use
     with pytest.raises(GgccError, match="truncated"):
         store.path_for_use(vid, False)
+    assert not store.has(vid)
 
 
 def test_results_round_trip_and_failures_are_not_cached(store: LocalStore) -> None:
@@ -103,6 +104,33 @@ def test_trim_evicts_least_recently_used(store: LocalStore) -> None:
     kept = {v for v in blobs if store.has(v)}
     assert kept == {blobs[0], blobs[1], blobs[2], blobs[3], blobs[9]}
     assert store.trim(60_000) == (0, 0)
+
+
+def test_a_blob_removed_by_another_process_is_not_reported_present(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The daemon remembers which blobs it has seen (no stat per header per
+    # compile); a trim or a clear elsewhere must end that memory.
+    monkeypatch.setattr("ggcc.local_store.REMOVALS_CHECK_S", 0.0)
+    root = str(tmp_path / "s")
+    daemon, other = LocalStore(root), LocalStore(root)
+    kept, trimmed = daemon.put_bytes(b"k" * 10_000), daemon.put_bytes(b"t" * 10_000)
+    assert daemon.has(kept) and daemon.has(trimmed)
+    now = time.time()
+    os.utime(other.blob_path(trimmed), (now - 7200, now))
+    assert other.trim(15_000) == (1, 10_000)
+    assert daemon.has(kept) and not daemon.has(trimmed)
+    other.clear()
+    assert not daemon.has(kept)
+
+
+def test_a_blob_deleted_by_hand_is_forgotten_when_a_use_finds_it_missing(store: LocalStore) -> None:
+    vid = store.put_bytes(b"x" * 1000)
+    assert store.has(vid)
+    os.unlink(store.blob_path(vid))  # no stamp: the store cannot know yet
+    with pytest.raises(GgccError, match="is not in the store"):
+        store.path_for_use(vid, False)
+    assert not store.has(vid)
+    assert store.put_bytes(b"x" * 1000) == vid and os.path.exists(store.blob_path(vid))  # stored again
 
 
 def test_hash_cache_never_hashes_an_unchanged_file_twice(tmp_path: Path, store: LocalStore) -> None:
