@@ -339,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     ws.set_defaults(func=cmd_workers)
 
     cm = sub.add_parser("cmake", help="run cmake with ggcc as compiler and linker launcher (probes stay local); "
-                                      "--print-init-cache / --print-preset for calling cmake yourself")
+                                      "--print-init-cache / --print-preset for calling cmake yourself; "
+                                      "--compile-only first: no linker launchers")
     cm.add_argument("args", nargs=argparse.REMAINDER, help="cmake's arguments")
     cm.set_defaults(func=cmd_cmake)
     for tool in ("ninja", "make"):

@@ -106,6 +106,27 @@ def test_init_cache_script_for_people_who_call_cmake(tmp_path: Path) -> None:
     assert subprocess.run([build / "app"], capture_output=True, text=True, check=True).stdout == "12 9\n"
 
 
+def test_compile_only_leaves_the_links_to_run_as_without_ggcc(tmp_path: Path) -> None:
+    src = _project(tmp_path)
+    store = tmp_path / "store"
+    env = dict(os.environ, GGCC_DIR=str(store))
+    script = subprocess.run(GGCC + ["cmake", "--compile-only", "--print-init-cache"], capture_output=True, text=True,
+                            check=True).stdout
+    assert "CMAKE_C_COMPILER_LAUNCHER" in script and "LINKER_LAUNCHER" not in script
+    build = tmp_path / "b"
+    try:
+        subprocess.run(GGCC + ["cmake", "--compile-only", "-G", "Ninja", "-S", str(src), "-B", str(build)], env=env,
+                       check=True, capture_output=True)
+        cache = (build / "CMakeCache.txt").read_text()
+        assert "CMAKE_CXX_COMPILER_LAUNCHER:UNINITIALIZED=" in cache and "LINKER_LAUNCHER" not in cache
+        subprocess.run(["ninja", "-C", build], env=env, check=True, capture_output=True)
+    finally:
+        stop_daemons(tmp_path)
+    s = ggcc_stats(store)
+    assert s["links"] == 0 and s["executed"] == 4 and s["local_fallbacks"] == {}, s  # the 4 compiles, nothing else
+    assert subprocess.run([build / "app"], capture_output=True, text=True, check=True).stdout == "12 9\n"
+
+
 def test_a_launcher_the_user_chose_is_kept() -> None:
     cmd = configure.command(["-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-S", ".", "-B", "b"], (3, 25))
     assert "-DCMAKE_C_COMPILER_LAUNCHER=ccache" in cmd
