@@ -14,6 +14,25 @@ from ggcc.local_store import LocalStore
 from helpers import stop_daemons
 
 
+# The longest tests (minutes each on 2 cores), started first: run-tests
+# runs the suite on every core (pytest-xdist), and a long test handed out
+# last would run on alone after the others are done.
+LONGEST_FIRST = (
+    "tests/test_suite.py::",
+    "tests/test_infer.py::test_libuv_infer_ninja",
+    "tests/test_link.py::test_libuv_cmake_ninja_with_compiler_and_linker_launchers",
+    "tests/test_lambda.py::test_zlib_built_on_lambda_is_identical",
+    "tests/test_scanner.py::test_libuv_every_translation_unit_exact",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, p in enumerate(LONGEST_FIRST) if item.nodeid.startswith(p)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
+
 @pytest.fixture(autouse=True)
 def _no_daemon_outlives_its_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Launchers start a daemon per GGCC_DIR; stop those of this test's

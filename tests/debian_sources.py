@@ -16,6 +16,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from filelock import FileLock
+
 from ggcc.launcher.args import Compile, parse
 
 CACHE = Path(os.environ.get("GGCC_TEST_CACHE", Path.home() / ".cache" / "ggcc-test-sources"))
@@ -42,16 +44,20 @@ def _ensure_deb_src() -> None:
 
 
 def fetch(package: str) -> Path:
-    """The unpacked source tree of a Debian source package (cached)."""
+    """The unpacked source tree of a Debian source package (cached; test
+    processes running at once, as under pytest-xdist, fetch it once)."""
     dest = CACHE / package
     done = dest / ".complete"
     if not done.exists():
-        _ensure_deb_src()
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        subprocess.run(["apt-get", "source", "-qq", package], cwd=dest, check=True, capture_output=True)
-        done.write_text("ok\n")
+        CACHE.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(CACHE / ".fetch.lock")):  # one apt at a time: apt-get update and source lock apt's lists
+            if not done.exists():
+                _ensure_deb_src()
+                if dest.exists():
+                    shutil.rmtree(dest)
+                dest.mkdir(parents=True)
+                subprocess.run(["apt-get", "source", "-qq", package], cwd=dest, check=True, capture_output=True)
+                done.write_text("ok\n")
     trees = [p for p in dest.iterdir() if p.is_dir()]
     if len(trees) != 1:
         raise RuntimeError(f"apt-get source {package}: expected one tree in {dest}, got {trees}")
