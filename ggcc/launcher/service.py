@@ -471,6 +471,7 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
     from ggcc.dependency_scan.program import load_or_capture, rooted, tree_path
     from ggcc.errors import GgccError
     from ggcc.launcher import archive
+    from ggcc.launcher.compile_thunk import add_host_files
     from ggcc.thunk import Input, Output, Thunk
 
     cmd = archive.parse(req.argv[0], list(req.argv[1:]))
@@ -495,18 +496,21 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
     session = ctx.session(req.env)
     inputs = {f.tree_path: Input(f.tree_path, f.id, f.executable) for f in rt.files}
     waits: list[str] = []
+    real: list[str] = []
     for host in members + ([host_archive] if os.path.isfile(host_archive) else []):
-        tp = tree_path(host)
         ref = placeholder.read(host) if session is not None else None
         if ref is not None:  # a member still being compiled: depend on its thunk
-            inputs[tp] = Input(tp, ref)
+            inputs[tree_path(host)] = Input(tree_path(host), ref)
             waits.append(host)
         else:
-            inputs[tp] = Input(tp, store.put_file(host, hashes.file_id(host)))
+            real.append(host)
+    dirs: set[str] = set()
+    add_host_files(inputs, dirs, real, cwd, store, hashes)
     program = inputs.pop(rt.loader_tree)
     args = rt.command_prefix(tree_path(req.compiler)) + list(cmd.flags) + [rooted(cmd.archive)] + [rooted(m) for m in cmd.members]
     thunk = Thunk.make(program, args, {"LC_ALL": "C"}, list(inputs.values()),
-                       [Output("archive", tree_path(host_archive))], cwd=tree_path(cwd) or ".")
+                       [Output("archive", tree_path(host_archive))], cwd=tree_path(cwd) or ".",
+                       dirs=sorted(d for d in dirs if d and d not in inputs))
     if session is not None and waits:
         store.put_thunk(thunk)
         return _defer(req, ctx, session, thunk, store, host_archive, "archive", waits, None)
