@@ -33,7 +33,8 @@ class HashCache:
 
     def file_id(self, path: str, hash_with: Callable[[str], str] = ids.hash_file) -> str:
         """The id of the file's content; ``hash_with`` hashes it when it is
-        not known (LocalStore.put_file stores it in the same read)."""
+        not known (LocalStore.put_file also stores it, a large file in the
+        same read)."""
         st = os.stat(path)
         key = (st.st_dev, st.st_ino)
         sig = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)

@@ -67,7 +67,7 @@ class LocalStore:
         self._made_dirs: set[str] = set()
         self._present: set[str] = set()  # ids seen present (see has())
         self._present_until = 0.0  # until then, no look at the removals stamp
-        self._removals: tuple[int, int] | None = None  # the stamp (inode, mtime) _present goes with
+        self._removals: bytes | None = None  # the removals stamp's text that _present goes with
 
     # -- paths -----------------------------------------------------------
     def blob_path(self, id_: str) -> str:
@@ -115,8 +115,13 @@ class LocalStore:
         if now < self._present_until:
             return True
         self._present_until = now + REMOVALS_CHECK_S
-        st = _stat(os.path.join(self.root, _REMOVALS))
-        stamp = None if st is None else (st.st_ino, st.st_mtime_ns)
+        # Its text, not its stat: a freed inode number comes back, and two
+        # rewrites within one tick of the file system's clock share an mtime.
+        try:
+            with open(os.path.join(self.root, _REMOVALS), "rb") as f:
+                stamp: bytes | None = f.read(64)
+        except FileNotFoundError:
+            stamp = None
         if stamp == self._removals:
             return True
         self._present.clear()
@@ -129,14 +134,15 @@ class LocalStore:
         self._present.add(id_)
 
     def _removed(self, *ids_: str) -> None:
-        """Blobs were removed: forget them here, and tell other processes."""
+        """Blobs were removed (these, or any number if none is named):
+        forget them here, and tell other processes."""
         for i in ids_:
             self._present.discard(i)
         if not ids_:
             self._present.clear()
         try:
             os.makedirs(self.root, exist_ok=True)
-            atomic_write_bytes(os.path.join(self.root, _REMOVALS), b"%d\n" % time.time_ns())
+            atomic_write_bytes(os.path.join(self.root, _REMOVALS), b"%d %d\n" % (time.time_ns(), os.getpid()))
         except OSError:
             pass  # a store that cannot be written has had nothing removed from it either
 

@@ -113,9 +113,10 @@ def preset_fragment(version: tuple[int, ...], with_linker: bool = True) -> str:
 
 def main(args: list[str]) -> int:
     """``--compile-only`` first: compiler launchers only, links run as
-    without ggcc (after an edit, each link through ggcc adds ~15 ms of
-    launcher and ~20 ms of hashing and sandbox to the rebuild; through
-    ggcc, a link is cached, and runs where the engine runs)."""
+    without ggcc (after an edit, each link through ggcc adds a launcher,
+    14-16 ms of CPU, and 12-35 ms of hashing, sandbox and copying to the
+    rebuild; through ggcc, a link is cached, and runs where the engine
+    runs)."""
     with_linker = args[:1] != ["--compile-only"]
     if not with_linker:
         args = args[1:]

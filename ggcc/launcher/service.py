@@ -500,7 +500,8 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
     for host in members + ([host_archive] if os.path.isfile(host_archive) else []):
         ref = placeholder.read(host) if session is not None else None
         if ref is not None:  # a member still being compiled: depend on its thunk
-            inputs[tree_path(host)] = Input(tree_path(host), ref)
+            tp = tree_path(host)
+            inputs[tp] = Input(tp, ref)
             waits.append(host)
         else:
             real.append(host)
