@@ -15,6 +15,10 @@ most one runs per directory and a socket file left by a killed daemon is
 known stale: the next daemon removes it. It exits after GGCC_DAEMON_IDLE
 seconds (default 600) with nothing to do, on SIGTERM, or on ``ggcc daemon
 stop``, after answering the requests it has. Its log is ``daemon.log``.
+
+It also compiles on save: a source it was asked to compile is compiled
+again the moment an editor writes it, for the store only, so that the
+build's request finds it done (ggcc/speculation.py).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import time
 
 from ggcc import stats, wire
 from ggcc.launcher.args import Local
-from ggcc.launcher.service import Context, Done, Request, handle, logical_cwd
+from ggcc.launcher.service import Context, Done, Request, handle, logical_cwd, speculate
+from ggcc.speculation import Speculator
 
 DEFAULT_IDLE_S = 600.0
 SPARE_S = 30.0  # how long a thread with no connection waits for one
@@ -39,6 +44,7 @@ class Daemon:
     def __init__(self, root: str, jobs: int, idle_s: float) -> None:
         self.root = root
         self.ctx = Context(root, jobs)
+        self.ctx.speculator = Speculator(lambda req: speculate(req, self.ctx), jobs, self.log)
         self.idle_s = idle_s
         self.started = time.time()
         self._lock = threading.Lock()
@@ -273,6 +279,8 @@ def run(root: str) -> int:
             os.unlink(os.path.join(root, "daemon.pid"))
         except FileNotFoundError:
             pass
+        if daemon.ctx.speculator is not None:
+            daemon.ctx.speculator.close()
         daemon.ctx.close()
         os.close(lock_fd)
     return 0

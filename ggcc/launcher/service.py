@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ggcc.hash_cache import HashCache
     from ggcc.local_store import LocalStore
     from ggcc.result import Result
+    from ggcc.speculation import Speculator
     from ggcc.thunk import Thunk
 
 T = TypeVar("T")
@@ -100,6 +101,7 @@ class Context:
     _answering: int = field(default=0, init=False)  # requests being answered now
     _settling: int = field(default=0, init=False)  # lookups waiting for a record
     _quiet: threading.Condition = field(init=False)
+    speculator: Speculator | None = field(default=None, init=False)  # the daemon's: compiling on save
 
     def __post_init__(self) -> None:
         self.slots = threading.Semaphore(max(1, self.jobs))
@@ -324,7 +326,18 @@ def _make_arguments_real(req: Request, ctx: Context) -> None:
             _make_real(path, store, ctx, req)
 
 
-def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
+def speculate(req: Request, ctx: Context) -> str | None:
+    """Compile ``req`` again for the store and the manifest only (its
+    source was just saved; see ggcc/speculation.py): the id of the thunk
+    it executed, or None if it executed nothing."""
+    made: list[str] = []
+    compile_as_thunk(req, ctx, made)
+    return made[0] if made else None
+
+
+def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = None) -> Done | Local:
+    """``speculated``: not None for a compile on save, which writes nothing
+    into the build tree and appends to it the id of the thunk it executed."""
     env = req.env
     parsed = parse(list(req.argv[1:]))
     if isinstance(parsed, Local):
@@ -367,6 +380,9 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
         return Local("toolchain-capture-failed")
     if tc.family == "clang" and any(a in _CLANG_OUT_OF_PROCESS for a in parsed.args):
         return Local("clang-external-tools")
+    if speculated is None and ctx.speculator is not None and ctx.session(env) is None:
+        ctx.speculator.wait_for(req)
+        ctx.speculator.remember(req, os.path.normpath(os.path.join(cwd, parsed.source)))
     color = color_flag(tc.family, parsed.args, env, req.stderr_columns)
     if color:
         parsed = parsed.with_extra_flag(color)
@@ -385,8 +401,14 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
             if fetch is not None:
                 fetch(hit.depfile_id)
         if result is not None and (not hit.depfile_id or store.has(hit.depfile_id)):
+            if speculated is not None:
+                return Done(0)  # the build will find it as well
             done = _write_back(result, parsed, cwd, store, hit.depfile_id, "", req.umask)
-            stats.record(ctx.root, "invocation", "hit", "direct")
+            if ctx.speculator is not None and ctx.speculator.take(hit.thunk_id):
+                # Compiled on save, for this request: its run, not a hit.
+                stats.record(ctx.root, "invocation", "executed", "speculation-used")
+            else:
+                stats.record(ctx.root, "invocation", "hit", "direct")
             return done
     from ggcc.dependency_scan import headers
 
@@ -409,7 +431,7 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
         else:
             absent = tuple(manifest.absent_candidates(list(scan.files), list(scan.search_dirs), cwd))
         session = ctx.session(env)
-        if session is not None:
+        if session is not None and speculated is None:
             store.put_thunk(thunk)
             depfile_id = store.put_file(scan.depfile_tmp) if scan.depfile_tmp else ""
             if scan.depfile_tmp:
@@ -423,9 +445,16 @@ def compile_as_thunk(req: Request, ctx: Context) -> Done | Local:
             return outcome
         result, was_hit = outcome
         depfile_id = store.put_file(scan.depfile_tmp) if scan.depfile_tmp else ""
+        entry = manifest.Entry(files, absent, thunk.id, depfile_id)
+        if speculated is not None:
+            # Recorded now, not later: the build's request is waiting to look it up.
+            manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing)
+            if not was_hit:
+                speculated.append(thunk.id)
+                stats.record(ctx.root, "speculation")
+            return Done(0)
         done = _write_back(result, parsed, cwd, store, "", scan.depfile_tmp, req.umask)
         stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
-        entry = manifest.Entry(files, absent, thunk.id, depfile_id)
 
         def record() -> None:
             push = getattr(store, "push_blobs", None)

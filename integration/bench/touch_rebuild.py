@@ -2,17 +2,22 @@
 
     python integration/bench/touch_rebuild.py [--edits 15] [--file src/unix/core.c]
 
-libuv with its tests is configured four times (CMake + Ninja): plain,
-with ccache as compiler launcher, with ggcc as compiler and linker
-launcher (as `ggcc cmake` sets it up), and with ggcc as compiler launcher
-only ("ggcc_cc", as ccache is set up: links run without ggcc); wait mode,
-local engine, the daemon warm. Each is built once.
-Then, --edits times: a new function is appended to --file (as an editor
-save would: new content, so every tool really compiles it), and each of the
-builds runs `ninja` in turn, timed from the edit to the end of the
-build: one compile, then the links after it (libuv.so and the test
-runner; the static library and its runner). The order of the builds
-rotates each round. Prints medians and ggcc - plain (goal: <= +50 ms),
+libuv with its tests is configured five times (CMake + Ninja), each in
+its own copy of the source tree: plain; with ccache as compiler launcher;
+with ggcc as compiler and linker launcher (as `ggcc cmake` sets it up);
+the same with compiling on save turned off (GGCC_SPECULATE=0, "ggcc_nosave");
+and with ggcc as compiler launcher only ("ggcc_cc", as ccache is set up:
+links run without ggcc). Wait mode, local engine, the daemon warm. Each is
+built once.
+Then, --edits times: a new function is appended to --file in each tree
+(as an editor save would: new content, so every tool really compiles it),
+and that tree's build runs `ninja` at once, timed from the save to the end
+of the build: the compiles of the source (shared and static library),
+then the links after them (libuv.so and the test runner; the static
+library and its runner). Builds take turns, and the order rotates each
+round. Each tree is its own copy because the daemon compiles a saved
+source it knows at once: an edit in a shared tree would start ggcc's
+compiles while another build is being timed. Prints medians and ggcc - plain (goal: <= +50 ms),
 also as the median of each round's own difference; JSON last. Use the Python of a plain install, as for launcher_hit.py.
 """
 
@@ -42,37 +47,39 @@ def main() -> int:
     a = ap.parse_args()
     ggcc = shutil.which("ggcc") or str(Path(sys.executable).parent / "ggcc")
     with tempfile.TemporaryDirectory() as d:
-        tree = copy_of("libuv1", Path(d))
         env = dict(os.environ, GGCC_DIR=os.path.join(d, "ggcc"), CCACHE_DIR=os.path.join(d, "ccache"))
         launchers = {
             "plain": [],
             "ccache": ["-DCMAKE_C_COMPILER_LAUNCHER=ccache"],
             "ggcc": [f"-DCMAKE_C_COMPILER_LAUNCHER={ggcc}", f"-DCMAKE_C_LINKER_LAUNCHER={ggcc}"],
+            "ggcc_nosave": [f"-DCMAKE_C_COMPILER_LAUNCHER={ggcc}", f"-DCMAKE_C_LINKER_LAUNCHER={ggcc}"],
             # As ccache is set up: the links run as they would without ggcc.
             "ggcc_cc": [f"-DCMAKE_C_COMPILER_LAUNCHER={ggcc}"],
         }
         builds = {}
+        envs = {n: dict(env, GGCC_SPECULATE="0") if n == "ggcc_nosave" else env for n in launchers}
         subprocess.run([ggcc, "daemon", "start"], env=env, check=True, capture_output=True)
         try:
             for name, flags in launchers.items():
-                build = tree / f"build-{name}"
+                tree = copy_of("libuv1", Path(d) / name)
+                build = tree / "build"
                 build.mkdir()
                 subprocess.run(["cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON",
-                                *flags, ".."], cwd=build, env=env, check=True, capture_output=True)
-                subprocess.run(["ninja"], cwd=build, env=env, check=True, capture_output=True)
+                                *flags, ".."], cwd=build, env=envs[name], check=True, capture_output=True)
+                subprocess.run(["ninja"], cwd=build, env=envs[name], check=True, capture_output=True)
                 builds[name] = build
             times: dict[str, list[float]] = {n: [] for n in builds}
             steps: dict[str, int] = {}
-            source = tree / a.file
             names = list(builds)
             for i in range(a.edits):
                 order = names[i % len(names):] + names[:i % len(names)]
                 for name in order:
                     # The edit itself, for each build: each must see new content.
-                    with open(source, "a") as f:
-                        f.write(f"\nint ggcc_bench_edit_{i}_{name}(void) {{ return {i}; }}\n")
-                    t = time.perf_counter()
-                    p = subprocess.run(["ninja"], cwd=builds[name], env=env, check=True, capture_output=True, text=True)
+                    with open(builds[name].parent / a.file, "a") as f:
+                        f.write(f"\nint ggcc_bench_edit_{i}(void) {{ return {i}; }}\n")
+                        t = time.perf_counter()  # the save is the close, just after this
+                    p = subprocess.run(["ninja"], cwd=builds[name], env=envs[name], check=True, capture_output=True,
+                                       text=True)
                     times[name].append(time.perf_counter() - t)
                     steps[name] = sum(1 for line in p.stdout.splitlines() if line.startswith("["))
         finally:

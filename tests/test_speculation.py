@@ -1,0 +1,149 @@
+"""Compiling on save: the daemon compiles a source it knows the moment it is
+written, for the store only; the build's own compile then finds it, and
+its outputs and messages are the plain compiler's."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ggcc.inotify import Inotify
+
+GGCC = [sys.executable, "-m", "ggcc"]
+CFLAGS = ["-O2", "-g", "-Wall", "-c", "a.c", "-o", "a.o", "-MD", "-MF", "a.d"]
+
+
+def _env(store: Path, **extra: str) -> dict[str, str]:
+    return dict(os.environ, GGCC_DIR=str(store), **extra)
+
+
+def _stats(store: Path) -> dict[str, object]:
+    p = subprocess.run(GGCC + ["stats", "--json"], capture_output=True, text=True, env=_env(store), check=True)
+    return json.loads(p.stdout)  # type: ignore[no-any-return]
+
+
+def _on_save(store: Path) -> dict[str, int]:
+    return _stats(store)["compiled_on_save"]  # type: ignore[return-value]
+
+
+def _wait_for_on_save(store: Path, executed: int, timeout: float = 30.0) -> dict[str, int]:
+    end = time.monotonic() + timeout
+    while (s := _on_save(store))["executed"] < executed and time.monotonic() < end:
+        time.sleep(0.05)
+    return s
+
+
+def _ggcc_then_plain(work: Path, store: Path, **extra: str) -> tuple[subprocess.CompletedProcess[bytes], bytes, bytes,
+                                                                   subprocess.CompletedProcess[bytes], bytes, bytes]:
+    """(ggcc's run, its object, its depfile, gcc's run, its object, its depfile)."""
+    ours = subprocess.run(GGCC + ["gcc", *CFLAGS], cwd=work, env=_env(store, **extra), capture_output=True)
+    obj, dep = (work / "a.o").read_bytes(), (work / "a.d").read_bytes()
+    plain = subprocess.run(["gcc", *CFLAGS], cwd=work, capture_output=True)
+    return ours, obj, dep, plain, (work / "a.o").read_bytes(), (work / "a.d").read_bytes()
+
+
+def _source(work: Path) -> Path:
+    work.mkdir(exist_ok=True)
+    (work / "a.h").write_text("int twice(int x);\n")
+    src = work / "a.c"
+    src.write_text('#include "a.h"\nint twice(int x) { return 2 * x; }\n')
+    return src
+
+
+def test_a_saved_source_is_compiled_before_the_build_asks(tmp_path: Path) -> None:
+    store, work = tmp_path / "store", tmp_path / "work"
+    src = _source(work)
+    first = _ggcc_then_plain(work, store)
+    assert first[0].returncode == 0 and first[1] == first[4]
+    before = sorted(os.listdir(work))
+    obj_stat = os.stat(work / "a.o")
+    # A save that adds a warning: the build must still print it.
+    with open(src, "a") as f:
+        f.write("int unused_var(void) { int u; return 1; }\n")
+    s = _wait_for_on_save(store, 1)
+    assert s == {"executed": 1, "used_by_builds": 0}, s
+    # For the store only: nothing in the build tree was written or added.
+    assert sorted(os.listdir(work)) == before
+    assert os.stat(work / "a.o").st_mtime_ns == obj_stat.st_mtime_ns
+    ours, obj, dep, plain, pobj, pdep = _ggcc_then_plain(work, store)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert b"unused variable" in ours.stderr
+    assert obj == pobj and dep == pdep
+    st = _stats(store)
+    # The build's compile counts as executed (its run happened on save), not as a hit.
+    assert (st["invocations"], st["executed"], st["cache_hits"], st["compiled_on_save"]) == (
+        2, 2, 0, {"executed": 1, "used_by_builds": 1}), st
+
+
+def test_a_build_right_after_the_save_waits_for_that_compile(tmp_path: Path) -> None:
+    """The build asks while the compile on save runs: same outputs, one compile each time."""
+    store, work = tmp_path / "store", tmp_path / "work"
+    src = _source(work)
+    _ggcc_then_plain(work, store)
+    for i in range(5):
+        with open(src, "a") as f:
+            f.write(f"int f{i}(int x) {{ return x + {i}; }}\n")
+        ours, obj, dep, plain, pobj, pdep = _ggcc_then_plain(work, store)
+        assert ours.returncode == plain.returncode == 0 and ours.stderr == plain.stderr
+        assert obj == pobj and dep == pdep, i
+    st = _stats(store)
+    saved = st["compiled_on_save"]
+    assert isinstance(saved, dict)
+    # Each build's compile ran once: on save, or (when the build asked
+    # first) by the request itself; never twice for one save.
+    assert st["executed"] == 6 and st["cache_hits"] == 0, st
+    assert saved["used_by_builds"] == saved["executed"] >= 1, st
+
+
+def test_a_broken_save_gives_the_build_the_compilers_errors(tmp_path: Path) -> None:
+    store, work = tmp_path / "store", tmp_path / "work"
+    src = _source(work)
+    _ggcc_then_plain(work, store)
+    with open(src, "a") as f:
+        f.write("int broken(void) { return nope; }\n")
+    time.sleep(1.0)  # the compile on save fails; failures are never stored
+    ours = subprocess.run(GGCC + ["gcc", *CFLAGS], cwd=work, env=_env(store), capture_output=True)
+    plain = subprocess.run(["gcc", *CFLAGS], cwd=work, capture_output=True)
+    assert plain.returncode == 1 and b"nope" in plain.stderr
+    assert (ours.returncode, ours.stderr) == (plain.returncode, plain.stderr)
+    assert _on_save(store) == {"executed": 0, "used_by_builds": 0}
+
+
+def test_ggcc_speculate_0_leaves_the_compile_to_the_build(tmp_path: Path) -> None:
+    store, work = tmp_path / "store", tmp_path / "work"
+    src = _source(work)
+    _ggcc_then_plain(work, store, GGCC_SPECULATE="0")
+    with open(src, "a") as f:
+        f.write("int g(void) { return 3; }\n")
+    time.sleep(1.5)  # a compile on save of this tiny file takes ~50 ms
+    assert _on_save(store) == {"executed": 0, "used_by_builds": 0}
+    ours, obj, _, plain, pobj, _ = _ggcc_then_plain(work, store, GGCC_SPECULATE="0")
+    assert ours.returncode == 0 and obj == pobj
+    assert _stats(store)["executed"] == 2
+
+
+def test_inotify_reports_files_written_and_renamed_in(tmp_path: Path) -> None:
+    watched, other = tmp_path / "w", tmp_path / "o"
+    watched.mkdir()
+    other.mkdir()
+    ino = Inotify()
+    try:
+        ino.watch(str(watched))
+        (watched / "x.c").write_text("1")  # written in place
+        (other / "y.c").write_text("2")  # not watched
+        (watched / ".y.c.tmp").write_text("3")
+        os.rename(watched / ".y.c.tmp", watched / "y.c")  # an editor's save by rename
+        got: list[tuple[str, str]] = []
+        end = time.monotonic() + 5
+        while len(got) < 3 and time.monotonic() < end:
+            batch = ino.read(0.5)
+            assert batch is not None
+            got += batch
+        assert got == [(str(watched), "x.c"), (str(watched), ".y.c.tmp"), (str(watched), "y.c")]
+        assert ino.read(0.1) == []  # nothing more: the other directory is not watched
+    finally:
+        ino.close()
