@@ -44,7 +44,7 @@ class Daemon:
     def __init__(self, root: str, jobs: int, idle_s: float) -> None:
         self.root = root
         self.ctx = Context(root, jobs)
-        self.ctx.speculator = Speculator(lambda req: speculate(req, self.ctx), jobs, self.log)
+        self.ctx.speculator = Speculator(lambda req, known: speculate(req, self.ctx, known), jobs, self.log)
         self.idle_s = idle_s
         self.started = time.time()
         self._lock = threading.Lock()

@@ -1,5 +1,6 @@
 """Compiling on save: a source the build compiled before is compiled again
-as soon as it is written, before the build tool asks for it.
+as soon as it is written, before the build tool asks for it; and the links
+that read its object, as soon as that object is made.
 
 Why: after an edit, the build tool starts, reads its graph and logs, stats
 its files and starts a launcher, which starts Python: on libuv that is
@@ -14,11 +15,17 @@ since, or the command is not the same, the lookup misses and the compile
 runs as usual. A speculation costs CPU, never correctness: the build's own
 request checks every input's content as it always does.
 
+A link the daemon was asked for (and traced) is run the same way once a
+speculation has made one of its inputs: the new object (or library, for
+the link after that one) by its id from the store, the other inputs from
+the disk. When the build asks for the link, the objects it wrote make the
+same thunk, whose result is then in the store or being made.
+
 Limits, so that a save costs at most what the build would do anyway:
 - only main sources are watched: a header edit would start every compile
   that includes it, and the build may never ask for most of them;
 - only commands asked of this daemon (it forgets them when it exits), at
-  most PER_SOURCE per source and MAX_SOURCES in all;
+  most PER_SOURCE per source or link input and MAX_SOURCES in all;
 - at most ``jobs`` speculations run at once, and at most QUEUED wait
   (a checkout that rewrites hundreds of sources is left to the build);
 - GGCC_SPECULATE=0 in a compile's environment leaves that compile out.
@@ -53,17 +60,22 @@ def enabled(env: dict[str, str]) -> bool:
 class Speculator:
     """Remembers compile commands by source; on a save, runs them with ``run``.
 
-    ``run(request)`` compiles without writing into the build tree and
-    returns the id of the thunk it executed, or None (nothing executed: a
-    hit already, a failure, a fallback).
+    ``run(request, known)`` compiles or links without writing into the
+    build tree, taking the files in ``known`` (normalised host path -> id)
+    from the store, and returns the id of the thunk it executed, or None
+    (nothing executed: a hit already, a failure, a fallback). It calls
+    ``made`` for the output it made, so that the links after it follow.
     """
 
-    def __init__(self, run: Callable[[Request], str | None], jobs: int, log: Callable[[str], None]) -> None:
+    def __init__(self, run: Callable[[Request, dict[str, str]], str | None], jobs: int,
+                 log: Callable[[str], None]) -> None:
         self._run = run
         self._jobs = max(1, jobs)
         self._log = log
         self._lock = threading.Lock()
         self._commands: OrderedDict[tuple[str, str], dict[Key, Request]] = OrderedDict()  # (dir, name) ->
+        self._links: OrderedDict[str, dict[Key, Request]] = OrderedDict()  # an input in the build tree ->
+        self._known: dict[Key, dict[str, str]] = {}  # the outputs made for a queued speculation
         self._envs: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}  # one copy of each environment
         self._running: dict[Key, threading.Event] = {}  # the newest speculation of each command
         self._queued: set[Key] = set()  # submitted, not started
@@ -110,6 +122,45 @@ class Speculator:
                 self._broken = True
                 self._log(f"compiling on save is off: {e}")
 
+    def remember_link(self, req: Request, inputs: list[str]) -> None:
+        """``req`` links ``inputs`` (normalised host paths, those of the build
+        tree): run it again when a speculation makes one of them."""
+        if self._broken or not enabled(req.env) or self._pool is None:
+            return  # no compile on save has been set up: nothing would start it
+        key: Key = (req.cwd, req.argv)
+        with self._lock:
+            for path in inputs:
+                links = self._links.get(path)
+                if links is None:
+                    links = self._links[path] = {}
+                    if len(self._links) > MAX_SOURCES:
+                        self._links.popitem(last=False)
+                else:
+                    self._links.move_to_end(path)
+                if key not in links and len(links) >= PER_SOURCE:
+                    del links[next(iter(links))]
+                links[key] = req
+
+    def made(self, path: str, id_: str, known: dict[str, str]) -> None:
+        """A speculation made ``path`` (normalised), content ``id_``, from
+        ``known``: start the links that read it (or a symlink to it)."""
+        known = dict(known)
+        names = [path]
+        directory = os.path.dirname(path)
+        try:
+            with os.scandir(directory) as it:  # libuv.so -> libuv.so.1 -> libuv.so.1.0.0
+                for e in it:
+                    if e.is_symlink() and os.path.realpath(e.path) == os.path.realpath(path):
+                        names.append(e.path)
+        except OSError:
+            pass
+        for name in names:
+            known[name] = id_
+        with self._lock:
+            todo = {k: r for name in names for k, r in self._links.get(name, {}).items()}
+        for req in todo.values():
+            self._submit(req, known)
+
     def wait_for(self, req: Request) -> None:
         """Wait for the speculation of this very command, if one is under way."""
         with self._lock:
@@ -149,13 +200,17 @@ class Speculator:
                 with self._lock:
                     cmds = list(self._commands.get((directory, name), {}).values())
                 for req in cmds:
-                    self._submit(req)
+                    self._submit(req, {})
 
-    def _submit(self, req: Request) -> None:
+    def _submit(self, req: Request, known: dict[str, str]) -> None:
         key: Key = (req.cwd, req.argv)
         with self._lock:
-            if key in self._queued or len(self._queued) >= QUEUED or self._pool is None:
-                return  # one not started yet will read the newest content anyway
+            if key in self._queued:  # not started yet: it will read the newest content anyway
+                self._known[key].update(known)
+                return
+            if len(self._queued) >= QUEUED or self._pool is None:
+                return
+            self._known[key] = dict(known)
             ev = threading.Event()
             self._running[key] = ev
             self._queued.add(key)
@@ -164,13 +219,15 @@ class Speculator:
         except RuntimeError:  # shut down meanwhile
             with self._lock:
                 self._queued.discard(key)
+                self._known.pop(key, None)
             ev.set()
 
     def _speculate(self, key: Key, req: Request, ev: threading.Event) -> None:
         with self._lock:
             self._queued.discard(key)
+            known = self._known.pop(key, {})
         try:
-            made = self._run(req)
+            made = self._run(req, known)
             if made is not None:
                 with self._lock:
                     self._made[made] = None

@@ -101,7 +101,7 @@ def summary(store_root: str) -> dict[str, object]:
             "gb_seconds": round(amounts["lambda-mbms"] / 1024 / 1000, 3),
             "estimated_usd": round(amounts["lambda-nusd"] / 1e9, 6),
         },
-        "compiled_on_save": {"executed": counts["speculation"], "used_by_builds": counts["speculation-used"]},
+        "on_save": {"executed": counts["speculation"], "used_by_builds": counts["speculation-used"]},
         "links": counts["link"],
         "link_traces": counts["link-trace"],
         "bytes_hashed": amounts["bytes-hashed"],
@@ -163,11 +163,11 @@ def render(s: dict[str, object]) -> str:
         share = 100.0 * verify["extra_files"] / max(1, verify["compiler_files"])
         lines.append(f"  verified       {verify['checked']}: {verify['missing']} missing a header, "
                      f"{verify['depfiles_differ']} depfiles differ, {share:.1f}% extra files")
-    saved = s["compiled_on_save"]
+    saved = s["on_save"]
     assert isinstance(saved, dict)
     if saved["executed"]:
-        lines.append(f"compiled on save {saved['executed']} ({saved['used_by_builds']} used by a build, "
-                     "counted there as executed)")
+        lines.append(f"run on save      {saved['executed']} compiles and links ({saved['used_by_builds']} used by "
+                     "a build, counted there as executed)")
     lines.append(f"links            {s['links']} ({s['link_traces']} traced)")
     lines.append(f"bytes            {_size(s['bytes_hashed'])} hashed, {_size(s['bytes_uploaded'])} uploaded, "
                  f"{_size(s['bytes_downloaded'])} downloaded")

@@ -27,7 +27,7 @@ def _stats(store: Path) -> dict[str, object]:
 
 
 def _on_save(store: Path) -> dict[str, int]:
-    return _stats(store)["compiled_on_save"]  # type: ignore[return-value]
+    return _stats(store)["on_save"]  # type: ignore[return-value]
 
 
 def _wait_for_on_save(store: Path, executed: int, timeout: float = 30.0) -> dict[str, int]:
@@ -75,8 +75,36 @@ def test_a_saved_source_is_compiled_before_the_build_asks(tmp_path: Path) -> Non
     assert obj == pobj and dep == pdep
     st = _stats(store)
     # The build's compile counts as executed (its run happened on save), not as a hit.
-    assert (st["invocations"], st["executed"], st["cache_hits"], st["compiled_on_save"]) == (
+    assert (st["invocations"], st["executed"], st["cache_hits"], st["on_save"]) == (
         2, 2, 0, {"executed": 1, "used_by_builds": 1}), st
+
+
+def test_the_link_after_a_saved_source_runs_before_the_build_asks(tmp_path: Path) -> None:
+    """The object made on save starts the link that reads it (known from
+    the last build); the build's link then finds it, identical."""
+    store, work = tmp_path / "store", tmp_path / "work"
+    src = _source(work)
+    (work / "m.c").write_text('#include <stdio.h>\n#include "a.h"\nint main(void) { printf("%d\\n", twice(21)); }\n')
+    compile_a = ["gcc", "-O2", "-c", "a.c", "-o", "a.o"]
+    steps = [compile_a, ["gcc", "-O2", "-c", "m.c", "-o", "m.o"], ["gcc", "a.o", "m.o", "-o", "prog"]]
+    for argv in steps:
+        subprocess.run(GGCC + argv, cwd=work, env=_env(store), check=True)
+    assert subprocess.run(["./prog"], cwd=work, capture_output=True, text=True).stdout == "42\n"
+    prog_stat = os.stat(work / "prog")
+    with open(src, "a") as f:
+        f.write("int thrice(int x) { return 3 * x; }\n")
+    s = _wait_for_on_save(store, 2)
+    assert s == {"executed": 2, "used_by_builds": 0}, s  # the compile, then the link
+    assert os.stat(work / "prog").st_mtime_ns == prog_stat.st_mtime_ns  # not written: the build will
+    for argv in (compile_a, steps[2]):
+        subprocess.run(GGCC + argv, cwd=work, env=_env(store), check=True)
+    ours = (work / "prog").read_bytes()
+    for argv in (compile_a, steps[2]):
+        subprocess.run(argv, cwd=work, check=True)
+    assert ours == (work / "prog").read_bytes()
+    st = _stats(store)
+    assert (st["invocations"], st["executed"], st["cache_hits"], st["links"]) == (5, 5, 0, 2), st
+    assert st["on_save"] == {"executed": 2, "used_by_builds": 2}, st
 
 
 def test_a_build_right_after_the_save_waits_for_that_compile(tmp_path: Path) -> None:
@@ -91,7 +119,7 @@ def test_a_build_right_after_the_save_waits_for_that_compile(tmp_path: Path) -> 
         assert ours.returncode == plain.returncode == 0 and ours.stderr == plain.stderr
         assert obj == pobj and dep == pdep, i
     st = _stats(store)
-    saved = st["compiled_on_save"]
+    saved = st["on_save"]
     assert isinstance(saved, dict)
     # Each build's compile ran once: on save, or (when the build asked
     # first) by the request itself; never twice for one save.

@@ -326,25 +326,27 @@ def _make_arguments_real(req: Request, ctx: Context) -> None:
             _make_real(path, store, ctx, req)
 
 
-def speculate(req: Request, ctx: Context) -> str | None:
-    """Compile ``req`` again for the store and the manifest only (its
-    source was just saved; see ggcc/speculation.py): the id of the thunk
-    it executed, or None if it executed nothing."""
+def speculate(req: Request, ctx: Context, known: dict[str, str]) -> str | None:
+    """Run ``req`` again for the store (and a compile's manifest) only: its
+    source was just saved, or a link input made (see ggcc/speculation.py).
+    The id of the thunk it executed, or None if it executed nothing."""
     made: list[str] = []
-    compile_as_thunk(req, ctx, made)
+    compile_as_thunk(req, ctx, made, known)
     return made[0] if made else None
 
 
-def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = None) -> Done | Local:
-    """``speculated``: not None for a compile on save, which writes nothing
-    into the build tree and appends to it the id of the thunk it executed."""
+def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = None,
+                     known: dict[str, str] | None = None) -> Done | Local:
+    """``speculated``: not None for a speculation, which writes nothing into
+    the build tree and appends to it the id of the thunk it executed;
+    ``known``: a speculated link's inputs made by speculations."""
     env = req.env
     parsed = parse(list(req.argv[1:]))
     if isinstance(parsed, Local):
         from ggcc.launcher.link import looks_like_link
 
         if looks_like_link(list(req.argv[1:])):
-            return link_as_thunk(req, ctx)
+            return link_as_thunk(req, ctx, speculated, known)
         return parsed
     for var in _UNMODELLED_ENV:
         if env.get(var):
@@ -452,6 +454,11 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
             if not was_hit:
                 speculated.append(thunk.id)
                 stats.record(ctx.root, "speculation")
+            if ctx.speculator is not None:
+                from ggcc.launcher.compile_thunk import OBJECT_TAG
+
+                ctx.speculator.made(os.path.normpath(os.path.join(cwd, parsed.output)),
+                                    result.output(OBJECT_TAG).ref, {})
             return Done(0)
         done = _write_back(result, parsed, cwd, store, "", scan.depfile_tmp, req.umask)
         stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
@@ -553,9 +560,11 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
     return done
 
 
-def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
+def link_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = None,
+                  known: dict[str, str] | None = None) -> Done | Local:
     """A link by gcc, g++ or clang as a thunk running ld; the output comes
-    back byte-identical (see link.py)."""
+    back byte-identical (see link.py). ``speculated`` and ``known``: as for
+    compile_as_thunk, a link run early with the inputs a speculation made."""
     from ggcc.dependency_scan.program import load_or_capture, rooted, tree_path
     from ggcc.errors import GgccError
     from ggcc.launcher import link
@@ -571,12 +580,12 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
     if locale is None:
         return Local("translated-diagnostics")
     cwd = req.cwd
-    session = ctx.session(req.env)
+    session = ctx.session(req.env) if speculated is None else None
     store = ctx.store(req.env)
     # Links are never deferred (the build may run what it links): inputs
     # still being compiled, or placeholders moved by the build (zlib's `mv`
     # of objects), are made real first.
-    for a in args:
+    for a in args if speculated is None else ():
         if not a.startswith("-"):
             host = os.path.join(cwd, a)
             if session is not None:
@@ -588,6 +597,8 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
     rec = link.load_record(ctx.root, key)
     if rec is not None and all(os.path.isfile(os.path.join(cwd, f)) for f in rec[1]):
         cmd, files = rec
+    elif speculated is not None:
+        return Local("untraced")  # tracing runs ld on the old inputs: leave it to the build
     else:
         got = link.direct_ld_command(req.compiler, args) if direct else link.ld_command(req.compiler, args, cwd, req.env)
         if isinstance(got, Local):
@@ -607,9 +618,18 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
             rt = load_or_capture(os.path.realpath(cmd.ld), cmd.ld, store, hashes)
     except GgccError:
         return Local("toolchain-capture-failed")
+    if speculated is None and session is None and ctx.speculator is not None:
+        ctx.speculator.wait_for(req)
+        ctx.speculator.remember_link(req, _in_tree(files, cwd))
+    made_here: dict[str, str] = {}
+    for f in files if known else ():
+        host = os.path.join(cwd, f)
+        id_ = known.get(os.path.normpath(host)) if known else None
+        if id_ is not None:
+            made_here[host] = id_
     inputs = {f.tree_path: Input(f.tree_path, f.id, f.executable) for f in rt.files}
     dirs: set[str] = set()
-    add_host_files(inputs, dirs, files, cwd, store, hashes)
+    add_host_files(inputs, dirs, files, cwd, store, hashes, made_here)
     add_search_dirs(dirs, link.search_dirs(cmd), cwd)
     thunk_env, locale_inputs = locale_setup(locale, store, hashes)
     for i in locale_inputs:
@@ -626,9 +646,31 @@ def link_as_thunk(req: Request, ctx: Context) -> Done | Local:
     if isinstance(outcome, Local):
         return outcome
     result, was_hit = outcome
+    if speculated is not None:
+        if not was_hit:
+            speculated.append(thunk.id)
+            stats.record(ctx.root, "speculation")
+        if ctx.speculator is not None:
+            ctx.speculator.made(os.path.normpath(host_out), result.output("output").ref, known or {})
+        return Done(0)
     done = _deliver(result, "output", host_out, store, req.umask)
-    stats.record(ctx.root, "invocation", "hit" if was_hit else "executed", "link")
+    if was_hit and ctx.speculator is not None and ctx.speculator.take(thunk.id):
+        stats.record(ctx.root, "invocation", "executed", "link", "speculation-used")
+    else:
+        stats.record(ctx.root, "invocation", "hit" if was_hit else "executed", "link")
     return done
+
+
+def _in_tree(files: list[str], cwd: str) -> list[str]:
+    """The link inputs a speculation could make: those under the build's
+    directory (normalised), not the system's libraries."""
+    top = os.path.normpath(cwd) + os.sep
+    out = []
+    for f in files:
+        p = os.path.normpath(os.path.join(cwd, f))
+        if p.startswith(top):
+            out.append(p)
+    return out
 
 
 def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: LocalStore, out: str, tag: str,
