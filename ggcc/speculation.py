@@ -162,9 +162,15 @@ class Speculator:
             self._submit(req, known)
 
     def wait_for(self, req: Request) -> None:
-        """Wait for the speculation of this very command, if one is under way."""
+        """Wait for the speculation of this very command, if one is under
+        way; one still queued is dropped instead (the request does the work
+        itself at once, on an engine that may run hundreds at a time)."""
+        key: Key = (req.cwd, req.argv)
         with self._lock:
-            ev = self._running.get((req.cwd, req.argv))
+            if key in self._queued:
+                self._queued.discard(key)  # _speculate sees it gone and returns
+                return
+            ev = self._running.get(key)
         if ev is not None:
             ev.wait(WAIT_S)
 
@@ -194,7 +200,8 @@ class Speculator:
             try:
                 written = self._inotify.read(0.5)
             except OSError as e:
-                self._log(f"compiling on save stopped: {e}")
+                if not self._stop.is_set():
+                    self._log(f"compiling on save stopped: {e}")
                 return
             for directory, name in written or ():  # None: events lost; the build still compiles them
                 with self._lock:
@@ -224,9 +231,12 @@ class Speculator:
 
     def _speculate(self, key: Key, req: Request, ev: threading.Event) -> None:
         with self._lock:
+            dropped = key not in self._queued
             self._queued.discard(key)
             known = self._known.pop(key, {})
         try:
+            if dropped:
+                return
             made = self._run(req, known)
             if made is not None:
                 with self._lock:
@@ -242,9 +252,7 @@ class Speculator:
             ev.set()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._stop.set()  # the listener ends within its 0.5 s wait; no need to wait for it
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
