@@ -154,6 +154,40 @@ def test_ggcc_speculate_0_leaves_the_compile_to_the_build(tmp_path: Path) -> Non
     assert _stats(store)["executed"] == 2
 
 
+def test_a_build_that_asks_before_its_compile_on_save_started_does_it_at_once(tmp_path: Path) -> None:
+    """With one job, a slow compile on save holds the only worker; the
+    quick source saved after it waits in the queue. The build's request for
+    it drops that queued speculation and compiles itself: it never waits
+    for the queue (on a remote engine that could be hundreds of compiles)."""
+    store, work = tmp_path / "store", tmp_path / "work"
+    src = _source(work)
+    slow = work / "slow.c"
+    slow.write_text("".join(
+        f"int s{i}(int *a, int n) {{ int s = {i}; for (int k = 0; k < n; k++) s = s * 31 + a[k] * {i % 7 + 1}; "
+        f"return s; }}\n" for i in range(1500)))
+    env = _env(store, GGCC_JOBS="1")
+    slow_cmd = ["gcc", "-O2", "-c", "slow.c", "-o", "slow.o"]
+    for argv in (slow_cmd, ["gcc", *CFLAGS]):
+        subprocess.run(GGCC + argv, cwd=work, env=env, check=True)
+    with open(slow, "a") as f:
+        f.write("int more(void) { return 1; }\n")
+    time.sleep(0.3)  # the slow one is running on save (it takes seconds at -O2)
+    with open(src, "a") as f:
+        f.write("int g(void) { return 2; }\n")
+    t = time.monotonic()
+    ours = subprocess.run(GGCC + ["gcc", *CFLAGS], cwd=work, env=env, capture_output=True)
+    took = time.monotonic() - t
+    obj = (work / "a.o").read_bytes()
+    s = _wait_for_on_save(store, 1)
+    assert ours.returncode == 0
+    subprocess.run(["gcc", *CFLAGS], cwd=work, check=True)
+    assert obj == (work / "a.o").read_bytes()
+    time.sleep(0.5)  # had it not been dropped, a.c's compile on save would run after the slow one
+    st = _stats(store)
+    assert st["on_save"] == {"executed": 1, "used_by_builds": 0}, (st, took)  # the slow one only
+    assert st["executed"] == 3 and st["cache_hits"] == 0, st
+
+
 def test_inotify_reports_files_written_and_renamed_in(tmp_path: Path) -> None:
     watched, other = tmp_path / "w", tmp_path / "o"
     watched.mkdir()
