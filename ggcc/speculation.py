@@ -3,9 +3,10 @@ as soon as it is written, before the build tool asks for it; and the links
 that read its object, as soon as that object is made.
 
 Why: after an edit, the build tool starts, reads its graph and logs, stats
-its files and starts a launcher, which starts Python: on libuv that is
-30-50 ms before the daemon hears of the compile, and an editor that builds
-a moment after saving loses more. The daemon hears of the save itself
+its files and starts a launcher, which starts Python: on libuv, 8-20 ms
+until ninja starts the step and ~8 ms until the launcher connects, before
+the daemon hears of the compile; an editor that builds a moment after
+saving loses more. The daemon hears of the save itself
 (inotify on the source's directory) and runs the compile the build last
 asked for there: same arguments, directory and environment. The result
 goes to the store and to the direct-mode manifest, nowhere else: nothing
@@ -75,14 +76,13 @@ class Speculator:
         self._lock = threading.Lock()
         self._commands: OrderedDict[tuple[str, str], dict[Key, Request]] = OrderedDict()  # (dir, name) ->
         self._links: OrderedDict[str, dict[Key, Request]] = OrderedDict()  # an input in the build tree ->
-        self._known: dict[Key, dict[str, str]] = {}  # the outputs made for a queued speculation
+        # Submitted and not started, with the outputs speculations made for it.
+        self._queued: dict[Key, dict[str, str]] = {}
         self._envs: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}  # one copy of each environment
         self._running: dict[Key, threading.Event] = {}  # the newest speculation of each command
-        self._queued: set[Key] = set()  # submitted, not started
         self._made: OrderedDict[str, None] = OrderedDict()  # thunk ids a speculation executed
         self._inotify: Inotify | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._broken = False  # inotify unavailable or out of watches: remember nothing more
 
@@ -146,11 +146,11 @@ class Speculator:
         ``known``: start the links that read it (or a symlink to it)."""
         known = dict(known)
         names = [path]
-        directory = os.path.dirname(path)
+        real = os.path.realpath(path)
         try:
-            with os.scandir(directory) as it:  # libuv.so -> libuv.so.1 -> libuv.so.1.0.0
+            with os.scandir(os.path.dirname(path)) as it:  # libuv.so -> libuv.so.1 -> libuv.so.1.0.0
                 for e in it:
-                    if e.is_symlink() and os.path.realpath(e.path) == os.path.realpath(path):
+                    if e.is_symlink() and os.path.realpath(e.path) == real:
                         names.append(e.path)
         except OSError:
             pass
@@ -167,9 +167,8 @@ class Speculator:
         itself at once, on an engine that may run hundreds at a time)."""
         key: Key = (req.cwd, req.argv)
         with self._lock:
-            if key in self._queued:
-                self._queued.discard(key)  # _speculate sees it gone and returns
-                return
+            if self._queued.pop(key, None) is not None:
+                return  # _speculate finds it gone and returns
             ev = self._running.get(key)
         if ev is not None:
             ev.wait(WAIT_S)
@@ -190,8 +189,7 @@ class Speculator:
 
             self._inotify = Inotify()
             self._pool = ThreadPoolExecutor(self._jobs, thread_name_prefix="ggcc-speculate")
-            self._thread = threading.Thread(target=self._listen, name="ggcc-inotify", daemon=True)
-            self._thread.start()
+            threading.Thread(target=self._listen, name="ggcc-inotify", daemon=True).start()
         self._inotify.watch(directory)
 
     def _listen(self) -> None:
@@ -213,29 +211,25 @@ class Speculator:
         key: Key = (req.cwd, req.argv)
         with self._lock:
             if key in self._queued:  # not started yet: it will read the newest content anyway
-                self._known[key].update(known)
+                self._queued[key].update(known)
                 return
             if len(self._queued) >= QUEUED or self._pool is None:
                 return
-            self._known[key] = dict(known)
+            self._queued[key] = dict(known)
             ev = threading.Event()
             self._running[key] = ev
-            self._queued.add(key)
         try:
             self._pool.submit(self._speculate, key, req, ev)
         except RuntimeError:  # shut down meanwhile
             with self._lock:
-                self._queued.discard(key)
-                self._known.pop(key, None)
+                self._queued.pop(key, None)
             ev.set()
 
     def _speculate(self, key: Key, req: Request, ev: threading.Event) -> None:
         with self._lock:
-            dropped = key not in self._queued
-            self._queued.discard(key)
-            known = self._known.pop(key, {})
+            known = self._queued.pop(key, None)
         try:
-            if dropped:
+            if known is None:  # dropped: its request came first
                 return
             made = self._run(req, known)
             if made is not None:

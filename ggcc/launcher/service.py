@@ -406,11 +406,7 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
             if speculated is not None:
                 return Done(0)  # the build will find it as well
             done = _write_back(result, parsed, cwd, store, hit.depfile_id, "", req.umask)
-            if ctx.speculator is not None and ctx.speculator.take(hit.thunk_id):
-                # Compiled on save, for this request: its run, not a hit.
-                stats.record(ctx.root, "invocation", "executed", "speculation-used")
-            else:
-                stats.record(ctx.root, "invocation", "hit", "direct")
+            _count_answer(ctx, True, hit.thunk_id, direct=True)
             return done
     from ggcc.dependency_scan import headers
 
@@ -448,20 +444,6 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
         result, was_hit = outcome
         depfile_id = store.put_file(scan.depfile_tmp) if scan.depfile_tmp else ""
         entry = manifest.Entry(files, absent, thunk.id, depfile_id)
-        if speculated is not None:
-            # Recorded now, not later: the build's request is waiting to look it up.
-            manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing)
-            if not was_hit:
-                speculated.append(thunk.id)
-                stats.record(ctx.root, "speculation")
-            if ctx.speculator is not None:
-                from ggcc.launcher.compile_thunk import OBJECT_TAG
-
-                ctx.speculator.made(os.path.normpath(os.path.join(cwd, parsed.output)),
-                                    result.output(OBJECT_TAG).ref, {})
-            return Done(0)
-        done = _write_back(result, parsed, cwd, store, "", scan.depfile_tmp, req.umask)
-        stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
 
         def record() -> None:
             push = getattr(store, "push_blobs", None)
@@ -472,6 +454,14 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
                     pass  # the shared store is an optimisation
             manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing)
 
+        if speculated is not None:
+            record()  # now, not later: the build's request is waiting to look it up
+            from ggcc.launcher.compile_thunk import OBJECT_TAG
+
+            return _after_speculation(ctx, speculated, was_hit, thunk.id, os.path.join(cwd, parsed.output),
+                                      result.output(OBJECT_TAG).ref, {})
+        done = _write_back(result, parsed, cwd, store, "", scan.depfile_tmp, req.umask)
+        _count_answer(ctx, was_hit, thunk.id)
         ctx.record_later(key, record)
         return done
     finally:
@@ -621,12 +611,12 @@ def link_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = Non
     if speculated is None and session is None and ctx.speculator is not None:
         ctx.speculator.wait_for(req)
         ctx.speculator.remember_link(req, _in_tree(files, cwd))
-    made_here: dict[str, str] = {}
-    for f in files if known else ():
-        host = os.path.join(cwd, f)
-        id_ = known.get(os.path.normpath(host)) if known else None
-        if id_ is not None:
-            made_here[host] = id_
+    made_here: dict[str, str] = {}  # inputs a speculation made, not yet on disk
+    if known:
+        for f in files:
+            host = os.path.join(cwd, f)
+            if (id_ := known.get(os.path.normpath(host))) is not None:
+                made_here[host] = id_
     inputs = {f.tree_path: Input(f.tree_path, f.id, f.executable) for f in rt.files}
     dirs: set[str] = set()
     add_host_files(inputs, dirs, files, cwd, store, hashes, made_here)
@@ -647,18 +637,35 @@ def link_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = Non
         return outcome
     result, was_hit = outcome
     if speculated is not None:
-        if not was_hit:
-            speculated.append(thunk.id)
-            stats.record(ctx.root, "speculation")
-        if ctx.speculator is not None:
-            ctx.speculator.made(os.path.normpath(host_out), result.output("output").ref, known or {})
-        return Done(0)
+        return _after_speculation(ctx, speculated, was_hit, thunk.id, host_out, result.output("output").ref,
+                                  known or {})
     done = _deliver(result, "output", host_out, store, req.umask)
-    if was_hit and ctx.speculator is not None and ctx.speculator.take(thunk.id):
-        stats.record(ctx.root, "invocation", "executed", "link", "speculation-used")
-    else:
-        stats.record(ctx.root, "invocation", "hit" if was_hit else "executed", "link")
+    _count_answer(ctx, was_hit, thunk.id, "link")
     return done
+
+
+def _count_answer(ctx: Context, was_hit: bool, thunk_id: str, *details: str, direct: bool = False) -> None:
+    """A step answered with a result: a hit (``direct``: from the
+    manifest), or executed. A hit on what a speculation ran for this very
+    step is that step's run, not a hit."""
+    if was_hit and ctx.speculator is not None and ctx.speculator.take(thunk_id):
+        stats.record(ctx.root, "invocation", "executed", *details, "speculation-used")
+    elif was_hit:
+        stats.record(ctx.root, "invocation", "hit", *details, *(("direct",) if direct else ()))
+    else:
+        stats.record(ctx.root, "invocation", "executed", *details)
+
+
+def _after_speculation(ctx: Context, speculated: list[str], was_hit: bool, thunk_id: str, out: str, out_id: str,
+                       known: dict[str, str]) -> Done:
+    """A speculation's end: count what it ran, and start the links that
+    read what it made (nothing goes into the build tree)."""
+    if not was_hit:
+        speculated.append(thunk_id)
+        stats.record(ctx.root, "speculation")
+    if ctx.speculator is not None:
+        ctx.speculator.made(os.path.normpath(out), out_id, known)
+    return Done(0)
 
 
 def _in_tree(files: list[str], cwd: str) -> list[str]:
