@@ -93,3 +93,12 @@ def run_cli(ggcc_dir: Path, tmp_path: Path) -> RunCli:
 
     run.work = work  # type: ignore[attr-defined]
     return run
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Which Debian source versions the real-project tests used."""
+    from debian_sources import CACHE, fetched_versions
+
+    got = fetched_versions()
+    if got:
+        terminalreporter.write_line(f"Debian sources ({CACHE}): " + ", ".join(f"{k} {v}" for k, v in got.items()))

@@ -14,6 +14,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from filelock import FileLock
@@ -56,12 +57,58 @@ def fetch(package: str) -> Path:
                 if dest.exists():
                     shutil.rmtree(dest)
                 dest.mkdir(parents=True)
-                subprocess.run(["apt-get", "source", "-qq", package], cwd=dest, check=True, capture_output=True)
-                done.write_text("ok\n")
+                version = _download(package, dest)
+                done.write_text(version + "\n")
     trees = [p for p in dest.iterdir() if p.is_dir()]
     if len(trees) != 1:
         raise RuntimeError(f"apt-get source {package}: expected one tree in {dest}, got {trees}")
     return trees[0]
+
+
+def source_versions(package: str) -> list[str]:
+    """Every version of a source package that APT's lists name, newest
+    first (dpkg's ordering)."""
+    import functools
+
+    text = subprocess.run(["apt-cache", "showsrc", package], check=True, capture_output=True, text=True).stdout
+    versions = sorted({line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Version:")})
+
+    def cmp(a: str, b: str) -> int:
+        if a == b:
+            return 0
+        newer = subprocess.run(["dpkg", "--compare-versions", a, "gt", b]).returncode == 0
+        return -1 if newer else 1
+
+    return sorted(versions, key=functools.cmp_to_key(cmp))
+
+
+def _download(package: str, dest: Path) -> str:
+    """`apt-get source` of the newest version that downloads, into dest;
+    that version. A mirror may list a version it does not serve (the
+    security suite's newest one, seen on a new machine): the next is tried."""
+    versions = source_versions(package)
+    if not versions:
+        raise RuntimeError(f"apt-cache showsrc {package}: no version listed; is there a deb-src entry?")
+    errors = []
+    for v in versions:
+        p = subprocess.run(["apt-get", "source", "-qq", f"{package}={v}"], cwd=dest, capture_output=True, text=True)
+        if p.returncode == 0:
+            if v != versions[0]:
+                sys.stderr.write(f"debian_sources: {package} {versions[0]} did not download; using {v}\n")
+            return v
+        errors.append(f"{v}: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
+        for left in dest.iterdir():  # a partial download of this version
+            shutil.rmtree(left) if left.is_dir() else left.unlink()
+    raise RuntimeError(f"apt-get source {package}: no listed version downloads ({'; '.join(errors)})")
+
+
+def fetched_versions() -> dict[str, str]:
+    """The packages in the cache and the version each came from."""
+    out = {}
+    if CACHE.is_dir():
+        for done in sorted(CACHE.glob("*/.complete")):
+            out[done.parent.name] = done.read_text().strip()
+    return out
 
 
 def copy_of(package: str, where: Path) -> Path:
