@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from ggcc import __version__, config, ids
 from ggcc.errors import GgccError
-from ggcc.local_store import LocalStore
+from ggcc.local_store import CorruptBlob, LocalStore
 
 
 def _store() -> LocalStore:
@@ -70,20 +70,32 @@ def cmd_force(a: argparse.Namespace) -> int:
         raise GgccError("--jobs: must be at least 1")
     engine = make_engine(a.engine, store, a.jobs or config.default_jobs())
     listener = progress.make_progress(a.quiet)
+    todo = tlist
     try:
-        report = force([t.ref for t in tlist], store, engine, listener)
+        for attempt in range(2):
+            report = force([t.ref for t in todo], store, engine, listener)
+            damaged = []
+            for t in todo:
+                value = report.values.get(t.ref)
+                if value is None:
+                    continue
+                if t.placeholder_path is None:
+                    print(f"{t.ref} {value.ref}")
+                    continue
+                try:
+                    if not targets.write_back(t, value, store):
+                        sys.stderr.write(f"ggcc: {t.text}: changed since it was made; left as it is\n")
+                except CorruptBlob:  # removed and counted: forced again, it runs
+                    damaged.append(t)
+            if not damaged:
+                break
+            if attempt:
+                raise GgccError(f"{damaged[0].text}: its output was corrupt in the store twice; "
+                                "check the disk, then run `ggcc cache verify`")
+            todo = damaged
     finally:
         progress.close(listener)
         engine.shutdown()
-    for t in tlist:
-        value = report.values.get(t.ref)
-        if value is None:
-            continue
-        if t.placeholder_path is not None:
-            if not targets.write_back(t, value, store):
-                sys.stderr.write(f"ggcc: {t.text}: changed since it was made; left as it is\n")
-        else:
-            print(f"{t.ref} {value.ref}")
     for f in report.failures:
         sys.stderr.write(f"ggcc: thunk {f.thunk_id} failed: {f.message}\n")
         if f.result is not None:

@@ -28,11 +28,15 @@ from typing import BinaryIO
 
 from ggcc import ids
 from ggcc.errors import GgccError
-from ggcc.local_store import LocalStore
+from ggcc.local_store import CorruptBlob, LocalStore
 from ggcc.result import OutputValue, Result
 from ggcc.sandbox import Sandbox, SandboxPool, Wanted
 from ggcc.thunk import MAGIC as THUNK_MAGIC
 from ggcc.thunk import NEW_THUNKS_DIR, ROOT_TOKEN, Thunk, ThunkFormatError, read_thunk_file, substitute_root
+
+# A run's error starts so when an input blob was found damaged in the store
+# (and removed): the step can run again, its inputs stored afresh.
+CORRUPT_INPUT = "corrupt input"
 
 # Stop reading a runaway command's stdout/stderr here; the rest is dropped
 # with a note, so a looping program cannot fill the disk or the result cache.
@@ -77,6 +81,9 @@ def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: L
     try:
         files, dirs = _wanted(thunk, resolved)
         sb.prepare(files, dirs, store)
+    except CorruptBlob as e:
+        sb.reset()
+        return Result(tid, -1, error=f"{CORRUPT_INPUT}: {e.message}")
     except (GgccError, OSError) as e:
         sb.reset()
         return Result(tid, -1, error=f"cannot set up inputs: {_msg(e)}")

@@ -15,6 +15,15 @@ name and then linked into place only if absent, so the first complete copy
 of a blob wins and its inode never changes under a reader (results, which
 are not content-addressed, are renamed over).
 
+Nothing is trusted because it is in the store: a blob is checked against
+its id whenever it is used, i.e. copied into a build's tree, linked into a
+sandbox, or sent to another machine (``check``). A blob this process has
+checked, or written itself, is remembered with its (inode, size, mtime,
+ctime): any write to it changes its ctime, which nothing can set back, so
+an unchanged signature means unchanged bytes, and a use costs a stat. A
+blob that fails is counted (``corrupt-blob``), removed, and CorruptBlob
+raised: the step that wanted it runs again.
+
 Recency for LRU eviction is each file's atime, which ggcc sets itself on use
 (the kernel's relatime/noatime updates are not relied on), at most once an
 hour per file so that a hit costs no write. A blob's mtime never changes
@@ -32,7 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ggcc import ids
+from ggcc import ids, stats
 from ggcc.errors import GgccError
 from ggcc.fsutil import atomic_write_bytes, open_temp_beside, umask
 from ggcc.result import Result
@@ -46,6 +55,21 @@ _REMOVALS = "removals"
 REMOVALS_CHECK_S = 1.0
 _PRESENT_LIMIT = 1_000_000  # ids remembered present (~100 MB at most)
 _COPY_WHILE_HASHING = 256 * 1024  # below this, hash first: a blob already stored costs no temporary file
+
+
+class CorruptBlob(GgccError):
+    """A stored blob whose bytes are not its id's; it has been removed."""
+
+    def __init__(self, id_: str, root: str) -> None:
+        super().__init__(f"{_kind_name(id_)} {id_} in the store at {root} was corrupt and has been removed")
+        self.id = id_
+
+
+_Sig = tuple[int, int, int, int]  # (inode, size, mtime_ns, ctime_ns)
+
+
+def _sig(st: os.stat_result) -> _Sig:
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 @dataclass(frozen=True)
@@ -68,6 +92,7 @@ class LocalStore:
         self._present: set[str] = set()  # ids seen present (see has())
         self._present_until = 0.0  # until then, no look at the removals stamp
         self._removals: bytes | None = None  # the removals stamp's text that _present goes with
+        self._checked: dict[str, _Sig] = {}  # blob path -> its signature when its bytes were known right
 
     # -- paths -----------------------------------------------------------
     def blob_path(self, id_: str) -> str:
@@ -83,8 +108,35 @@ class LocalStore:
             os.makedirs(d, exist_ok=True)
             self._made_dirs.add(d)
 
+    def _link_in(self, src: str, dest: str) -> bool:
+        """_link_if_absent, making dest's directory (again) if need be."""
+        d = os.path.dirname(dest)
+        self._ensure_dir(d)
+        try:
+            return _link_if_absent(src, dest)
+        except FileNotFoundError:
+            if not os.path.exists(src):
+                raise
+            self._made_dirs.discard(d)
+            self._ensure_dir(d)
+            return _link_if_absent(src, dest)
+
+    def _open_temp(self, dest: str, mode: int) -> tuple[int, str]:
+        """A temporary file beside dest. The directory is made once per
+        process, and again if it has gone since (`ggcc cache clear` while
+        this process runs)."""
+        d = os.path.dirname(dest)
+        self._ensure_dir(d)
+        try:
+            return open_temp_beside(dest, _TMP_PREFIX, mode)
+        except FileNotFoundError:
+            self._made_dirs.discard(d)
+            self._made_dirs.discard(self.tmp)
+            self._ensure_dir(d)
+            return open_temp_beside(dest, _TMP_PREFIX, mode)
+
     def tmp_dir(self) -> str:
-        self._ensure_dir(self.tmp)
+        os.makedirs(self.tmp, exist_ok=True)  # not remembered: `ggcc cache clear` may remove it
         return self.tmp
 
     # -- blobs -------------------------------------------------------------
@@ -140,6 +192,7 @@ class LocalStore:
             self._present.discard(i)
         if not ids_:
             self._present.clear()
+            self._checked.clear()
         try:
             os.makedirs(self.root, exist_ok=True)
             atomic_write_bytes(os.path.join(self.root, _REMOVALS), b"%d %d\n" % (time.time_ns(), os.getpid()))
@@ -151,7 +204,7 @@ class LocalStore:
         if kind == ids.THUNK:
             id_ = ids.as_thunk_id(id_)
         if not self.has(id_):
-            self._install(self.blob_path(id_), lambda f: f.write(data))
+            self._install(self.blob_path(id_), lambda f: f.write(data), known_good=True)
             self._seen_present(id_)
         return id_
 
@@ -179,7 +232,7 @@ class LocalStore:
                 if ids.hash_file(path, expected[0], copy_to=f) != expected:
                     raise GgccError(f"{path}: changed while being stored; retry")
 
-            self._install(self.blob_path(id_), copy)
+            self._install(self.blob_path(id_), copy, known_good=True)
             self._seen_present(id_)
         return id_
 
@@ -187,36 +240,40 @@ class LocalStore:
         """A large file in one read: copied to a temporary file while it is
         hashed, then linked in under its id (if absent). Hashing first and
         copying after would read it twice, and it is usually new."""
-        fd, tmp = open_temp_beside(os.path.join(self.tmp_dir(), "blob"), _TMP_PREFIX, 0o444)
+        fd, tmp = self._open_temp(os.path.join(self.tmp, "blob"), 0o444)
         try:
             with os.fdopen(fd, "wb") as f:
                 id_ = ids.hash_file(path, copy_to=f)
             if umask() & 0o444:
                 os.chmod(tmp, 0o444)
             dest = self.blob_path(id_)
-            self._ensure_dir(os.path.dirname(dest))
-            _link_if_absent(tmp, dest)
+            linked = self._link_in(tmp, dest)
         finally:
             self._remove_quiet(tmp)
+        if linked:
+            self._remember_good(dest)
         self._seen_present(id_)
         return id_
 
     def adopt_file(self, path: str, id_: str) -> None:
         """Move a file whose id is known into the store (used for outputs)."""
         dest = self.blob_path(id_)
-        self._ensure_dir(os.path.dirname(dest))
         os.chmod(path, 0o444)
-        _link_if_absent(path, dest)
+        linked = self._link_in(path, dest)
         self._remove_quiet(path)
+        if linked:
+            self._remember_good(dest)
         self._seen_present(id_)
 
-    def _install(self, dest: str, write: object, mode: int = 0o444, replace: bool = False) -> None:
-        self._ensure_dir(os.path.dirname(dest))
+    def _install(self, dest: str, write: object, mode: int = 0o444, replace: bool = False,
+                 known_good: bool = False) -> None:
+        """``write`` fills a new file that then goes to ``dest``;
+        ``known_good``: ``write`` checked the bytes against dest's id."""
         # The temporary file is made in the destination's own shard, so the
         # rename stays within one directory and concurrent writers of
         # different shards do not queue on one directory lock. The mode is
         # set at creation (the open fd may still write): one chmod fewer.
-        fd, tmp = open_temp_beside(dest, _TMP_PREFIX, mode)
+        fd, tmp = self._open_temp(dest, mode)
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)  # type: ignore[operator]
@@ -225,8 +282,10 @@ class LocalStore:
             if replace:
                 os.replace(tmp, dest)
             else:
-                _link_if_absent(tmp, dest)
-                self._remove_quiet(tmp)
+                linked = _link_if_absent(tmp, dest)
+                self._remove_quiet(tmp)  # before remembering: the unlink moves the inode's ctime
+                if linked and known_good:
+                    self._remember_good(dest)
         except BaseException:
             self._remove_quiet(tmp)
             raise
@@ -242,9 +301,7 @@ class LocalStore:
             raise GgccError(f"{_kind_name(id_)} {id_} is not in the store at {self.root}") from None
         got = ids.value_id_of_bytes(data)
         if got[1:] != id_[1:]:
-            self._remove_quiet(path)
-            self._removed(id_)
-            raise GgccError(f"{_kind_name(id_)} {id_} in the store at {self.root} was corrupt and has been removed; re-create it")
+            raise self._corrupt(id_)
         return data
 
     def load_thunk(self, thunk_id: str) -> Thunk:
@@ -257,50 +314,134 @@ class LocalStore:
             raise GgccError(f"thunk {thunk_id}: {e}") from None
 
     def path_for_use(self, id_: str, executable: bool) -> str:
-        """A store path holding the blob, with the executable bit as asked.
+        """A store path holding the blob, with the executable bit as asked,
+        its bytes checked against the id (see ``check``).
 
-        Raises GgccError if the blob is missing or truncated.
+        Raises GgccError if the blob is missing, CorruptBlob if it is damaged.
         """
         path = self.blob_path(id_)
+        st = self._stat_blob(id_, path)
+        self._check(id_, path, st)
+        _mark_used(path, st)
+        if not executable:
+            return path
+        xpath = path + ".x"
+        try:
+            xst = os.stat(xpath)
+        except FileNotFoundError:
+            # A hard link would share the mode bits, so the executable
+            # variant is a copy; only programs need one.
+            self._install(xpath, lambda f: self._copy_checked(id_, path, f), 0o555, known_good=True)
+            return xpath
+        if xst.st_size != st.st_size:
+            self._remove_quiet(xpath)
+            raise self._corrupt(id_)
+        self._check(id_, xpath, xst)
+        _mark_used(xpath, xst)
+        return xpath
+
+    def check(self, id_: str, executable: bool = False) -> None:
+        """The blob's bytes (or its executable copy's) are its id's: a
+        stat if this process knows them unchanged since it last read or
+        wrote them, a hash otherwise. CorruptBlob (and the blob removed) if
+        not; GgccError if it is missing."""
+        path = self.blob_path(id_) + (".x" if executable else "")
         try:
             st = os.stat(path)
         except FileNotFoundError:
             self._present.discard(id_)
             raise GgccError(f"{_kind_name(id_)} {id_} is not in the store at {self.root}") from None
         if st.st_size != ids.id_size(id_):
-            self._remove_quiet(path)
-            self._removed(id_)
-            raise GgccError(f"{_kind_name(id_)} {id_} in the store was truncated and has been removed; re-create it")
-        _mark_used(path, st)
-        if not executable:
-            return path
-        xpath = path + ".x"
-        try:
-            _mark_used(xpath, os.stat(xpath))
-        except FileNotFoundError:
-            # A hard link would share the mode bits, so the executable
-            # variant is a copy; only programs need one.
-            self._install(xpath, lambda f: _copy_into(path, f), 0o555)
-        return xpath
+            raise self._corrupt(id_)
+        self._check(id_, path, st)
 
-    def link_into(self, id_: str, dest: str, executable: bool, copy: bool = False) -> None:
-        """Place the blob at dest: a hard link, or a private copy if asked
-        (or if the file system cannot link)."""
+    def _stat_blob(self, id_: str, path: str) -> os.stat_result:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self._present.discard(id_)
+            raise GgccError(f"{_kind_name(id_)} {id_} is not in the store at {self.root}") from None
+        if st.st_size != ids.id_size(id_):
+            raise self._corrupt(id_)
+        return st
+
+    def _check(self, id_: str, path: str, st: os.stat_result) -> None:
+        if self._checked.get(path) == _sig(st):
+            return
+        if ids.hash_file(path)[1:] != id_[1:]:
+            raise self._corrupt(id_)
+        self._remember(path, st)
+
+    def _remember(self, path: str, before: os.stat_result) -> None:
+        """Remember path's bytes as right if it did not change while read."""
+        try:
+            after = os.stat(path)
+        except FileNotFoundError:
+            return
+        if _sig(after) == _sig(before):
+            if len(self._checked) >= _PRESENT_LIMIT:
+                self._checked.clear()
+            self._checked[path] = _sig(after)
+
+    def _remember_good(self, path: str) -> None:
+        """path now holds bytes known to be its id's (this process wrote them)."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return
+        if len(self._checked) >= _PRESENT_LIMIT:
+            self._checked.clear()
+        self._checked[path] = _sig(st)
+
+    def linked(self, id_: str, executable: bool, st: os.stat_result) -> None:
+        """A hard link to the blob was just made (``st``: its stat after):
+        making it changed the inode's ctime, not its bytes."""
+        path = self.blob_path(id_) + (".x" if executable else "")
+        known = self._checked.get(path)
+        if known is not None and known[:3] == _sig(st)[:3]:
+            self._checked[path] = _sig(st)
+
+    def _corrupt(self, id_: str) -> CorruptBlob:
+        """Count, remove (the blob and its executable copy) and say so."""
+        stats.record(self.root, "corrupt-blob")
+        self.remove_blob(id_)
+        return CorruptBlob(id_, self.root)
+
+    def _copy_checked(self, id_: str, src: str, f: BinaryIO) -> None:
+        if ids.hash_file(src, copy_to=f)[1:] != id_[1:]:
+            raise self._corrupt(id_)
+
+    def copy_out(self, id_: str, f: BinaryIO) -> None:
+        """Write the blob's bytes to f, checked against the id as they are
+        copied (CorruptBlob after: the caller drops what f holds)."""
+        path = self.blob_path(id_)
+        self._stat_blob(id_, path)
+        self._copy_checked(id_, path, f)
+        _mark_used(path, os.stat(path))
+
+    def link_into(self, id_: str, dest: str, executable: bool, copy: bool = False) -> os.stat_result:
+        """Place the blob at dest, checked: a hard link, or a private copy
+        if asked (or if the file system cannot link); dest's stat."""
         src = self.path_for_use(id_, executable)
         if not copy:
             try:
                 os.link(src, dest)
-                return
+                st = os.lstat(dest)
+                self.linked(id_, executable, st)
+                return st
             except OSError as e:
                 if e.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.EACCES):
                     raise
         shutil.copyfile(src, dest)
         os.chmod(dest, 0o755 if executable else 0o644)
+        return os.lstat(dest)
 
     def remove_blob(self, id_: str) -> None:
         path = self.blob_path(id_)
         self._remove_quiet(path)
         self._remove_quiet(path + ".x")
+        self._checked.pop(path, None)
+        self._checked.pop(path + ".x", None)
         self._removed(id_)
 
     # -- results -----------------------------------------------------------
@@ -412,8 +553,12 @@ class LocalStore:
         return checked, removed
 
     def clear(self) -> None:
-        for sub in ("blobs", "results", "hashes", "tmp"):
+        """Remove every blob and result. Other processes (a running daemon)
+        may be using the store: tmp/ holds their sandboxes and files being
+        written, so only what was left there by dead processes goes."""
+        for sub in ("blobs", "results", "hashes"):
             shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
+        self._clean_tmp()
         self._made_dirs.clear()
         self._removed()
 
@@ -465,15 +610,17 @@ class LocalStore:
             pass
 
 
-def _link_if_absent(src: str, dest: str) -> None:
-    """Put src at dest unless dest exists: content-addressed files are never
-    replaced. Replacing would drop the old inode's link count to 0 while
-    other processes still resolve its name, and link(2) to such an inode
-    fails with ENOENT: a sandbox could not link a blob that exists."""
+def _link_if_absent(src: str, dest: str) -> bool:
+    """Put src at dest unless dest exists (False then): content-addressed
+    files are never replaced. Replacing would drop the old inode's link
+    count to 0 while other processes still resolve its name, and link(2)
+    to such an inode fails with ENOENT: a sandbox could not link a blob
+    that exists."""
     try:
         os.link(src, dest)
+        return True
     except FileExistsError:
-        pass
+        return False
 
 
 def _mark_used(path: str, st: os.stat_result) -> None:
@@ -491,11 +638,6 @@ def _stat(path: str) -> os.stat_result | None:
         return os.stat(path)
     except FileNotFoundError:
         return None
-
-
-def _copy_into(src: str, f: object) -> None:
-    with open(src, "rb") as s:
-        shutil.copyfileobj(s, f, 1 << 20)  # type: ignore[arg-type]
 
 
 def _kind_name(id_: str) -> str:

@@ -10,7 +10,11 @@ removed, missing ones are made, and a file it wants at the same path with
 the same content and mode stays. The tree a command sees is therefore
 exactly its inputs, as if fresh; only directory timestamps differ.
 
-What stays is checked, not trusted: after every run ``clean`` walks the
+Every input is checked against its id when it is placed (the store hashes
+a blob unless it knows its bytes unchanged since it last read them, see
+local_store.py). What stays is checked, not trusted: before a run, a kept
+file whose inode's ctime moved (a write, or a link made or removed
+elsewhere) is checked again; after every run ``clean`` walks the
 tree and removes everything the command created, replaced or changed.
 Inputs are hard links to store blobs, whose mtime ggcc never changes (LRU
 recency lives in atime, see local_store.py), so (inode, size, mtime) tells
@@ -28,7 +32,8 @@ import tempfile
 import threading
 from dataclasses import dataclass
 
-from ggcc.local_store import LocalStore
+from ggcc.errors import GgccError
+from ggcc.local_store import CorruptBlob, LocalStore
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class _Placed:
     ino: int
     size: int
     mtime_ns: int
+    ctime_ns: int
     mode: int
 
 
@@ -64,11 +70,19 @@ class Sandbox:
     # -- before a run ----------------------------------------------------------
     def prepare(self, files: dict[str, Wanted], dirs: set[str], store: LocalStore) -> None:
         """Make the tree hold exactly ``files`` in exactly ``dirs`` (plus their parents)."""
+        if not os.path.isdir(self.root):  # removed under us (the store cleared by hand): start afresh
+            os.makedirs(self.root)
+            self._root_mode = os.lstat(self.root).st_mode
+            self._dirs.clear()
+            self._files.clear()
         wanted_dirs = _with_parents(dirs | {os.path.dirname(p) for p in files})
         wanted_dirs.discard("")
         for path, placed in list(self._files.items()):
             w = files.get(path)
             if w is None or w.private or placed.private or (placed.vid, placed.executable) != (w.vid, w.executable):
+                _unlink(os.path.join(self.root, path))
+                del self._files[path]
+            elif not self._still_good(path, placed, store):
                 _unlink(os.path.join(self.root, path))
                 del self._files[path]
         for d in sorted(set(self._dirs) - wanted_dirs, key=_depth, reverse=True):
@@ -82,9 +96,31 @@ class Sandbox:
             if path in self._files:
                 continue
             dest = os.path.join(self.root, path)
-            store.link_into(w.vid, dest, w.executable, copy=w.private)
-            st = os.lstat(dest)
-            self._files[path] = _Placed(w.vid, w.executable, w.private, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
+            st = store.link_into(w.vid, dest, w.executable, copy=w.private)
+            self._files[path] = _Placed(w.vid, w.executable, w.private, st.st_ino, st.st_size, st.st_mtime_ns,
+                                        st.st_ctime_ns, st.st_mode)
+
+    def _still_good(self, path: str, placed: _Placed, store: LocalStore) -> bool:
+        """A kept input is the same inode, unchanged since it was placed or
+        last checked; if its ctime moved, its blob is checked again
+        (CorruptBlob if damaged: removed from the store, so the run cannot
+        be set up)."""
+        try:
+            st = os.lstat(os.path.join(self.root, path))
+        except FileNotFoundError:
+            return False
+        if (st.st_ino, st.st_size, st.st_mtime_ns) != (placed.ino, placed.size, placed.mtime_ns):
+            return False
+        if st.st_ctime_ns != placed.ctime_ns:
+            try:
+                store.check(placed.vid, placed.executable)
+            except CorruptBlob:
+                raise  # removed from the store: the run cannot be set up
+            except GgccError:  # gone from the store: placing it again says so
+                return False
+            self._files[path] = _Placed(placed.vid, placed.executable, placed.private, placed.ino, placed.size,
+                                        placed.mtime_ns, st.st_ctime_ns, placed.mode)
+        return True
 
     # -- after a run ------------------------------------------------------------
     def clean(self) -> list[tuple[str, str]]:

@@ -9,7 +9,8 @@ Events: ``invocation``, ``hit``, ``direct`` (a hit found without running
 the compiler at all), ``executed``, ``scan`` (the compiler ran to list
 dependencies), ``local <reason>``, ``error <what>``, ``speculation`` (a
 compile on save ran the compiler), ``speculation-used`` (a build's compile
-found that run: it counts as executed, not as a hit).
+found that run: it counts as executed, not as a hit), ``corrupt-blob`` (a
+stored blob whose bytes were not its id's, found on use and removed).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def summary(store_root: str) -> dict[str, object]:
         "bytes_downloaded": amounts["bytes-down"],
         "launcher_wait_s": round(amounts["wait-ms"] / 1000, 3),
         "local_fallbacks": dict(sorted(local.items())),
+        "corrupt_blobs": counts["corrupt-blob"],
         "errors": sum(errors.values()),
         "error_kinds": dict(sorted(errors.items())),
     }
@@ -172,6 +174,8 @@ def render(s: dict[str, object]) -> str:
     lines.append(f"bytes            {_size(s['bytes_hashed'])} hashed, {_size(s['bytes_uploaded'])} uploaded, "
                  f"{_size(s['bytes_downloaded'])} downloaded")
     lines.append(f"launchers waited {s['launcher_wait_s']} s in all")
+    if s["corrupt_blobs"]:
+        lines.append(f"corrupt blobs    {s['corrupt_blobs']} found on use, removed, their steps run again")
     lines.append(f"errors           {s['errors']}")
     kinds = s["error_kinds"]
     assert isinstance(kinds, dict)

@@ -8,7 +8,7 @@ from ggcc.executor import execute
 from ggcc.local_store import LocalStore
 from ggcc.sandbox import SandboxPool
 
-from helpers import sh_thunk
+from helpers import flip_in_place, sh_thunk
 
 # The listing is taken before the file that holds it exists.
 LIST = 'L=$(find . -path ./.ggcc -prune -o -print | sort); M=$(ls -l a.h | cut -c1-10); printf "%s\n%s\n" "$L" "$M" > listing'
@@ -122,3 +122,23 @@ def test_a_step_gets_the_sandbox_that_last_ran_it(store: LocalStore) -> None:
     pool.release(other, "another.o")
     pool.close()
     assert [n for n in os.listdir(store.tmp) if n.startswith("sbx-")] == []
+
+
+def test_an_input_damaged_in_the_store_between_runs_is_never_used(store: LocalStore) -> None:
+    """A kept input is the store's inode: bytes flipped in it while the
+    sandbox waits in the pool (size and mtime kept) are found before the
+    next run, which then fails to set up (the blob is gone) instead of
+    reading them; the store knows it from then on."""
+    from ggcc.executor import CORRUPT_INPUT
+    
+    pool = SandboxPool(store, kept=1)
+    header = b"#define K 12345\n" * 50
+    first = sh_thunk(store, "cat a.h > o", inputs={"a.h": header}, outputs=["o"])
+    assert execute(first, {}, store, pool).ok
+    vid = store.put_bytes(header)
+    flip_in_place(store.blob_path(vid))
+    second = sh_thunk(store, "cat a.h > o2", inputs={"a.h": vid}, outputs=["o2"])
+    r = execute(second, {}, store, pool)
+    assert not r.ok and r.error.startswith(CORRUPT_INPUT), r
+    assert not store.has(vid)
+    pool.close()

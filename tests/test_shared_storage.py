@@ -93,6 +93,28 @@ def test_corrupt_object_in_the_shared_store_is_not_used(tmp_path: Path) -> None:
         s = _stats(second)
         assert s["executed"] == len(cmds) and s["remote_hits"] == 0
         assert sum(n for k, n in s["error_kinds"].items() if k.startswith("storage-corrupt")) >= len(cmds)
+        assert s["corrupt_blobs"] >= len(cmds)
+        # The damaged objects were removed from Redis, and the second
+        # machine's runs put the right ones back: a third one gets hits.
+        third = _machine(tmp_path, "third", r.uri)
+        assert _build(cmds, third) == plain
+        s = _stats(third)
+        assert (s["remote_hits"], s["executed"], s["corrupt_blobs"]) == (len(cmds), 0, 0), s
+
+
+def test_a_blob_damaged_here_is_never_sent(tmp_path: Path) -> None:
+    from ggcc.local_store import CorruptBlob
+    from ggcc.storage import open_store
+    from helpers import flip_in_place
+
+    with redis_server(tmp_path) as r:
+        store = open_store(str(tmp_path / "s"), r.uri)
+        vid = store.put_bytes(os.urandom(50_000))
+        flip_in_place(store.blob_path(vid))
+        with pytest.raises(CorruptBlob):
+            store.push_blobs([vid])  # type: ignore[attr-defined]
+        assert store.backend.missing([f"blobs/{vid[1:]}"]) == [f"blobs/{vid[1:]}"]  # type: ignore[attr-defined]
+        assert not store.has(vid)
 
 
 def test_storage_killed_mid_build_the_build_completes(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ import pytest
 from ggcc import ids
 from ggcc.errors import GgccError
 from ggcc.hash_cache import RACY_WINDOW_S, HashCache
-from ggcc.local_store import LocalStore
+from ggcc.local_store import CorruptBlob, LocalStore
 from ggcc.result import OutputValue, Result
+from helpers import flip_in_place as _flip_in_place, ggcc_stats
 
 
 def _writer(root: str, worker: int, rounds: int) -> list[str]:
@@ -62,9 +63,54 @@ def test_truncated_blob_is_refused_for_use(store: LocalStore) -> None:
     os.chmod(path, 0o644)
     Path(path).write_bytes(b"01234")
     assert not LocalStore(store.root).has(vid)  # this instance saw it whole, and remembers until a use
-    with pytest.raises(GgccError, match="truncated"):
+    with pytest.raises(CorruptBlob):
         store.path_for_use(vid, False)
     assert not store.has(vid)
+
+
+@pytest.mark.parametrize("executable", [False, True])
+def test_a_blob_damaged_in_place_is_never_used(store: LocalStore, executable: bool) -> None:
+    data = os.urandom(100_000)
+    vid = store.put_bytes(data)
+    store.path_for_use(vid, executable)  # known good now, in this process
+    _flip_in_place(store.blob_path(vid) + (".x" if executable else ""))
+    for user in (store, LocalStore(store.root)):  # this process, and one that never saw it
+        vid = user.put_bytes(data) if user is not store else vid
+        if user is not store:
+            user.path_for_use(vid, executable)
+            _flip_in_place(user.blob_path(vid) + (".x" if executable else ""))
+        with pytest.raises(CorruptBlob):
+            user.path_for_use(vid, executable)
+        assert not os.path.exists(user.blob_path(vid)) and not user.has(vid)
+    assert ggcc_stats(Path(store.root))["corrupt_blobs"] == 2
+
+
+def test_copy_out_checks_every_byte(store: LocalStore, tmp_path: Path) -> None:
+    vid = store.put_bytes(b"x" * 5000)
+    with open(tmp_path / "good", "wb") as f:
+        store.copy_out(vid, f)
+    assert (tmp_path / "good").read_bytes() == b"x" * 5000
+    _flip_in_place(store.blob_path(vid))
+    with open(tmp_path / "bad", "wb") as f, pytest.raises(CorruptBlob):
+        store.copy_out(vid, f)
+    assert not store.has(vid)
+
+
+def test_a_checked_blob_is_not_hashed_again_until_it_changes(store: LocalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    vid = store.put_bytes(os.urandom(10_000))
+    hashed: list[str] = []
+    real = ids.hash_file
+    monkeypatch.setattr(ids, "hash_file", lambda p, *a, **k: hashed.append(str(p)) or real(p, *a, **k))
+    for _ in range(3):
+        store.path_for_use(vid, False)
+    assert hashed == []  # written by this process: known good
+    other = LocalStore(store.root)
+    for _ in range(3):
+        other.path_for_use(vid, False)
+    assert len(hashed) == 1  # another process checks it once
+    os.chmod(store.blob_path(vid), 0o444)  # any change of the inode: checked again
+    other.path_for_use(vid, False)
+    assert len(hashed) == 2
 
 
 def test_results_round_trip_and_failures_are_not_cached(store: LocalStore) -> None:

@@ -290,7 +290,12 @@ def handle(req: Request, ctx: Context) -> Done | Local:
     step = archive_as_thunk if is_archiver(tool) else link_as_thunk if is_ld(tool) else compile_as_thunk
     ctx.answering(+1)
     try:
-        outcome = step(req, ctx)
+        outcome = _attempt(step, req, ctx)
+        if isinstance(outcome, Local) and outcome.reason == "corrupt-blob":
+            # The damaged blob is gone from the store (and counted): this
+            # time the step finds no hit on it and runs, its inputs stored
+            # afresh from the host.
+            outcome = _attempt(step, req, ctx)
     except Exception as e:  # never let ggcc break a build
         stats.record(ctx.root, "invocation", f"error {type(e).__name__}: {e}", "local internal-error")
         return Local("internal-error")
@@ -303,6 +308,15 @@ def handle(req: Request, ctx: Context) -> Done | Local:
         except Exception as e:
             stats.record(ctx.root, f"error {type(e).__name__}: {e}")
     return outcome
+
+
+def _attempt(step: Callable[[Request, Context], Done | Local], req: Request, ctx: Context) -> Done | Local:
+    from ggcc.local_store import CorruptBlob
+
+    try:
+        return step(req, ctx)
+    except CorruptBlob:
+        return Local("corrupt-blob")
 
 
 def _make_arguments_real(req: Request, ctx: Context) -> None:
@@ -685,6 +699,7 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
     """Placeholder at ``out`` now; the thunk forced in the background, its
     output put over the placeholder, or the real command run if it fails."""
     from ggcc.launcher.deferred import run_real
+    from ggcc.local_store import CorruptBlob
 
     def work() -> None:
         data = session.pending_data(out)
@@ -707,6 +722,8 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
                 if after is not None:
                     after()
                 return
+        except CorruptBlob:  # counted by the store; the real command runs
+            outcome = Local("corrupt-blob")
         except Exception as e:  # never leave a placeholder for a bug of ours
             stats.record(ctx.root, f"error {type(e).__name__}: {e}")
             outcome = Local("internal-error")
@@ -787,7 +804,11 @@ def _force(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -
 
     report = ctx.once(thunk.id, run)
     if report is not None and not report.ok:
+        from ggcc.executor import CORRUPT_INPUT
+
         f = report.failures[0]
+        if f.result is not None and f.result.error.startswith(CORRUPT_INPUT):
+            return Local("corrupt-blob")
         failed_run = f.result is not None and not f.result.error
         if not failed_run:  # ggcc's fault, not the code's: keep why
             stats.record(ctx.root, f"error sandbox: {f.message}")

@@ -37,6 +37,10 @@ class Backend(Protocol):
 
     def get_small(self, key: str) -> bytes | None: ...
 
+    def delete(self, key: str) -> None:
+        """Remove the object if present (a blob found corrupt on download)."""
+        ...
+
     def describe(self) -> str:
         """For messages: the location without any credentials."""
         ...

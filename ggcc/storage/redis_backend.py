@@ -133,3 +133,11 @@ class RedisBackend:
     def get_small(self, key: str) -> bytes | None:
         v = self._do(self.r.get, key)
         return bytes(v) if v is not None else None  # type: ignore[arg-type]
+
+    def delete(self, key: str) -> None:
+        def run() -> None:
+            marker = self.r.get(key)
+            n = int(marker) if marker is not None and bytes(marker).isdigit() else 1  # type: ignore[arg-type]
+            self.r.delete(key, *(f"{key}:{i}" for i in range(n)))  # the marker first: a reader sees a miss
+
+        self._do(run)

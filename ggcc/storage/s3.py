@@ -141,3 +141,10 @@ class S3Backend:
             if self._absent(e):
                 return None
             raise self._fail(e) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+        except self._errors as e:
+            if not self._absent(e):
+                raise self._fail(e) from None

@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from ggcc import ids, stats
 from ggcc.fsutil import open_temp_beside
-from ggcc.local_store import LocalStore
+from ggcc.local_store import CorruptBlob, LocalStore
 from ggcc.result import Result
 from ggcc.storage.backend import Backend, StorageError
 
@@ -85,7 +85,13 @@ class TieredStore(LocalStore):
             got = ids.hash_file(tmp, id_[0])
             stats.record(self.root, f"bytes-down {os.path.getsize(tmp)}")
             if got[1:] != id_[1:]:
-                stats.record(self.root, f"error storage-corrupt blobs/{key}")
+                # Never used; removed there too, so that the next push of
+                # the blob (a run of the step here) puts the right bytes back.
+                stats.record(self.root, f"error storage-corrupt blobs/{key}", "corrupt-blob")
+                try:
+                    self._call(self.backend.delete, f"blobs/{key}")
+                except StorageError:
+                    pass
                 return False
             self.adopt_file(tmp, id_)
             return True
@@ -115,6 +121,8 @@ class TieredStore(LocalStore):
                 else:
                     theirs.append(ev)
         try:
+            for k in mine:  # nothing leaves this machine unchecked
+                self.check(keys[k])
             if mine:
                 self._call(self.backend.put_files, [(k, self.blob_path(keys[k])) for k in mine])
                 stats.record(self.root, f"bytes-up {sum(ids.id_size(keys[k]) for k in mine)}")
@@ -144,10 +152,13 @@ class TieredStore(LocalStore):
         try:
             remote = Result.from_json(data)
         except ValueError:
+            remote = None
+        if remote is None or remote.thunk_id != thunk_id or not remote.ok:
             stats.record(self.root, f"error storage-corrupt {key}")
-            return None
-        if remote.thunk_id != thunk_id or not remote.ok:
-            stats.record(self.root, f"error storage-corrupt {key}")
+            try:
+                self._call(self.backend.delete, key)  # the next run here puts the right one back
+            except StorageError:
+                pass
             return None
         if not self.adopt_result(remote):
             return None
@@ -181,7 +192,7 @@ class TieredStore(LocalStore):
             # finds its outputs.
             self.push_blobs([o.ref for o in result.outputs])
             self._call(self.backend.put_small, f"results/{ids.store_key(result.thunk_id)}", result.to_json())
-        except StorageError:
+        except (StorageError, CorruptBlob):  # the result is not shared; a damaged output is gone, so no hit here either
             pass
 
     # -- launcher manifests -------------------------------------------------------
