@@ -244,8 +244,12 @@ def own_scan(compiler: str, comp: Compile, cwd: str, env: dict[str, str], cache:
 
 
 def _temp_beside(dest: str) -> str:
+    """A temporary file for the depfile ``dest``: beside where it will be
+    renamed to (a depfile that is /dev/null or a FIFO gets one elsewhere)."""
+    from ggcc import placement
     from ggcc.fsutil import open_temp_beside
 
-    fd, tmp = open_temp_beside(dest, ".ggcc-dep-")
+    where = placement.scratch_dir(dest, placement.FOPEN)
+    fd, tmp = open_temp_beside(os.path.join(where, os.path.basename(dest)), ".ggcc-dep-")
     os.close(fd)
     return tmp

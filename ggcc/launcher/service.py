@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, TypeVar
 
-from ggcc import stats
+from ggcc import placement, stats
 from ggcc.launcher.args import Compile, Local, parse
 
 if TYPE_CHECKING:
@@ -317,6 +317,8 @@ def _attempt(step: Callable[[Request, Context], Done | Local], req: Request, ctx
         return step(req, ctx)
     except CorruptBlob:
         return Local("corrupt-blob")
+    except placement.NotAFile:  # became one since the step began (a FIFO nobody reads): the tool waits or fails
+        return Local("output-not-a-file")
 
 
 def _make_arguments_real(req: Request, ctx: Context) -> None:
@@ -376,6 +378,8 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
     cwd = req.cwd
     if not os.access(os.path.join(cwd, parsed.source), os.R_OK):
         return Local("unreadable-source")
+    if not _placeable(cwd, (parsed.output, placement.BFD), (parsed.deps.file, placement.FOPEN)):
+        return Local("output-not-a-file")
 
     from ggcc.dependency_scan import toolchain
     from ggcc.dependency_scan.program import tree_path
@@ -443,12 +447,12 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
         else:
             absent = tuple(manifest.absent_candidates(list(scan.files), list(scan.search_dirs), cwd))
         session = ctx.session(env)
-        if session is not None and speculated is None:
+        if session is not None and speculated is None and placement.plain_file(os.path.join(cwd, parsed.output)):
             store.put_thunk(thunk)
             depfile_id = store.put_file(scan.depfile_tmp) if scan.depfile_tmp else ""
             if scan.depfile_tmp:
-                os.chmod(scan.depfile_tmp, 0o666 & ~req.umask)
-                os.replace(scan.depfile_tmp, os.path.join(cwd, parsed.deps.file))
+                placement.put(os.path.join(cwd, parsed.deps.file), placement.FOPEN, 0o666 & ~req.umask,
+                              made=scan.depfile_tmp)
             entry = manifest.Entry(files, absent, thunk.id, depfile_id)
             return _defer(req, ctx, session, thunk, store, os.path.join(cwd, parsed.output), "object", [],
                           lambda: manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing))
@@ -521,6 +525,8 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
         return Local("translated-diagnostics")
     cwd = req.cwd
     host_archive = os.path.join(cwd, cmd.archive)
+    if not _placeable(cwd, (cmd.archive, placement.AR)):
+        return Local("output-not-a-file")
     members = [os.path.join(cwd, m) for m in cmd.members]
     if any(not os.path.isfile(m) for m in members):
         return Local("missing-member")  # the tool says which, in its words
@@ -552,14 +558,14 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
     thunk = Thunk.make(program, args, {"LC_ALL": "C"}, list(inputs.values()),
                        [Output("archive", tree_path(host_archive))], cwd=tree_path(cwd) or ".",
                        dirs=sorted(d for d in dirs if d and d not in inputs))
-    if session is not None and waits:
+    if session is not None and waits and placement.plain_file(host_archive):
         store.put_thunk(thunk)
         return _defer(req, ctx, session, thunk, store, host_archive, "archive", waits, None)
     outcome = _force(thunk, store, ctx, req.env)
     if isinstance(outcome, Local):
         return outcome
     result, was_hit = outcome
-    done = _deliver(result, "archive", host_archive, store, req.umask)
+    done = _deliver(result, "archive", host_archive, store, req.umask, placement.AR)
     stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
     return done
 
@@ -640,6 +646,8 @@ def link_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = Non
         inputs.setdefault(i.path, i)
     program = inputs.pop(rt.loader_tree)
     host_out = os.path.join(cwd, cmd.output)
+    if not _placeable(cwd, (cmd.output, placement.BFD)):
+        return Local("output-not-a-file")
     out_tree = tree_path(host_out)
     dirs.add(os.path.dirname(out_tree))
     dirs.discard("")
@@ -653,7 +661,7 @@ def link_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = Non
     if speculated is not None:
         return _after_speculation(ctx, speculated, was_hit, thunk.id, host_out, result.output("output").ref,
                                   known or {})
-    done = _deliver(result, "output", host_out, store, req.umask)
+    done = _deliver(result, "output", host_out, store, req.umask, placement.BFD)
     _count_answer(ctx, was_hit, thunk.id, "link")
     return done
 
@@ -826,26 +834,39 @@ def _force(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -
 def _write_back(
     result: Result, parsed: Compile, cwd: str, store: LocalStore, depfile_id: str, depfile_tmp: str, umask: int
 ) -> Done:
-    """Object and depfile into place atomically; the run's output to replay."""
-    from ggcc.fsutil import atomic_write_bytes
+    """Object and depfile into place as gcc puts them (see placement.py);
+    the run's output to replay."""
     from ggcc.launcher.compile_thunk import OBJECT_TAG
 
     mode = 0o666 & ~umask
+    dest = os.path.join(cwd, parsed.deps.file)
     if depfile_tmp:
-        os.chmod(depfile_tmp, mode)
-        os.replace(depfile_tmp, os.path.join(cwd, parsed.deps.file))
+        placement.put(dest, placement.FOPEN, mode, made=depfile_tmp)
     elif depfile_id:
-        atomic_write_bytes(os.path.join(cwd, parsed.deps.file), store.read_bytes(depfile_id), mode)
-    return _deliver(result, OBJECT_TAG, os.path.join(cwd, parsed.output), store, umask)
+        placement.put(dest, placement.FOPEN, mode, lambda f: store.copy_out(depfile_id, f))
+    return _deliver(result, OBJECT_TAG, os.path.join(cwd, parsed.output), store, umask, placement.BFD)
 
 
-def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int) -> Done:
-    """An output into place atomically, and the run's messages."""
-    from ggcc.fsutil import atomic_copy
-
-    src, mode = _output_file(result, tag, store, umask)
-    atomic_copy(src, dest, mode)
+def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int, how: str) -> Done:
+    """An output into place as its tool puts it (``how``: see
+    placement.py), its bytes checked as they are copied, and the run's
+    messages."""
+    value = result.output(tag)
+    mode = (0o777 if value.executable else 0o666) & ~umask
+    placement.put(dest, how, mode, lambda f: store.copy_out(value.ref, f))
     return Done(0, *_host_messages(result))
+
+
+def _placeable(cwd: str, *outputs: tuple[str, str]) -> bool:
+    """Whether every (output, how) can be written as its tool would
+    (``output`` "" is none)."""
+    try:
+        for path, how in outputs:
+            if path:
+                placement.plan(os.path.join(cwd, path), how)
+    except placement.NotAFile:
+        return False
+    return True
 
 
 def _deliver_over(result: Result, tag: str, dest: str, store: LocalStore, umask: int, placeholder_data: bytes) -> bool:
