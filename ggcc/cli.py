@@ -478,6 +478,10 @@ def cmd_workers(a: argparse.Namespace) -> int:
     return 0
 
 
+# The commands that run builds or thunks: a wrong setting stops them before they start.
+_USES_SETTINGS = frozenset({cmd_cmake, cmd_build_tool, cmd_infer, cmd_force, cmd_worker})
+
+
 def main(argv: Sequence[str]) -> int:
     parser = build_parser()
     argv = list(argv)
@@ -493,6 +497,14 @@ def main(argv: Sequence[str]) -> int:
         parser.print_help()
         return 2
     try:
+        if a.func in _USES_SETTINGS:
+            from ggcc import settings
+
+            bad = settings.problems(os.environ)
+            if bad:  # refused here, where the user is looking, not in each compile's output
+                for line in bad:
+                    sys.stderr.write(f"ggcc: error: {line}\n")
+                return 2
         return int(a.func(a))
     except GgccError as e:
         sys.stderr.write(f"ggcc: error: {e.message}\n")
@@ -503,4 +515,10 @@ def main(argv: Sequence[str]) -> int:
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
         sys.stderr.write(f"ggcc: error: {where}{e.strerror or e}\n")
+        return 2
+    except Exception as e:  # never a traceback for the user; GGCC_DEBUG=1 for one
+        if os.environ.get("GGCC_DEBUG") == "1":
+            raise
+        text = " ".join(str(e).split()) or "no message"
+        sys.stderr.write(f"ggcc: error: {type(e).__name__}: {text} (GGCC_DEBUG=1 shows where)\n")
         return 2

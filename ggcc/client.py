@@ -65,6 +65,8 @@ def main(argv: list[str]) -> int:
         from ggcc import stats
 
         stats.record(root, "invocation", "local daemon-unavailable")
+    elif len(reply) > 2 and reply[2]:
+        _write_all(2, reply[2])  # a wrong setting, said once per build
     return exec_local(compiler, argv, env)
 
 

@@ -134,7 +134,7 @@ class Daemon:
             outcome = self.compile(fields)
             if isinstance(outcome, Done):
                 return [b"done", b"%d" % outcome.code, outcome.stdout, outcome.stderr]
-            return [b"local", outcome.reason.encode()]
+            return [b"local", outcome.reason.encode(), outcome.say.encode()]
         if kind == b"infer-status" and len(fields) in (2, 3):
             # [cursor]: also the outputs that ended since the first `cursor`.
             session = self.ctx.find_session(fields[1].decode())
@@ -242,9 +242,15 @@ def run(root: str) -> int:
 
     with open(os.path.join(root, STARTED_FILE), "wb"):
         pass  # a starting launcher that then finds no daemon knows it died
-    jobs = int(os.environ.get("GGCC_JOBS") or default_jobs())
-    idle_s = float(os.environ.get("GGCC_DAEMON_IDLE") or DEFAULT_IDLE_S)
+    from ggcc import settings
+
+    # A wrong value is said by every compile that carries it (service.py);
+    # the daemon itself starts with the default, never dies of it.
+    jobs = int(settings.number(os.environ, "GGCC_JOBS", default_jobs()))
+    idle_s = settings.number(os.environ, "GGCC_DAEMON_IDLE", DEFAULT_IDLE_S)
     daemon = Daemon(root, jobs, idle_s)
+    for line in settings.problems(os.environ):
+        daemon.log(f"setting: {line}")
     path = wire.socket_path(root)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with wire.short_path(path) as p:

@@ -8,8 +8,8 @@ from ggcc.storage.tiered import TieredStore
 from ggcc.storage.uri import open_backend
 
 
-def test_redis_uri_with_credentials_is_parsed_and_never_described() -> None:
-    b = open_backend("rediss://user:s3cr%40t@cache.example:6380/3")
+def test_redis_credentials_come_from_settings_and_are_never_described() -> None:
+    b = open_backend("rediss://cache.example:6380/3", {"GGCC_REDIS_USERNAME": "user", "GGCC_REDIS_PASSWORD": "s3cr@t"})
     assert b.name == "redis"
     assert b.describe() == "rediss://cache.example:6380/3"
     kwargs = b.r.connection_pool.connection_kwargs  # type: ignore[attr-defined]
@@ -35,7 +35,9 @@ def test_default_and_file_uris_give_the_local_store(tmp_path, monkeypatch) -> No
     assert isinstance(open_store(str(tmp_path)), TieredStore)
 
 
-@pytest.mark.parametrize("uri", ["s3://a:b@bucket", "s3:///nobucket", "gs://bucket", "redis://h/x"])
+@pytest.mark.parametrize("uri", ["s3://a:b@bucket", "s3:///nobucket", "gs://bucket", "redis://h/x", "redis://:pw@h:1/0",
+                                 "rediss://u:pw@h/0", "redis://h:0/0", "redis://h:70000/0", "redis://[::1:bad/0"])
 def test_bad_uris(uri: str) -> None:
-    with pytest.raises(GgccError):
+    with pytest.raises(GgccError) as e:
         open_backend(uri)
+    assert "pw" not in str(e.value)

@@ -166,3 +166,89 @@ def test_an_object_written_into_a_fifo_reaches_its_reader(tmp_path: Path, src: P
         assert ggcc(cmd, src, store).returncode == 0
         reader.join(30)
         assert got == [want] and (src / "a.o").is_fifo()
+
+
+# -- wrong settings -------------------------------------------------------------
+BAD_SETTINGS = {
+    "GGCC_STORAGE=redsi://cache:6379/0": "GGCC_STORAGE: storage URI scheme 'redsi' is not supported",
+    "GGCC_STORAGE=s3://": "GGCC_STORAGE: s3:// storage URI needs a bucket",
+    "GGCC_STORAGE=redis://cache:99999/0": "GGCC_STORAGE: storage URI: the port is not a number from 1 to 65535",
+    "GGCC_STORAGE=redis://:hunter2@cache:6379/0": "GGCC_STORAGE: redis:// storage URI: credentials do not belong",
+    "GGCC_ENGINE=bogus": "GGCC_ENGINE='bogus': write one of",
+    "GGCC_JOBS=abc": "GGCC_JOBS='abc': not a whole number",
+    "GGCC_DAEMON_IDLE=xyz": "GGCC_DAEMON_IDLE='xyz': not a number",
+    "GGCC_MAX_SIZE=lots": "GGCC_MAX_SIZE='lots': size 'lots' is not a size",
+}
+
+
+def _five_files(d: Path) -> None:
+    d.mkdir()
+    for i in range(5):
+        (d / f"f{i}.c").write_text(f"int f{i}(void) {{ return {i}; }}\n")
+    (d / "Makefile").write_text("all: f0.o f1.o f2.o f3.o f4.o\n%.o: %.c\n\t$(CC) -c $< -o $@\n")
+
+
+@pytest.mark.parametrize("setting", list(BAD_SETTINGS))
+def test_a_wrong_setting_is_said_once_per_build_and_the_build_completes(tmp_path: Path, setting: str) -> None:
+    name, _, value = setting.partition("=")
+    store = tmp_path / "s"
+    _five_files(tmp_path / "p")
+    assert plain(["make", "-s", "-j4"], tmp_path / "p").returncode == 0
+    want = {f.name: f.read_bytes() for f in (tmp_path / "p").glob("*.o")}
+    env = dict(os.environ, GGCC_DIR=str(store), **{name: value})
+    for build in (1, 2):
+        d = tmp_path / f"b{build}"
+        _five_files(d)
+        p = subprocess.run(["make", "-s", "-j4", f"CC={sys.executable} -m ggcc gcc"], cwd=d, env=env,
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0 and {f.name: f.read_bytes() for f in d.glob("*.o")} == want
+        lines = p.stderr.splitlines()
+        said = [line for line in lines if BAD_SETTINGS[setting] in line]
+        assert len(said) == (1 if build == 1 else 0) and len(lines) == len(said), p.stderr
+        assert "hunter2" not in p.stderr
+    s = ggcc_stats(store)
+    assert s["local_fallbacks"] == {"bad-setting": 10} and s["executed"] == 0, s
+    # The build commands refuse to start, with the same line.
+    for cmd in (["make", "-s"], ["ninja"], ["cmake", "."], ["infer", "make"]):
+        q = subprocess.run(GGCC + cmd, cwd=tmp_path / "b1", env=env, capture_output=True, text=True, timeout=60)
+        assert q.returncode == 2 and q.stderr.startswith("ggcc: error: ") and BAD_SETTINGS[setting] in q.stderr, q.stderr
+        assert "hunter2" not in q.stderr
+
+
+def test_said_again_for_the_next_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ggcc import notice
+
+    assert notice.first_in_build(str(tmp_path), "x") and not notice.first_in_build(str(tmp_path), "x")
+    assert notice.first_in_build(str(tmp_path), "y")
+    monkeypatch.setattr(notice, "QUIET_S", 0.0)
+    time.sleep(0.02)
+    assert notice.first_in_build(str(tmp_path), "x")
+
+
+def test_a_daemon_started_with_a_wrong_setting_still_serves_right_ones(tmp_path: Path, src: Path) -> None:
+    store = tmp_path / "s"
+    p = ggcc(["gcc", "-c", "a.c", "-o", "a.o"], src, store, GGCC_JOBS="abc", GGCC_DAEMON_IDLE="xyz")
+    assert p.returncode == 0 and b"GGCC_JOBS='abc'" in p.stderr
+    assert ggcc(["gcc", "-c", "b.c", "-o", "b.o"], src, store).returncode == 0
+    s = ggcc_stats(store)
+    assert (s["executed"], s["local_fallbacks"]) == (1, {"bad-setting": 1}), s
+
+
+# -- secrets and tracebacks -------------------------------------------------------
+@pytest.mark.parametrize("args, env", [
+    (["lambda", "policy"], {"GGCC_STORAGE": "s3://AKIAEXAMPLE:SECRETKEY@bucket/x"}),
+    (["lambda", "policy", "--storage", "s3://AKIAEXAMPLE:SECRETKEY@bucket/x"], {}),
+    (["lambda", "deploy", "--storage", "s3://AKIAEXAMPLE:SECRETKEY@bucket/x", "--region", "us-east-1"], {}),
+    (["workers", "--storage", "redis://:SECRETKEY@[::1:bad/0"], {}),
+    (["workers", "--storage", "redis://:SECRETKEY@cache:6379/0"], {}),
+    (["worker", "--storage", "redis://cache:99999/0"], {}),
+    (["lambda", "status"], {"AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_CONFIG_FILE": "/nonexistent"}),
+    (["lambda", "remove"], {"AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_CONFIG_FILE": "/nonexistent"}),
+    (["force", "Tnotanid"], {}),
+])
+def test_bad_input_is_one_line_without_secrets_or_traceback(tmp_path: Path, args: list[str], env: dict[str, str]) -> None:
+    e = dict(os.environ, GGCC_DIR=str(tmp_path / "s"), **env)
+    p = subprocess.run(GGCC + args, env=e, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert p.stderr.startswith("ggcc: error: ") and p.stderr.count("\n") == 1, p.stderr
+    assert "SECRETKEY" not in p.stdout + p.stderr and "Traceback" not in p.stderr

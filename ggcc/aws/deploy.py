@@ -14,7 +14,6 @@ import platform
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from ggcc.aws.package import HANDLER, build_zip, code_sha256
 from ggcc.errors import GgccError
@@ -41,9 +40,14 @@ class Settings:
 
 def _clients(region: str | None) -> tuple[Any, Any]:
     import boto3
+    from botocore.exceptions import BotoCoreError
 
-    session = boto3.session.Session(region_name=region)
-    return session.client("lambda"), session.client("iam")
+    try:
+        session = boto3.session.Session(region_name=region)
+        return session.client("lambda"), session.client("iam")
+    except BotoCoreError as e:  # no region, a broken profile: say so, no traceback
+        hint = " (set AWS_REGION or give --region)" if "region" in str(e).lower() else ""
+        raise GgccError(f"AWS: {e}{hint}") from None
 
 
 def _code(e: BaseException) -> str:
@@ -61,18 +65,20 @@ def _say(e: BaseException) -> str:
 
 def policy_document(storage_uri: str) -> dict[str, Any]:
     """The least the function needs: its storage prefix, and its logs."""
-    parts = urlsplit(storage_uri)
+    from ggcc.storage.uri import parse
+
+    spec = parse(storage_uri) if storage_uri else None  # refuses credentials in it: they would be in the ARN
     statements: list[dict[str, Any]] = [{
         "Effect": "Allow",
         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
         "Resource": "arn:aws:logs:*:*:log-group:/aws/lambda/*",
     }]
-    if parts.scheme == "s3" and parts.hostname:
-        prefix = parts.path.strip("/")
-        objects = f"arn:aws:s3:::{parts.netloc}/{prefix + '/' if prefix else ''}*"
+    if spec is not None and spec.scheme == "s3":
+        prefix = spec.path
+        objects = f"arn:aws:s3:::{spec.host}/{prefix + '/' if prefix else ''}*"
         statements.append({"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": objects})
         # HEAD of a missing key answers 404 (not 403) only with ListBucket.
-        listing: dict[str, Any] = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{parts.netloc}"}
+        listing: dict[str, Any] = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{spec.host}"}
         if prefix:
             listing["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}/*"]}}
         statements.append(listing)
@@ -107,6 +113,10 @@ def ensure_role(iam: Any, storage_uri: str, name: str = DEFAULT_ROLE) -> str:
 
 def deploy(s: Settings, storage_uri: str, create_role: bool, say: Any = print) -> dict[str, Any]:
     """Create or update the function and wait until it can be invoked."""
+    if storage_uri:
+        from ggcc.storage.uri import parse
+
+        parse(storage_uri)  # a wrong one (credentials in it) stops here, before anything is made
     lam, iam = _clients(s.region)
     zipped = build_zip()
     sha = code_sha256(zipped)

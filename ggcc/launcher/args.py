@@ -155,6 +155,7 @@ class Compile:
 @dataclass(frozen=True)
 class Local:
     reason: str
+    say: str = ""  # a line for the user's terminal (a wrong setting), said once per build
 
 
 def parse(argv: list[str]) -> Compile | Local:

@@ -30,4 +30,6 @@ def in_process(compiler: str, argv: list[str], env: dict[str, str], root: str) -
         sys.stderr.buffer.write(outcome.stderr)
         sys.stderr.flush()
         return outcome.code
+    if outcome.say:
+        sys.stderr.write(outcome.say)
     return exec_local(compiler, argv, env)

@@ -98,6 +98,7 @@ class Context:
     _keyed: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict, init=False)
     _after: ThreadPoolExecutor | None = field(default=None, init=False)
     _recording: dict[str, Future[None]] = field(default_factory=dict, init=False)
+    _checked_settings: dict[tuple[tuple[str, str], ...], list[str]] = field(default_factory=dict, init=False)
     _answering: int = field(default=0, init=False)  # requests being answered now
     _settling: int = field(default=0, init=False)  # lookups waiting for a record
     _quiet: threading.Condition = field(init=False)
@@ -137,10 +138,11 @@ class Context:
         from ggcc.storage import open_store, storage_uri
 
         uri = storage_uri(env)
+        key = "\0".join((uri, env.get("GGCC_REDIS_USERNAME", ""), env.get("GGCC_REDIS_PASSWORD", "")))
         with self._lock:
-            s = self._stores.get(uri)
+            s = self._stores.get(key)
             if s is None:
-                s = self._stores[uri] = open_store(self.root, uri)
+                s = self._stores[key] = open_store(self.root, uri, env)
             return s
 
     def engine(self, store: LocalStore, env: dict[str, str]) -> Engine:
@@ -175,6 +177,16 @@ class Context:
                     stats.record(self.root, f"error engine: unknown engine {name!r}; using local")
                 self._engines[key] = e
             return e
+
+    def bad_settings(self, env: dict[str, str]) -> list[str]:
+        """settings.problems(env), remembered per distinct set of values."""
+        from ggcc import settings
+
+        key = settings.relevant(env)
+        got = self._checked_settings.get(key)
+        if got is None:
+            got = self._checked_settings[key] = settings.problems(env)
+        return got
 
     def once(self, key: str, fn: Callable[[], T]) -> T | None:
         """Run fn unless another request is already running it for the same
@@ -286,6 +298,9 @@ def handle(req: Request, ctx: Context) -> Done | Local:
     from ggcc.launcher.archive import is_archiver
     from ggcc.launcher.link import is_ld
 
+    bad = ctx.bad_settings(req.env)
+    if bad:
+        return _off_for_bad_settings(ctx, bad)
     tool = req.argv[0]
     step = archive_as_thunk if is_archiver(tool) else link_as_thunk if is_ld(tool) else compile_as_thunk
     ctx.answering(+1)
@@ -308,6 +323,19 @@ def handle(req: Request, ctx: Context) -> Done | Local:
         except Exception as e:
             stats.record(ctx.root, f"error {type(e).__name__}: {e}")
     return outcome
+
+
+def _off_for_bad_settings(ctx: Context, bad: list[str]) -> Local:
+    """A wrong setting turns ggcc off for the compile, counted, and said
+    once per build (never guessed at: a typo in GGCC_STORAGE must not
+    quietly build without the shared store)."""
+    from ggcc import notice
+
+    stats.record(ctx.root, "invocation", "local bad-setting")
+    say = ""
+    if notice.first_in_build(ctx.root, "\n".join(bad)):
+        say = "".join(f"ggcc: {line} (until then ggcc is off: compilers run without it)\n" for line in bad)
+    return Local("bad-setting", say)
 
 
 def _attempt(step: Callable[[Request, Context], Done | Local], req: Request, ctx: Context) -> Done | Local:

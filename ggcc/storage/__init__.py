@@ -3,7 +3,8 @@
     GGCC_STORAGE (or gg's GG_STORAGE_URI)
       file:///path              the local store alone (the default)
       s3://bucket/prefix?region=R
-      redis://[user:password@]host:port/db, rediss://... (TLS)
+      redis://host:port/db, rediss://... (TLS); credentials in
+                                GGCC_REDIS_USERNAME, GGCC_REDIS_PASSWORD, never in the URI
 
 ``open_store`` gives the launcher and the CLI their store: the local store,
 or the local store with a shared tier behind it (tiered.py). The backend
@@ -26,13 +27,18 @@ def storage_uri(env: Mapping[str, str] | None = None) -> str:
     return e.get("GGCC_STORAGE") or e.get("GG_STORAGE_URI") or ""
 
 
-def open_store(root: str, uri: str | None = None) -> LocalStore:
-    """The store for GGCC_DIR ``root`` and a storage URI (default: the environment's)."""
-    uri = storage_uri() if uri is None else uri
-    if not uri or uri.startswith("file://"):
-        local = uri[len("file://"):] if uri.startswith("file://") else ""
-        return LocalStore(local or root)
-    from ggcc.storage.tiered import TieredStore
-    from ggcc.storage.uri import open_backend
+def open_store(root: str, uri: str | None = None, env: Mapping[str, str] | None = None) -> LocalStore:
+    """The store for GGCC_DIR ``root`` and a storage URI (default: the
+    environment's); ``env`` (default the process's) for the shared store's
+    credentials. GgccError if the URI is not one ggcc can use."""
+    uri = storage_uri(env) if uri is None else uri
+    if not uri:
+        return LocalStore(root)
+    from ggcc.storage.uri import open_backend, parse
 
-    return TieredStore(root, open_backend(uri))
+    spec = parse(uri)
+    if spec.scheme == "file":
+        return LocalStore(spec.path)
+    from ggcc.storage.tiered import TieredStore
+
+    return TieredStore(root, open_backend(uri, env))
