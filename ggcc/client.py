@@ -48,13 +48,21 @@ def main(argv: list[str]) -> int:
         ensure_site()
         from ggcc.launcher.run import in_process
 
-        return in_process(fsdecode(compiler), argv, str_env(env), root)
+        try:
+            return in_process(fsdecode(compiler), argv, str_env(env), root)
+        except Exception as e:  # an unusable GGCC_DIR, or a bug: never the build's problem
+            say_off(root, f"GGCC_DIR={root} cannot be used ({_why(e)}): set GGCC_DIR to a writable directory")
+            return exec_local(compiler, argv, env)
     mask = posix.umask(0)
     posix.umask(mask)
     fields = [b"compile", compiler, posix.getcwdb(), b"%o" % mask, stderr_columns().encode(), b"%d" % len(argv)]
     fields += [fsencode(a) for a in argv]
     fields += [k + b"=" + v for k, v in env.items()]
-    reply = ask(root, fields, env)
+    try:
+        reply = ask(root, fields, env)
+    except Exception as e:  # GGCC_DIR under a file, read-only, full: compile as without ggcc, and say so
+        say_off(root, f"GGCC_DIR={root} cannot be used ({_why(e)}): set GGCC_DIR to a writable directory")
+        return exec_local(compiler, argv, env)
     if reply and reply[0] == b"done" and len(reply) == 4:
         _write_all(1, reply[2])
         _write_all(2, reply[3])
@@ -65,9 +73,28 @@ def main(argv: list[str]) -> int:
         from ggcc import stats
 
         stats.record(root, "invocation", "local daemon-unavailable")
+        say_off(root, f"the daemon for {root} did not start or answer (see {root}/daemon.log)")
     elif len(reply) > 2 and reply[2]:
         _write_all(2, reply[2])  # a wrong setting, said once per build
     return exec_local(compiler, argv, env)
+
+
+def say_off(root: str, why: str) -> None:
+    """ggcc is off for this compile: say why on stderr, once per build."""
+    try:
+        from ggcc import notice
+
+        if not notice.first_in_build(root, why):
+            return
+    except Exception:
+        pass  # said, then
+    sys.stderr.write(f"ggcc: {why}; compiling without ggcc meanwhile\n")
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    return f"{type(e).__name__}: {e}"
 
 
 def fsencode(s: str) -> bytes:

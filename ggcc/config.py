@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 DEFAULT_MAX_SIZE = 5 << 30
+MIN_FREE = 64 << 20  # below this much free space, GGCC_DIR counts as full: a half-written store helps no one
 
 
 def ggcc_dir(env: Mapping[str, str] | None = None) -> str:
@@ -51,3 +52,21 @@ def max_size() -> int:
 
 def default_jobs() -> int:
     return os.cpu_count() or 1
+
+
+def dir_problem(root: str) -> str:
+    """Why the directory ``root`` cannot hold ggcc's state (missing and not
+    creatable, read-only, full), or "" if it can."""
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        st = os.statvfs(root)
+    except OSError as e:
+        return e.strerror or str(e)
+    if st.f_flag & os.ST_RDONLY:
+        return "read-only file system"
+    if not os.access(root, os.W_OK | os.X_OK):
+        return "not writable"
+    free = st.f_bavail * st.f_frsize
+    if free < MIN_FREE:
+        return f"full: {free >> 10} KiB free"
+    return ""

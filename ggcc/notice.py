@@ -25,20 +25,20 @@ def first_in_build(root: str, what: str) -> bool:
 
     name = hashlib.sha256(what.encode("utf-8", "surrogateescape")).hexdigest()[:24]
     for d in (os.path.join(root, "notices"), os.path.join(tempfile.gettempdir(), f"ggcc-{os.getuid()}-notices")):
+        path = os.path.join(d, name)
         try:
             os.makedirs(d, mode=0o700, exist_ok=True)
-            fd = os.open(os.path.join(d, name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                return True  # first ever: its creation time is its mtime
+            except FileExistsError:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            st = os.fstat(fd)
-            new = st.st_size == 0
-            say = new or time.time() - st.st_mtime > QUIET_S
-            if new:
-                os.write(fd, b"1")
-            else:
-                os.utime(fd)
+            say = time.time() - os.fstat(fd).st_mtime > QUIET_S
+            os.utime(fd)
             return say
         except OSError:
             continue

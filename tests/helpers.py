@@ -92,3 +92,21 @@ def flip_in_place(path: str) -> None:
         f.write(bytes(b ^ 0xFF for b in two))
     os.chmod(path, 0o444)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def stop_and_unmount(mount: Path) -> None:
+    """Stop the daemons of the store on ``mount``, then unmount it.
+
+    A daemon the launcher started but stopped waiting for (a loaded machine)
+    may write its pid file only after a first look: look again until the
+    mount is free, for a while."""
+    deadline = time.monotonic() + 15
+    while True:
+        stop_daemons(mount)  # its daemon keeps the store open
+        p = subprocess.run(["umount", str(mount)], capture_output=True, text=True)
+        if p.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            who = subprocess.run(["fuser", "-vm", str(mount)], capture_output=True, text=True)
+            raise AssertionError(f"{mount} still busy: {p.stderr.strip()}; {who.stderr.strip()} {who.stdout.strip()}")
+        time.sleep(0.2)

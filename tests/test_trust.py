@@ -252,3 +252,42 @@ def test_bad_input_is_one_line_without_secrets_or_traceback(tmp_path: Path, args
     assert p.returncode == 2, (p.stdout, p.stderr)
     assert p.stderr.startswith("ggcc: error: ") and p.stderr.count("\n") == 1, p.stderr
     assert "SECRETKEY" not in p.stdout + p.stderr and "Traceback" not in p.stderr
+
+
+# -- an unusable GGCC_DIR -----------------------------------------------------------
+@pytest.mark.parametrize("daemon", ["1", "0"])
+@pytest.mark.parametrize("kind", ["under a file", "read-only", "full"])
+def test_an_unusable_ggcc_dir_never_breaks_a_compile(tmp_path: Path, src: Path, kind: str, daemon: str) -> None:
+    from helpers import stop_and_unmount
+
+    if os.geteuid() != 0:
+        pytest.fail("mounting a tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "m"
+    mount.mkdir()
+    if kind == "under a file":
+        (mount / "file").write_text("")
+        store = mount / "file" / "store"
+    else:
+        opts = "size=64k" if kind == "full" else "size=1m,ro"
+        subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(mount)], check=True)
+        store = mount / "store"
+    try:
+        for i, (cmd, out) in enumerate([(["gcc", "-O2", "-c", "a.c", "-o", "a.o"], "a.o"),
+                                        (["gcc", "-O2", "-c", "b.c", "-o", "b.o"], "b.o"),
+                                        (["gcc", "-c", "missing.c", "-o", "m.o"], "m.o")]):
+            want = plain(cmd, src)
+            wanted = (src / out).read_bytes() if (src / out).exists() else None
+            if (src / out).exists():
+                (src / out).unlink()
+            got = ggcc(cmd, src, store, GGCC_DAEMON=daemon)
+            assert (src / out).read_bytes() == wanted if wanted is not None else not (src / out).exists()
+            assert (got.returncode, got.stdout) == (want.returncode, want.stdout)
+            extra = got.stderr.replace(want.stderr, b"", 1).decode()
+            if i == 0:  # said once, naming the directory and what to do
+                assert extra.startswith(f"ggcc: GGCC_DIR={store} cannot be used (") and extra.count("\n") == 1, extra
+                assert "Traceback" not in extra
+            else:
+                assert extra == "", extra
+    finally:
+        if kind != "under a file":
+            stop_and_unmount(mount)

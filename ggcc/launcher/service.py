@@ -98,6 +98,8 @@ class Context:
     _keyed: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict, init=False)
     _after: ThreadPoolExecutor | None = field(default=None, init=False)
     _recording: dict[str, Future[None]] = field(default_factory=dict, init=False)
+    _dir_problem: str = field(default="", init=False)
+    _dir_checked_until: float = field(default=0.0, init=False)
     _checked_settings: dict[tuple[tuple[str, str], ...], list[str]] = field(default_factory=dict, init=False)
     _answering: int = field(default=0, init=False)  # requests being answered now
     _settling: int = field(default=0, init=False)  # lookups waiting for a record
@@ -177,6 +179,16 @@ class Context:
                     stats.record(self.root, f"error engine: unknown engine {name!r}; using local")
                 self._engines[key] = e
             return e
+
+    def dir_problem(self) -> str:
+        """config.dir_problem(root), looked at again at most once a second."""
+        from ggcc.config import dir_problem
+
+        now = time.monotonic()
+        if now >= self._dir_checked_until:
+            self._dir_problem = dir_problem(self.root)
+            self._dir_checked_until = now + 1.0
+        return self._dir_problem
 
     def bad_settings(self, env: dict[str, str]) -> list[str]:
         """settings.problems(env), remembered per distinct set of values."""
@@ -301,6 +313,9 @@ def handle(req: Request, ctx: Context) -> Done | Local:
     bad = ctx.bad_settings(req.env)
     if bad:
         return _off_for_bad_settings(ctx, bad)
+    unusable = ctx.dir_problem()
+    if unusable:
+        return _off(ctx, "ggcc-dir-unusable", [_dir_line(ctx.root, unusable)], f"ggcc-dir-unusable {ctx.root}")
     tool = req.argv[0]
     step = archive_as_thunk if is_archiver(tool) else link_as_thunk if is_ld(tool) else compile_as_thunk
     ctx.answering(+1)
@@ -312,6 +327,10 @@ def handle(req: Request, ctx: Context) -> Done | Local:
             # afresh from the host.
             outcome = _attempt(step, req, ctx)
     except Exception as e:  # never let ggcc break a build
+        import errno
+
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            return _off(ctx, "ggcc-dir-unusable", [_dir_line(ctx.root, e.strerror or str(e))], f"ggcc-dir-unusable {ctx.root}")
         stats.record(ctx.root, "invocation", f"error {type(e).__name__}: {e}", "local internal-error")
         return Local("internal-error")
     finally:
@@ -326,16 +345,27 @@ def handle(req: Request, ctx: Context) -> Done | Local:
 
 
 def _off_for_bad_settings(ctx: Context, bad: list[str]) -> Local:
-    """A wrong setting turns ggcc off for the compile, counted, and said
-    once per build (never guessed at: a typo in GGCC_STORAGE must not
-    quietly build without the shared store)."""
+    """A wrong setting turns ggcc off for the compile (never guessed at: a
+    typo in GGCC_STORAGE must not quietly build without the shared store)."""
+    return _off(ctx, "bad-setting", bad)
+
+
+def _dir_line(root: str, why: str) -> str:
+    full = why.startswith("full") or "space" in why.lower() or "quota" in why.lower()
+    todo = "free space there or set GGCC_DIR to another directory" if full else "set GGCC_DIR to a writable directory"
+    return f"GGCC_DIR={root} cannot be used ({why}): {todo}"
+
+
+def _off(ctx: Context, reason: str, lines: list[str], same: str = "") -> Local:
+    """ggcc off for this compile: counted, and said once per build
+    (``same``: what makes two notices the same one, if not their text)."""
     from ggcc import notice
 
-    stats.record(ctx.root, "invocation", "local bad-setting")
+    stats.record(ctx.root, "invocation", f"local {reason}")
     say = ""
-    if notice.first_in_build(ctx.root, "\n".join(bad)):
-        say = "".join(f"ggcc: {line} (until then ggcc is off: compilers run without it)\n" for line in bad)
-    return Local("bad-setting", say)
+    if notice.first_in_build(ctx.root, same or "\n".join(lines)):
+        say = "".join(f"ggcc: {line} (until then ggcc is off: compilers run without it)\n" for line in lines)
+    return Local(reason, say)
 
 
 def _attempt(step: Callable[[Request, Context], Done | Local], req: Request, ctx: Context) -> Done | Local:
