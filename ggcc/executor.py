@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 from ggcc import ids
 from ggcc.errors import GgccError
-from ggcc.local_store import CorruptBlob, LocalStore
+from ggcc.local_store import CorruptBlob, LocalStore, MissingBlob
 from ggcc.result import OutputValue, Result
 from ggcc.sandbox import Sandbox, SandboxPool, Wanted
 from ggcc.thunk import MAGIC as THUNK_MAGIC
@@ -37,6 +37,9 @@ from ggcc.thunk import NEW_THUNKS_DIR, ROOT_TOKEN, Thunk, ThunkFormatError, read
 # A run's error starts so when an input blob was found damaged in the store
 # (and removed): the step can run again, its inputs stored afresh.
 CORRUPT_INPUT = "corrupt input"
+# ... or missing from it (cleared, trimmed, removed by another process since
+# the thunk was made): the same.
+MISSING_INPUT_HERE = "input gone from the store"
 
 # Stop reading a runaway command's stdout/stderr here; the rest is dropped
 # with a note, so a looping program cannot fill the disk or the result cache.
@@ -84,6 +87,14 @@ def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: L
     except CorruptBlob as e:
         sb.reset()
         return Result(tid, -1, error=f"{CORRUPT_INPUT}: {e.message}")
+    except MissingBlob as e:
+        sb.reset()
+        return Result(tid, -1, error=f"{MISSING_INPUT_HERE}: {e.message}")
+    except FileNotFoundError as e:
+        sb.reset()
+        if str(e.filename or "").startswith(store.root + os.sep):  # the store cleared while we placed it
+            return Result(tid, -1, error=f"{MISSING_INPUT_HERE}: {_msg(e)}")
+        return Result(tid, -1, error=f"cannot set up inputs: {_msg(e)}")
     except (GgccError, OSError) as e:
         sb.reset()
         return Result(tid, -1, error=f"cannot set up inputs: {_msg(e)}")

@@ -65,6 +65,14 @@ class CorruptBlob(GgccError):
         self.id = id_
 
 
+class MissingBlob(GgccError):
+    """A blob that is not in the store (trimmed, cleared, removed by hand)."""
+
+    def __init__(self, id_: str, root: str) -> None:
+        super().__init__(f"{_kind_name(id_)} {id_} is not in the store at {root}")
+        self.id = id_
+
+
 _Sig = tuple[int, int, int, int]  # (inode, size, mtime_ns, ctime_ns)
 
 
@@ -161,6 +169,14 @@ class LocalStore:
         if ok:
             self._seen_present(id_)
         return ok
+
+    def forget(self) -> None:
+        """Drop what this process remembers of the store's content (a blob
+        it believed present was not: the store was cleared or trimmed)."""
+        self._present.clear()
+        self._checked.clear()
+        self._made_dirs.clear()
+        self._present_until = 0.0
 
     def _memory_holds(self) -> bool:
         now = time.monotonic()
@@ -298,7 +314,7 @@ class LocalStore:
                 data = f.read()
         except FileNotFoundError:
             self._present.discard(id_)
-            raise GgccError(f"{_kind_name(id_)} {id_} is not in the store at {self.root}") from None
+            raise MissingBlob(id_, self.root) from None
         got = ids.value_id_of_bytes(data)
         if got[1:] != id_[1:]:
             raise self._corrupt(id_)
@@ -350,7 +366,7 @@ class LocalStore:
             st = os.stat(path)
         except FileNotFoundError:
             self._present.discard(id_)
-            raise GgccError(f"{_kind_name(id_)} {id_} is not in the store at {self.root}") from None
+            raise MissingBlob(id_, self.root) from None
         if st.st_size != ids.id_size(id_):
             raise self._corrupt(id_)
         self._check(id_, path, st)
@@ -360,7 +376,7 @@ class LocalStore:
             st = os.stat(path)
         except FileNotFoundError:
             self._present.discard(id_)
-            raise GgccError(f"{_kind_name(id_)} {id_} is not in the store at {self.root}") from None
+            raise MissingBlob(id_, self.root) from None
         if st.st_size != ids.id_size(id_):
             raise self._corrupt(id_)
         return st

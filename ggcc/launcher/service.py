@@ -321,10 +321,12 @@ def handle(req: Request, ctx: Context) -> Done | Local:
     ctx.answering(+1)
     try:
         outcome = _attempt(step, req, ctx)
-        if isinstance(outcome, Local) and outcome.reason == "corrupt-blob":
-            # The damaged blob is gone from the store (and counted): this
-            # time the step finds no hit on it and runs, its inputs stored
-            # afresh from the host.
+        if isinstance(outcome, Local) and outcome.reason in _AGAIN:
+            # A damaged blob is gone from the store (and counted), or one
+            # believed there was not (a `ggcc cache clear`): this time the
+            # step finds no hit on it and runs, its inputs stored afresh
+            # from the host.
+            ctx.store(req.env).forget()
             outcome = _attempt(step, req, ctx)
     except Exception as e:  # never let ggcc break a build
         import errno
@@ -342,6 +344,9 @@ def handle(req: Request, ctx: Context) -> Done | Local:
         except Exception as e:
             stats.record(ctx.root, f"error {type(e).__name__}: {e}")
     return outcome
+
+
+_AGAIN = frozenset({"corrupt-blob", "store-changed"})  # reasons to try a step once more
 
 
 def _off_for_bad_settings(ctx: Context, bad: list[str]) -> Local:
@@ -369,12 +374,18 @@ def _off(ctx: Context, reason: str, lines: list[str], same: str = "") -> Local:
 
 
 def _attempt(step: Callable[[Request, Context], Done | Local], req: Request, ctx: Context) -> Done | Local:
-    from ggcc.local_store import CorruptBlob
+    from ggcc.local_store import CorruptBlob, MissingBlob
 
     try:
         return step(req, ctx)
     except CorruptBlob:
         return Local("corrupt-blob")
+    except MissingBlob:
+        return Local("store-changed")
+    except FileNotFoundError as e:
+        if str(e.filename or "").startswith(ctx.root + os.sep):  # a file of the store, removed as we used it
+            return Local("store-changed")
+        raise
     except placement.NotAFile:  # became one since the step began (a FIFO nobody reads): the tool waits or fails
         return Local("output-not-a-file")
 
@@ -870,11 +881,13 @@ def _force(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -
 
     report = ctx.once(thunk.id, run)
     if report is not None and not report.ok:
-        from ggcc.executor import CORRUPT_INPUT
+        from ggcc.executor import CORRUPT_INPUT, MISSING_INPUT_HERE
 
         f = report.failures[0]
         if f.result is not None and f.result.error.startswith(CORRUPT_INPUT):
             return Local("corrupt-blob")
+        if f.result is not None and f.result.error.startswith(MISSING_INPUT_HERE):
+            return Local("store-changed")
         failed_run = f.result is not None and not f.result.error
         if not failed_run:  # ggcc's fault, not the code's: keep why
             stats.record(ctx.root, f"error sandbox: {f.message}")
