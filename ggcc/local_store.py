@@ -285,6 +285,15 @@ class LocalStore:
                  known_good: bool = False) -> None:
         """``write`` fills a new file that then goes to ``dest``;
         ``known_good``: ``write`` checked the bytes against dest's id."""
+        try:
+            self._install_once(dest, write, mode, replace, known_good)
+        except FileNotFoundError:
+            # The shard went (with our temporary file) while we wrote: a
+            # `ggcc cache clear` by another process. Once more, from scratch.
+            self._made_dirs.discard(os.path.dirname(dest))
+            self._install_once(dest, write, mode, replace, known_good)
+
+    def _install_once(self, dest: str, write: object, mode: int, replace: bool, known_good: bool) -> None:
         # The temporary file is made in the destination's own shard, so the
         # rename stays within one directory and concurrent writers of
         # different shards do not queue on one directory lock. The mode is

@@ -897,8 +897,9 @@ def _force(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -
         return Local("compile-failed-rerun" if failed_run else "sandbox-failure")
     result = store.get_result(thunk.id)
     if result is None:
-        # Another request ran it and failed (failures are never stored).
-        return Local("result-vanished" if report is not None else "compile-failed-rerun")
+        # Another request ran it and failed (failures are never stored), or
+        # the store lost it since (a `ggcc cache clear`).
+        return Local("store-changed" if report is not None else "compile-failed-rerun")
     return result, report is None or bool(report.hits)
 
 
