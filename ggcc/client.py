@@ -55,7 +55,8 @@ def main(argv: list[str]) -> int:
             return exec_local(compiler, argv, env)
     mask = posix.umask(0)
     posix.umask(mask)
-    fields = [b"compile", compiler, posix.getcwdb(), b"%o" % mask, stderr_columns().encode(), b"%d" % len(argv)]
+    fields = [b"compile", compiler, posix.getcwdb(), b"%o" % mask, stderr_columns().encode(), view(),
+              b"%d" % len(argv)]
     fields += [fsencode(a) for a in argv]
     fields += [k + b"=" + v for k, v in env.items()]
     try:
@@ -77,6 +78,25 @@ def main(argv: list[str]) -> int:
     elif len(reply) > 2 and reply[2]:
         _write_all(2, reply[2])  # a wrong setting, said once per build
     return exec_local(compiler, argv, env)
+
+
+def view() -> bytes:
+    """What this process sees of the file system: its mount namespace, and
+    the identity of its root and working directory. A launcher in a
+    container or a bwrap sharing GGCC_DIR sees other files at the same
+    paths than the daemon does; the daemon compares (see daemon.py)."""
+    try:
+        ns = posix.readlink(b"/proc/self/ns/mnt")
+    except OSError:
+        ns = b"?"
+    ids = []
+    for p in (b"/", b"."):
+        try:
+            st = posix.stat(p)
+            ids.append(b"%d:%d" % (st.st_dev, st.st_ino))
+        except OSError:
+            ids.append(b"?")
+    return b" ".join([ns, *ids])
 
 
 def say_off(root: str, why: str) -> None:

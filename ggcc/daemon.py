@@ -59,6 +59,10 @@ class Daemon:
         # a warm build. _spare counts those not yet promised a connection.
         self._conns: queue.SimpleQueue[socket.socket] = queue.SimpleQueue()
         self._spare = 0
+        from ggcc.client import view
+
+        self.view_ns, _, rest = view().partition(b" ")
+        self.view_root = rest.partition(b" ")[0]
 
     # -- the accept loop -------------------------------------------------------
     def serve(self, listener: socket.socket) -> None:
@@ -155,17 +159,19 @@ class Daemon:
 
     def compile(self, fields: list[bytes]) -> Done | Local:
         compiler, cwd = os.fsdecode(fields[1]), os.fsdecode(fields[2])
-        umask, columns, argc = int(fields[3], 8), fields[4].decode(), int(fields[5])
-        argv = tuple(os.fsdecode(a) for a in fields[6:6 + argc])
+        umask, columns, client_view, argc = int(fields[3], 8), fields[4].decode(), fields[5], int(fields[6])
+        argv = tuple(os.fsdecode(a) for a in fields[7:7 + argc])
         env = {}
-        for item in fields[6 + argc:]:
+        for item in fields[7 + argc:]:
             k, _, v = os.fsdecode(item).partition("=")
             env[k] = v
-        if not os.path.isdir(cwd):
-            # The client lives in another mount namespace, or its directory
-            # is gone: only the compiler there can see what it means.
-            stats.record(self.root, "invocation", "local cwd-not-visible-to-daemon")
-            return Local("cwd-not-visible-to-daemon")
+        why = self.other_view(client_view, cwd)
+        if why:
+            # The client sees other files at the same paths (a container or
+            # a bwrap sharing GGCC_DIR, a chroot), or its directory is gone:
+            # only the compiler there can see what its command means.
+            stats.record(self.root, "invocation", f"local {why}")
+            return Local(why)
         req = Request(argv, compiler, env, logical_cwd(cwd, env), umask, columns)
         t = time.monotonic()
         outcome = handle(req, self.ctx)
@@ -176,6 +182,23 @@ class Daemon:
         stats.record(self.root, f"wait-ms {int((time.monotonic() - t) * 1000)}",
                      *([f"bytes-hashed {hashed}"] if hashed > 0 else []))
         return outcome
+
+    def other_view(self, client: bytes, cwd: str) -> str:
+        """Why the client's view of the file system is not the daemon's
+        (compared as client.view() makes it), or ""."""
+        ns, _, rest = client.partition(b" ")
+        root_id, _, cwd_id = rest.partition(b" ")
+        if ns != self.view_ns or ns == b"?":
+            return "other-mount-namespace"
+        if root_id != self.view_root:
+            return "other-root-directory"
+        try:
+            st = os.stat(cwd)
+        except OSError:
+            return "cwd-not-visible-to-daemon"
+        if cwd_id != b"%d:%d" % (st.st_dev, st.st_ino):
+            return "cwd-not-visible-to-daemon"
+        return ""
 
     def infer_report(self, sid: str) -> list[bytes]:
         """Wait for every output of the session, then its report: the status

@@ -362,3 +362,34 @@ def test_a_clear_in_the_middle_of_a_build(tmp_path: Path) -> None:
     assert _make(d, store).returncode == 0 and {f.name: f.read_bytes() for f in d.glob("*.o")} == want
     s = ggcc_stats(store)
     assert (s["executed"] + s["cache_hits"], s["local_fallbacks"], s["errors"]) == (len(want), {}, 0), s
+
+
+# -- a launcher that sees other files than the daemon -------------------------------
+def test_a_launcher_in_another_mount_namespace_compiles_its_own_files(tmp_path: Path) -> None:
+    import shutil
+
+    bwrap = shutil.which("bwrap")
+    assert bwrap, "bubblewrap is installed by run-tests"
+    store, orig, alt, ro = tmp_path / "s", tmp_path / "orig", tmp_path / "alt", tmp_path / "ro"
+    for d, name in ((orig, "host"), (alt, "alt")):
+        d.mkdir()
+        (d / "src.c").write_text(f"int {name}(void) {{ return 1; }}\n")
+    ro.mkdir()
+    cmd = ["gcc", "-O2", "-c", "src.c", "-o", "out.o"]
+    assert ggcc(cmd, orig, store).returncode == 0  # the daemon starts here, on the host
+    assert plain(["gcc", "-O2", "-c", "src.c", "-o", "want.o"], alt).returncode == 0
+    (orig / "out.o").unlink()
+    # The launcher's /orig is the host's /alt: it must compile alt's source, into alt.
+    p = subprocess.run([bwrap, "--dev-bind", "/", "/", "--bind", str(alt), str(orig), "--chdir", str(orig),
+                        *GGCC, *cmd], env=dict(os.environ, GGCC_DIR=str(store)), capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert (alt / "out.o").read_bytes() == (alt / "want.o").read_bytes() and not (orig / "out.o").exists()
+    # A directory read-only in the launcher's view: gcc's error, gcc's exit code.
+    want = plain(["gcc", "-O2", "-c", str(orig / "src.c"), "-o", str(ro / "x.o")], orig)
+    (ro / "x.o").unlink()
+    p = subprocess.run([bwrap, "--dev-bind", "/", "/", "--ro-bind", str(ro), str(ro), "--chdir", str(orig),
+                        *GGCC, "gcc", "-O2", "-c", "src.c", "-o", str(ro / "x.o")],
+                       env=dict(os.environ, GGCC_DIR=str(store)), capture_output=True, timeout=120)
+    assert want.returncode == 0 and p.returncode == 1 and b"Read-only file system" in p.stderr
+    assert not (ro / "x.o").exists()
+    assert ggcc_stats(store)["local_fallbacks"] == {"other-mount-namespace": 2}
