@@ -216,7 +216,7 @@ def force_with_report(lazy: Lazy, jobs: int | None = None, quiet: bool = True) -
         store.put_file(path, ctx.hashes.file_id(path))  # type: ignore[attr-defined]
     for thunk in _created.values():
         store.put_thunk(thunk)
-    engine = LocalEngine(store, jobs or config.default_jobs())
+    engine = LocalEngine(store, jobs or config.default_jobs(), strict=config.strict_sandbox())
     listener = progress.make_progress(quiet)
     try:
         report = force_refs([lazy.id], store, engine, listener, dict(_created))

@@ -68,7 +68,7 @@ def cmd_force(a: argparse.Namespace) -> int:
                 sys.stderr.write(f"ggcc: {text}: already a real file; nothing to do\n")
     if a.jobs is not None and a.jobs < 1:
         raise GgccError("--jobs: must be at least 1")
-    engine = make_engine(a.engine, store, a.jobs or config.default_jobs())
+    engine = make_engine(a.engine, store, a.jobs or config.default_jobs(), strict=config.strict_sandbox())
     listener = progress.make_progress(a.quiet)
     todo = tlist
     try:

@@ -50,6 +50,11 @@ def max_size() -> int:
     return parse_size(v) if v else DEFAULT_MAX_SIZE
 
 
+def strict_sandbox(env: Mapping[str, str] | None = None) -> bool:
+    """GGCC_SANDBOX=strict: every thunk in bubblewrap with only its inputs."""
+    return (os.environ if env is None else env).get("GGCC_SANDBOX") == "strict"
+
+
 def default_jobs() -> int:
     return os.cpu_count() or 1
 

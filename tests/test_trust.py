@@ -393,3 +393,22 @@ def test_a_launcher_in_another_mount_namespace_compiles_its_own_files(tmp_path: 
     assert want.returncode == 0 and p.returncode == 1 and b"Read-only file system" in p.stderr
     assert not (ro / "x.o").exists()
     assert ggcc_stats(store)["local_fallbacks"] == {"other-mount-namespace": 2}
+
+
+# -- the strict sandbox under ggcc force --------------------------------------------
+def test_the_strict_sandbox_holds_for_generic_thunks(tmp_path: Path) -> None:
+    """A static program (no libraries to miss) that reads a host file it
+    was not given: in the strict sandbox the host's files are not there."""
+    (tmp_path / "peek.c").write_text(
+        '#include <stdio.h>\nint main(void) { FILE *f = fopen("/etc/hostname", "r"); FILE *o = fopen("out", "w");\n'
+        '  if (!f || !o) return 3; int c; while ((c = fgetc(f)) != EOF) fputc(c, o); return 0; }\n')
+    assert plain(["gcc", "-static", "-O2", "peek.c", "-o", "peek"], tmp_path).returncode == 0
+    env = {"GGCC_DIR": str(tmp_path / "s")}
+    for strict, code in (("strict", 1), ("", 0)):
+        if (tmp_path / "out").exists():
+            (tmp_path / "out").unlink()
+        assert ggcc(["thunk", "-o", "out", "--", "./peek"], tmp_path, tmp_path / "s").returncode == 0
+        p = subprocess.run(GGCC + ["force", "out"], cwd=tmp_path, capture_output=True, timeout=120,
+                           env=dict(os.environ, **env, GGCC_SANDBOX=strict))
+        assert p.returncode == code, p.stderr
+    assert (tmp_path / "out").read_bytes() == Path("/etc/hostname").read_bytes()

@@ -151,7 +151,9 @@ class Context:
         """The engine GGCC_ENGINE names (local, workers, lambda), kept per store."""
         from ggcc.engines.local import LocalEngine
 
-        strict = env.get("GGCC_SANDBOX") == "strict"
+        from ggcc.config import strict_sandbox
+
+        strict = strict_sandbox(env)
         name = env.get("GGCC_ENGINE") or "local"
         with self._lock:
             key = (id(store), strict, name)
