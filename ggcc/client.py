@@ -73,6 +73,8 @@ def main(argv: list[str]) -> int:
     if not reply or reply[0] != b"local":  # the daemon counted its own reasons
         from ggcc import stats
 
+        b = fsdecode(env.get(b"GGCC_BUILD", b""))
+        stats.build.set(b if b.isalnum() else "")
         stats.record(root, "invocation", "local daemon-unavailable")
         say_off(root, f"the daemon for {root} did not start or answer (see {root}/daemon.log)")
     elif len(reply) > 2 and reply[2]:

@@ -150,6 +150,9 @@ class Daemon:
             return out
         if kind == b"infer-wait" and len(fields) == 2:
             return self.infer_report(fields[1].decode())
+        if kind == b"infer-end" and len(fields) == 2:  # interrupted: forget the session, wait for nothing
+            self.ctx.end_session(fields[1].decode(), interrupted=True)
+            return [b"ended"]
         if kind == b"status":
             return [b"status", self.status().encode()]
         if kind == b"stop":
@@ -165,6 +168,15 @@ class Daemon:
         for item in fields[7 + argc:]:
             k, _, v = os.fsdecode(item).partition("=")
             env[k] = v
+        b = env.get(stats.BUILD_ENV, "")
+        token = stats.build.set(b if b.isalnum() else "")  # counted for the build that asks too
+        try:
+            return self._compile(argv, compiler, env, cwd, umask, columns, client_view)
+        finally:
+            stats.build.reset(token)
+
+    def _compile(self, argv: tuple[str, ...], compiler: str, env: dict[str, str], cwd: str, umask: int, columns: str,
+                 client_view: bytes) -> Done | Local:
         why = self.other_view(client_view, cwd)
         if why:
             # The client sees other files at the same paths (a container or

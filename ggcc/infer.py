@@ -9,6 +9,7 @@ are printed after the build, each under the output it belongs to.
 from __future__ import annotations
 
 import os
+import signal
 import secrets
 import subprocess
 import sys
@@ -37,7 +38,9 @@ def main(command: list[str]) -> int:
     except FileNotFoundError:
         raise GgccError(f"{command[0]}: command not found") from None
     except KeyboardInterrupt:
-        build_rc = 130
+        return _interrupted(root, sid)
+    if build_rc == 130 or build_rc == -signal.SIGINT:
+        return _interrupted(root, sid)
     # Placeholders still pending when a build failed may be what it tripped on.
     pending_at_failure = sorted(set(_leftovers(root, sid)) | set(_placeholders_under(os.getcwd()))) if build_rc else []
     report = _wait(root, sid)
@@ -199,6 +202,30 @@ class _LivePanel:
 
     def close(self) -> None:
         self.progress.stop()
+
+
+def _interrupted(root: str, sid: str) -> int:
+    """Ctrl-C: stop now, and leave no placeholder behind (a later build
+    would take one for an up-to-date output). Each one still pending is
+    removed, so that the next build makes it; a real output that arrives
+    later finds its placeholder gone and is not written."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave the count half done
+    removed = 0
+    for p in sorted(set(_leftovers(root, sid)) | set(_placeholders_under(os.getcwd()))):
+        try:
+            if placeholder.is_placeholder(p):
+                os.unlink(p)
+                removed += 1
+        except OSError:
+            pass
+    client.ask(root, [b"infer-end", sid.encode()])
+    try:
+        os.unlink(session_paths_file(root, sid))
+    except FileNotFoundError:
+        pass
+    sys.stderr.write(f"ggcc infer: interrupted; removed the {removed} outputs that were still placeholders "
+                     "(the next build makes them)\n")
+    return 130
 
 
 def _leftovers(root: str, sid: str) -> list[str]:

@@ -497,6 +497,11 @@ class LocalStore:
             _mark_used(path, st)
         return res
 
+    def took_from_shared(self, thunk_id: str) -> bool:
+        """Whether the result of ``thunk_id`` was just brought from a shared
+        store (told once; the local store has none)."""
+        return False
+
     def put_result(self, result: Result) -> None:
         if not result.ok:
             raise ValueError("only successful results are cached")

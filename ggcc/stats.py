@@ -16,19 +16,43 @@ stored blob whose bytes were not its id's, found on use and removed).
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
+
+# `ggcc make`, `ggcc ninja` and `ggcc infer` give their build an id in the
+# environment: what is counted while answering one of its requests also
+# goes to builds/<id>.log, so that its summary counts its own steps, not
+# those of a build running beside it.
+BUILD_ENV = "GGCC_BUILD"
+build: ContextVar[str] = ContextVar("build", default="")
 
 
 def record(store_root: str, *events: str) -> None:
     line = "".join(e.replace("\n", " ")[:200] + "\n" for e in events).encode("utf-8", "replace")
     try:
         os.makedirs(store_root, exist_ok=True)
-        fd = os.open(os.path.join(store_root, "stats.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        _append(os.path.join(store_root, "stats.log"), line)
+        b = build.get()
+        if b:
+            _append(build_log(store_root, b), line)
     except OSError:
         pass  # counting must never break a build
+
+
+def _append(path: str, line: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def build_log(store_root: str, build_id: str) -> str:
+    """Where a build's own events go (the id is checked: it names a file)."""
+    if not build_id.isalnum():
+        raise ValueError(f"not a build id: {build_id!r}")
+    d = os.path.join(store_root, "builds")
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, build_id + ".log")
 
 
 # Events whose detail is a number to sum, not a reason to count.
@@ -38,22 +62,27 @@ AMOUNTS = frozenset({"bytes-hashed", "bytes-up", "bytes-down", "wait-ms", "scan-
 _BY_DETAIL = ("executed-by", "lambda-retry", "lambda-function-error")
 
 
-def summary(store_root: str) -> dict[str, object]:
+def summary(store_root: str, build_id: str = "") -> dict[str, object]:
+    """The counters of every event of the store, or of one build's."""
     from collections import Counter  # not on the launcher's path: it only records
 
     counts: Counter[str] = Counter()
     local: Counter[str] = Counter()
+    engine_fallbacks: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     scan_fallbacks: Counter[str] = Counter()
     amounts: Counter[str] = Counter()  # "bytes-hashed N" and the like: summed
     by_detail: dict[str, Counter[str]] = {k: Counter() for k in _BY_DETAIL}
+    path = build_log(store_root, build_id) if build_id else os.path.join(store_root, "stats.log")
     try:
-        with open(os.path.join(store_root, "stats.log"), encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 kind, _, detail = line.rstrip("\n").partition(" ")
                 counts[kind] += 1
                 if kind == "local":
                     local[detail] += 1
+                elif kind == "engine-fallback":
+                    engine_fallbacks[detail] += 1
                 elif kind == "error":
                     errors[detail] += 1
                 elif kind == "scan-fallback":
@@ -81,10 +110,9 @@ def summary(store_root: str) -> dict[str, object]:
             "extra_files": amounts["scan-verify-extra"],
             "compiler_files": amounts["scan-verify-files"],
         },
-        "hits_by_tier": {
-            "direct": counts["direct"],  # from the manifest, no compiler started
-            "local_store": counts["hit"] - counts["direct"] - counts["remote-hit"],
-            "shared_store": counts["remote-hit"],
+        "hits_by_tier": {  # where each hit's result came from (direct or not)
+            "local_store": counts["hit"] - counts["hit-shared"],
+            "shared_store": counts["hit-shared"],
         },
         "executed_by_engine": {
             "local": counts["executed"] - counts["executed-by"],
@@ -110,6 +138,9 @@ def summary(store_root: str) -> dict[str, object]:
         "bytes_downloaded": amounts["bytes-down"],
         "launcher_wait_s": round(amounts["wait-ms"] / 1000, 3),
         "local_fallbacks": dict(sorted(local.items())),
+        # Thunks a remote engine gave back and this machine's sandbox ran
+        # (counted as executed by the step, not as run without ggcc).
+        "engine_fallbacks": dict(sorted(engine_fallbacks.items())),
         "corrupt_blobs": counts["corrupt-blob"],
         "errors": sum(errors.values()),
         "error_kinds": dict(sorted(errors.items())),
@@ -136,12 +167,17 @@ def render(s: dict[str, object]) -> str:
         lines.append(f"  {reason:<30} {n}")
     tiers = s["hits_by_tier"]
     assert isinstance(tiers, dict)
-    lines.insert(2, f"  by tier        {tiers['direct']} direct, {tiers['local_store']} local store, "
-                    f"{tiers['shared_store']} shared store")
+    lines.insert(2, f"  by tier        {tiers['local_store']} local store, {tiers['shared_store']} shared store")
     engines = s["executed_by_engine"]
     assert isinstance(engines, dict)
     lines.insert(4, "  by engine      " + ", ".join(f"{n} {e}" for e, n in engines.items())
                  + (f" ({s['workers_duplicates']} stragglers sent twice)" if s["workers_duplicates"] else ""))
+    given_back = s["engine_fallbacks"]
+    assert isinstance(given_back, dict)
+    if given_back:
+        lines.insert(5, f"  run here       {sum(given_back.values())} that the remote engine gave back")
+        for reason, n in sorted(given_back.items(), key=lambda kv: -kv[1]):
+            lines.insert(6, f"    {reason:<28} {n}")
     lam = s["lambda"]
     assert isinstance(lam, dict)
     if lam["invocations"] or lam["throttled"]:

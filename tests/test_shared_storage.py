@@ -59,6 +59,7 @@ def _share(tmp_path: Path, storage: str, extra: dict[str, str] | None = None) ->
     s = _stats(second)
     assert (s["cache_hits"], s["direct_hits"], s["remote_hits"], s["executed"], s["compiler_scans"],
             s["own_scans"]) == (len(cmds), len(cmds), len(cmds), 0, 0, 0), s
+    assert s["hits_by_tier"] == {"local_store": 0, "shared_store": len(cmds)}, s  # each hit in one tier
     assert s["errors"] == 0
 
 

@@ -412,3 +412,55 @@ def test_the_strict_sandbox_holds_for_generic_thunks(tmp_path: Path) -> None:
                            env=dict(os.environ, **env, GGCC_SANDBOX=strict))
         assert p.returncode == code, p.stderr
     assert (tmp_path / "out").read_bytes() == Path("/etc/hostname").read_bytes()
+
+
+# -- counts that add up ---------------------------------------------------------------
+def _many_files(d: Path, n: int, size: int = 1) -> None:
+    d.mkdir()
+    for i in range(n):
+        body = "".join(f"int f{i}_{k}(int x) {{ return x * {k} + {i}; }}\n" for k in range(size))
+        (d / f"f{i}.c").write_text(body)
+    (d / "Makefile").write_text("all: $(patsubst %.c,%.o,$(wildcard *.c))\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\n")
+
+
+def test_two_builds_at_once_each_count_their_own_steps(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    sizes = {"a": 12, "b": 7}
+    for name, n in sizes.items():
+        _many_files(tmp_path / name, n)
+    env = dict(os.environ, GGCC_DIR=str(store))
+    subprocess.run(GGCC + ["daemon", "start"], env=env, check=True, capture_output=True)
+    procs = {name: subprocess.Popen(GGCC + ["make", "-s", f"CC={sys.executable} -m ggcc gcc"], cwd=tmp_path / name,
+                                    env=env, stderr=subprocess.PIPE, text=True) for name in sizes}
+    for name, p in procs.items():
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert f"ggcc: {sizes[name]} steps: 0 cache hits, {sizes[name]} run, 0 run without ggcc" in err, err
+    assert ggcc_stats(store)["invocations"] == sum(sizes.values())
+
+
+def test_an_interrupted_infer_leaves_no_placeholder_and_says_how_many_it_removed(tmp_path: Path) -> None:
+    import re
+    import signal
+
+    from ggcc import placeholder
+
+    d = tmp_path / "p"
+    _many_files(d, 40, size=400)
+    env = dict(os.environ, GGCC_DIR=str(tmp_path / "s"))
+    p = subprocess.Popen(GGCC + ["infer", "make", "-j8", "CC=gcc"], cwd=d, env=env, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not any(placeholder.is_placeholder(str(o)) for o in d.glob("*.o")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(p.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    m = re.search(r"interrupted; removed the (\d+) outputs that were still placeholders", err)
+    assert m and int(m.group(1)) > 0, err
+    time.sleep(2)  # what the daemon finishes afterwards must not bring one back
+    objects = list(d.glob("*.o"))
+    assert [o.name for o in objects if placeholder.is_placeholder(str(o))] == []
+    for o in objects:  # what is there is real
+        assert o.read_bytes()[:4] == b"\x7fELF", o

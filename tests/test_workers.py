@@ -162,7 +162,8 @@ def test_no_live_worker_means_local_and_counted(tmp_path: Path) -> None:
         subprocess.run(GGCC + ["gcc", "-O2", "-c", "m.c", "-o", "m.o"], cwd=tmp_path, env=env, check=True)
         subprocess.run(["gcc", "-O2", "-c", "m.c", "-o", "p.o"], cwd=tmp_path, check=True)
         assert (tmp_path / "m.o").read_bytes() == (tmp_path / "p.o").read_bytes()
-        assert ggcc_stats(store)["local_fallbacks"] == {"no-workers": 1}
+        s = ggcc_stats(store)
+        assert s["engine_fallbacks"] == {"no-workers": 1} and s["local_fallbacks"] == {}, s
 
 
 def _when_objects(build: Path, n: int, action: object, done: threading.Event) -> None:
@@ -217,7 +218,7 @@ def test_libuv_through_the_farm_with_a_worker_killed_and_redis_restarted(farm: F
     # Around the restart (Redis down, then empty: entries, answers and stored
     # outputs gone) the forcer ran thunks here, each counted with its
     # reason; nothing fell back for any other reason.
-    fallbacks = s["local_fallbacks"]
+    fallbacks = {**s["local_fallbacks"], **s["engine_fallbacks"]}
     assert all(r.startswith("workers-") or r in ("no-workers", "daemon-unavailable") for r in fallbacks), s
     assert sum(fallbacks.values()) < engines["workers"], s
     assert farm.executed_by("w2") > 0

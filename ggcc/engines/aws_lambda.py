@@ -269,7 +269,7 @@ class LambdaEngine:
         item.future.set_result(r)
 
     def _run_locally(self, item: _Item, reason: str, detail: str = "") -> None:
-        events = [f"local {reason}"]
+        events = [f"engine-fallback {reason}"]  # run here, by ggcc: the step is not "without ggcc"
         if detail:
             events.append(f"error lambda: {detail}")
         stats.record(self.store.root, *events)

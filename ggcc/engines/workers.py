@@ -75,7 +75,7 @@ class WorkersEngine:
         except Exception as e:  # Redis or the shared store unreachable
             why = "workers-unreachable"
             stats.record(self.store.root, f"error workers: {type(e).__name__}: {e}")
-        stats.record(self.store.root, f"local {why}")
+        stats.record(self.store.root, f"engine-fallback {why}")
         return self.local.submit(thunk, resolved).result()
 
     def _ask(self, thunk: Thunk, resolved: dict[str, str]) -> Result | None:

@@ -95,6 +95,7 @@ class Context:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _inflight: dict[str, threading.Event] = field(default_factory=dict, init=False)
     _sessions: dict[str, Session] = field(default_factory=dict, init=False)
+    _ended: set[str] = field(default_factory=set, init=False)  # sessions ended by an interrupt
     _keyed: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict, init=False)
     _after: ThreadPoolExecutor | None = field(default=None, init=False)
     _recording: dict[str, Future[None]] = field(default_factory=dict, init=False)
@@ -229,14 +230,20 @@ class Context:
         if not sid or not sid.isalnum():
             return None
         with self._lock:
+            if sid in self._ended:  # interrupted: its late requests make real outputs, not placeholders
+                return None
             s = self._sessions.get(sid)
             if s is None:
                 os.makedirs(os.path.join(self.root, "infer"), exist_ok=True)
                 s = self._sessions[sid] = Session(sid, session_paths_file(self.root, sid))
             return s
 
-    def end_session(self, sid: str) -> Session | None:
+    def end_session(self, sid: str, interrupted: bool = False) -> Session | None:
         with self._lock:
+            if interrupted:
+                if len(self._ended) > 1000:
+                    self._ended.clear()
+                self._ended.add(sid)
             return self._sessions.pop(sid, None)
 
     def find_session(self, sid: str) -> Session | None:
@@ -309,6 +316,19 @@ class Context:
 
 def handle(req: Request, ctx: Context) -> Done | Local:
     """Answer one invocation; never raises (an error is a counted Local)."""
+    token = stats.build.set(_build_id(req.env))
+    try:
+        return _handle(req, ctx)
+    finally:
+        stats.build.reset(token)
+
+
+def _build_id(env: dict[str, str]) -> str:
+    b = env.get(stats.BUILD_ENV, "")
+    return b if b.isalnum() else ""
+
+
+def _handle(req: Request, ctx: Context) -> Done | Local:
     from ggcc.launcher.archive import is_archiver
     from ggcc.launcher.link import is_ld
 
@@ -495,7 +515,7 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
             if speculated is not None:
                 return Done(0)  # the build will find it as well
             done = _write_back(result, parsed, cwd, store, hit.depfile_id, "", req.umask)
-            _count_answer(ctx, True, hit.thunk_id, direct=True)
+            _count_answer(ctx, store, True, hit.thunk_id, direct=True)
             return done
     from ggcc.dependency_scan import headers
 
@@ -550,7 +570,7 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
             return _after_speculation(ctx, speculated, was_hit, thunk.id, os.path.join(cwd, parsed.output),
                                       result.output(OBJECT_TAG).ref, {})
         done = _write_back(result, parsed, cwd, store, "", scan.depfile_tmp, req.umask)
-        _count_answer(ctx, was_hit, thunk.id)
+        _count_answer(ctx, store, was_hit, thunk.id)
         ctx.record_later(key, record)
         return done
     finally:
@@ -637,7 +657,7 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
         return outcome
     result, was_hit = outcome
     done = _deliver(result, "archive", host_archive, store, req.umask, placement.AR)
-    stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
+    _count_answer(ctx, store, was_hit, thunk.id)
     return done
 
 
@@ -733,18 +753,22 @@ def link_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = Non
         return _after_speculation(ctx, speculated, was_hit, thunk.id, host_out, result.output("output").ref,
                                   known or {})
     done = _deliver(result, "output", host_out, store, req.umask, placement.BFD)
-    _count_answer(ctx, was_hit, thunk.id, "link")
+    _count_answer(ctx, store, was_hit, thunk.id, "link")
     return done
 
 
-def _count_answer(ctx: Context, was_hit: bool, thunk_id: str, *details: str, direct: bool = False) -> None:
+def _count_answer(ctx: Context, store: LocalStore, was_hit: bool, thunk_id: str, *details: str,
+                  direct: bool = False) -> None:
     """A step answered with a result: a hit (``direct``: from the
-    manifest), or executed. A hit on what a speculation ran for this very
-    step is that step's run, not a hit."""
+    manifest; ``hit-shared``: its result came from the shared store for
+    it), or executed. A hit on what a speculation ran for this very step
+    is that step's run, not a hit. Each step, one line of events."""
+    shared = store.took_from_shared(thunk_id)
     if was_hit and ctx.speculator is not None and ctx.speculator.take(thunk_id):
         stats.record(ctx.root, "invocation", "executed", *details, "speculation-used")
     elif was_hit:
-        stats.record(ctx.root, "invocation", "hit", *details, *(("direct",) if direct else ()))
+        stats.record(ctx.root, "invocation", "hit", *details, *(("direct",) if direct else ()),
+                     *(("hit-shared",) if shared else ()))
     else:
         stats.record(ctx.root, "invocation", "executed", *details)
 
@@ -780,7 +804,10 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
     from ggcc.launcher.deferred import run_real
     from ggcc.local_store import CorruptBlob
 
+    build = _build_id(req.env)
+
     def work() -> None:
+        stats.build.set(build)  # this thread's own context: counted for the build that asked
         data = session.pending_data(out)
         try:
             outcome: tuple[Result, bool] | Local = _force(thunk, store, ctx, req.env)
@@ -789,7 +816,7 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
                 # Counted, and its warnings reported, even when the output got
                 # into place another way: moved by the build (zlib's `mv x.o
                 # x.lo`) or made real early for a tool that read it.
-                stats.record(ctx.root, "invocation", "hit" if was_hit else "executed")
+                _count_answer(ctx, store, was_hit, thunk.id)
                 if _deliver_over(result, tag, out, store, req.umask, data):
                     with session.lock:
                         session.hits += was_hit

@@ -12,6 +12,8 @@ A one-line summary of what ggcc did for this build goes to stderr at the end.
 from __future__ import annotations
 
 import os
+import secrets
+import shlex
 import subprocess
 import sys
 
@@ -65,24 +67,29 @@ def main(tool: str, args: list[str]) -> int:
         sys.stderr.write(f"ggcc {tool}: the daemon did not start (see {os.path.join(root, 'daemon.log')}); "
                          "compiles will start it or run locally\n")
     cmd = [tool, *args] if has_jobs_flag(args) else [tool, f"-j{jobs_for(env)}", *args]
-    sys.stderr.write(f"ggcc: running {' '.join(cmd)}\n")
-    before = stats.summary(root)
+    sys.stderr.write(f"ggcc: running {shlex.join(cmd)}\n")
+    # The build's own id: its launchers' steps are counted for it too, so
+    # the summary is this build's, whatever else runs beside it.
+    build = secrets.token_hex(8)
     try:
-        rc = subprocess.run(cmd).returncode
+        rc = subprocess.run(cmd, env=dict(os.environ, **{stats.BUILD_ENV: build})).returncode
     except FileNotFoundError:
         raise GgccError(f"{tool}: command not found (Debian: apt-get install {'ninja-build' if tool == 'ninja' else tool})") from None
-    sys.stderr.write(summary_line(before, stats.summary(root)) + "\n")
+    except KeyboardInterrupt:
+        rc = 130
+    try:
+        sys.stderr.write(summary_line(stats.summary(root, build)) + "\n")
+    finally:
+        try:
+            os.unlink(stats.build_log(root, build))
+        except OSError:
+            pass
     return rc
 
 
-def summary_line(before: dict[str, object], after: dict[str, object]) -> str:
-    def delta(key: str) -> int:
-        a, b = after.get(key, 0), before.get(key, 0)
-        return int(a) - int(b) if isinstance(a, int) and isinstance(b, int) else 0
-
-    la, lb = after["local_fallbacks"], before["local_fallbacks"]
-    assert isinstance(la, dict) and isinstance(lb, dict)
-    fallbacks = {k: n - lb.get(k, 0) for k, n in la.items() if n - lb.get(k, 0)}
+def summary_line(s: dict[str, object]) -> str:
+    fallbacks = s["local_fallbacks"]
+    assert isinstance(fallbacks, dict)
     why = ", ".join(f"{n} {k}" for k, n in sorted(fallbacks.items(), key=lambda kv: -kv[1]))
-    return (f"ggcc: {delta('invocations')} steps: {delta('cache_hits')} cache hits, {delta('executed')} run, "
+    return (f"ggcc: {s['invocations']} steps: {s['cache_hits']} cache hits, {s['executed']} run, "
             f"{sum(fallbacks.values())} run without ggcc" + (f" ({why})" if why else ""))

@@ -45,6 +45,7 @@ class TieredStore(LocalStore):
         self._down_until = 0.0  # monotonic time until which the shared tier is skipped
         self._lock = threading.Lock()
         self._uploading: dict[str, threading.Event] = {}  # blob key -> set when its upload ends
+        self._from_shared: set[str] = set()  # thunks whose result was fetched, until a step asks (took_from_shared)
 
     @property
     def _down(self) -> bool:
@@ -163,7 +164,18 @@ class TieredStore(LocalStore):
         if not self.adopt_result(remote):
             return None
         stats.record(self.root, "remote-hit")
+        with self._lock:
+            if len(self._from_shared) > 10_000:  # never asked about (a scheduler's hit, say): forget
+                self._from_shared.clear()
+            self._from_shared.add(thunk_id)
         return super().get_result(thunk_id)
+
+    def took_from_shared(self, thunk_id: str) -> bool:
+        with self._lock:
+            if thunk_id in self._from_shared:
+                self._from_shared.discard(thunk_id)
+                return True
+        return False
 
     def fetch_all(self, blob_ids: list[str], pool: Executor | None = None) -> list[str]:
         """Bring the blobs the local store lacks from the shared one, each
