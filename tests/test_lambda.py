@@ -255,3 +255,79 @@ def test_libuv_built_on_lambda_is_identical_with_a_straggler_sent_twice(harness:
     s = ggcc_stats(store)
     assert s["executed_by_engine"]["lambda"] > 400 and s["local_fallbacks"] == {}, s
     assert s["lambda"]["duplicates"] >= 1, s["lambda"]
+
+
+def test_a_function_that_cannot_start_is_found_out_fast(harness: dict[str, str], tmp_path: Path) -> None:
+    """Its handler does not import (as a runtime that cannot start, it
+    fails whatever the thunk): the breaker opens at the first answer, the
+    build goes on here at once, and the reason is said once."""
+    import time
+
+    import boto3
+
+    r = _deploy(harness, "--name", "ggcc-broken")
+    assert r.returncode == 0, r.stderr
+    aws = dict(os.environ, **harness)
+    lam = boto3.client("lambda", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name=aws["AWS_DEFAULT_REGION"],
+                       aws_access_key_id=aws["AWS_ACCESS_KEY_ID"], aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"])
+    lam.update_function_configuration(FunctionName="ggcc-broken", Handler="no_such_module.handler")
+    d = tmp_path / "p"
+    d.mkdir()
+    for i in range(12):
+        (d / f"f{i}.c").write_text(f"int f{i}(int x) {{ return x * {i}; }}\n")
+    (d / "Makefile").write_text("all: $(patsubst %.c,%.o,$(wildcard *.c))\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\n")
+    env = _env(harness, tmp_path / "store", GGCC_LAMBDA_FUNCTION="ggcc-broken")
+    t0 = time.monotonic()
+    p = subprocess.run(["make", "-s", "-j4", f"CC={' '.join(GGCC)} gcc"], cwd=d, env=env, capture_output=True, text=True,
+                       timeout=600)
+    took = time.monotonic() - t0
+    assert p.returncode == 0, p.stderr
+    for f in d.glob("*.c"):
+        subprocess.run(["gcc", "-O2", "-c", f.name, "-o", "want.o"], cwd=d, check=True)
+        assert (d / f"{f.stem}.o").read_bytes() == (d / "want.o").read_bytes()
+    said = [line for line in p.stderr.splitlines() if "cannot run" in line]
+    assert len(said) == 1 and "ggcc-broken" in said[0] and "Runtime.ImportModuleError" in said[0], p.stderr
+    s = ggcc_stats(tmp_path / "store")
+    assert took < 60, (took, s)
+    assert s["lambda"]["invocations"] <= 4, s  # the ones in flight when the first answer came; no retries
+    assert s["executed"] == 12 and s["local_fallbacks"] == {}, s
+    assert sum(s["engine_fallbacks"].values()) == 12, s
+    assert took < 60, (took, s)
+
+
+@pytest.mark.parametrize("etype, kind", [
+    ("Runtime.InitTimeout", "broken"), ("Runtime.InitError", "broken"), ("Runtime.ImportModuleError", "broken"),
+    ("Runtime.HandlerNotFound", "broken"), ("Sandbox.Timedout", "timeout"), ("Runtime.ExitError", "crashed"),
+    ("Runtime.OutOfMemory", "out-of-memory"), ("ValueError", "error"),
+])
+def test_function_errors_that_mean_the_function_cannot_run(etype: str, kind: str) -> None:
+    from ggcc.engines.aws_lambda import _function_error
+
+    message = {"Sandbox.Timedout": "Task timed out after 15.00 seconds", "Runtime.ExitError": "Runtime exited"}.get(etype, "x")
+    assert _function_error(json.dumps({"errorType": etype, "errorMessage": message}).encode())[0] == kind
+
+
+def test_the_breaker_lets_one_probe_through_after_its_spell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from ggcc.engines import aws_lambda
+    from ggcc.engines.local import LocalEngine
+    from ggcc.storage.tiered import TieredStore
+
+    monkeypatch.setattr(aws_lambda, "BREAK_FIRST_S", 0.2)
+    said: list[str] = []
+    store = TieredStore(str(tmp_path), object())  # type: ignore[arg-type]  # never reached here
+    engine = aws_lambda.LambdaEngine(store, LocalEngine(store, 1), "s3://b/x", "f", control_client=lambda: None,
+                                     invoker_factory=lambda t: None, say=said.append)  # type: ignore[arg-type,return-value]
+    try:
+        assert engine._may_send()
+        engine._trip("Runtime.InitTimeout: x")
+        engine._trip("Runtime.InitTimeout: x")  # in-flight invocations fail too: said once, spell doubled
+        assert len(said) == 1 and "'f' cannot run (Runtime.InitTimeout: x)" in said[0]
+        assert not engine._may_send()
+        time.sleep(0.5)
+        assert engine._may_send() and not engine._may_send()  # one probe; the others still run here
+        engine._healed()
+        assert engine._may_send() and engine._may_send()
+    finally:
+        engine.shutdown()

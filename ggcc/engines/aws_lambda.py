@@ -16,6 +16,12 @@ in one batched check-and-upload. The invocation itself is retried:
   - an invocation far slower than the recent ones (4x their median, at
     least GGCC_LAMBDA_STRAGGLER_S, default 10 s) is sent a second time and
     the first answer wins.
+A function that cannot run at all (its runtime does not start, its
+handler does not import, it is not Active, the caller may not invoke it)
+opens a circuit breaker: nothing is sent for BREAK_FIRST_S (doubling up
+to BREAK_MAX_S while it stays broken), every thunk meanwhile runs here at
+once, and the reason is said once; then one invocation probes it, and the
+first answer from a running function closes the breaker.
 Whatever still fails runs here, on the local engine, with the reason
 counted; so do thunks the function cannot take (inputs bigger than its
 /tmp, a time limit longer than its timeout). A build never fails because
@@ -57,6 +63,16 @@ _THROTTLE_TRIES = 12  # with backoff capped at 2 s: about 15 s of trying
 _BACKOFF_FIRST_S = 0.05
 _BACKOFF_CAP_S = 2.0
 _UNAVAILABLE_FOR_S = 30.0  # after the function cannot be found or reached
+BREAK_FIRST_S = 30.0  # the breaker's first open spell; doubled while the probes fail
+BREAK_MAX_S = 600.0
+# Function errors that say the function cannot run, whatever the thunk:
+# retrying them would cost every thunk the whole init wait.
+_BROKEN_ERRORS = ("Runtime.Init", "Runtime.ImportModuleError", "Runtime.HandlerNotFound", "Runtime.UserCodeSyntaxError",
+                  "Runtime.MalformedHandlerName", "Runtime.InvalidEntrypoint", "Runtime.MissingHandler")
+# Invoke answers that say the same of the function or the caller.
+_BROKEN_CODES = ("AccessDeniedException", "ResourceNotFoundException", "KMSAccessDeniedException",
+                 "KMSDisabledException", "InvalidRuntimeException", "ENILimitReachedException",
+                 "SubnetIPAddressLimitReachedException", "EFSMountFailureException", "InvalidZipFileException")
 _FINISHERS = 8  # threads finishing answers (fetches of outputs run in parallel on them)
 PRESENT_TTL_S = 600.0  # how long a blob seen in the shared store is believed to be there
 _TMP_SHARE = 0.6  # a thunk's inputs may fill this much of the function's /tmp
@@ -72,6 +88,10 @@ class _Fallback(Exception):
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
+
+
+class _Broken(Exception):
+    """The function cannot run: open the breaker."""
 
 
 class _FunctionFailed(Exception):
@@ -113,8 +133,14 @@ class LambdaEngine:
         batch_max: int = 4,
         retries: int = 2,
         straggler_min_s: float = 10.0,
+        say: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.store = store
+        self._say = say  # a line for the user, once (the daemon passes it to the next launcher)
+        self._broken = ""  # why the breaker is open ("" closed)
+        self._broken_until = 0.0
+        self._break_s = 0.0
+        self._probing = False
         self.local = local
         self.storage_uri = protocol.strip_credentials(storage_uri)
         self.function = function
@@ -205,6 +231,46 @@ class LambdaEngine:
             self._done_with_slot()
 
     def _run_batch_or_fail(self, batch: list[_Item]) -> None:
+        if not self._may_send():
+            raise _Fallback("lambda-broken")  # the reason was counted, and said, when it opened
+        try:
+            self._send(batch)
+        except _Broken as b:
+            self._trip(str(b))
+            raise _Fallback("lambda-broken", str(b)) from None
+
+    # -- the circuit breaker ----------------------------------------------------
+    def _may_send(self) -> bool:
+        """Closed: yes. Open: no, until its spell ends; then one batch (the
+        probe) goes, and the others wait no more than they would without it."""
+        with self._lock:
+            if not self._broken:
+                return True
+            if self._probing or time.monotonic() < self._broken_until:
+                return False
+            self._probing = True
+            return True
+
+    def _trip(self, why: str) -> None:
+        with self._lock:
+            first = not self._broken
+            self._break_s = BREAK_FIRST_S if first else min(BREAK_MAX_S, self._break_s * 2)
+            self._broken_until = time.monotonic() + self._break_s
+            self._broken = why
+            self._probing = False
+        stats.record(self.store.root, f"error lambda-broken: {why}")
+        if first:
+            self._say(f"the Lambda function {self.function!r} cannot run ({why}): thunks run here meanwhile, "
+                      f"and it is tried again in {self._break_s:.0f} s; see `ggcc lambda status`")
+
+    def _healed(self) -> None:
+        """A function that answered runs: close the breaker."""
+        if self._broken or self._probing:
+            with self._lock:
+                self._broken = ""
+                self._probing = False
+
+    def _send(self, batch: list[_Item]) -> None:
         info = self._function_info()
         sendable = []
         for item in batch:
@@ -328,6 +394,12 @@ class LambdaEngine:
                 self._unavailable_until = time.monotonic() + _UNAVAILABLE_FOR_S
                 raise _Fallback("lambda-unavailable", f"function {self.function!r}: {_aws_message(e)}; "
                                 "deploy it with `ggcc lambda deploy`") from None
+            state, update = cfg.get("State", "Active"), cfg.get("LastUpdateStatus", "Successful")
+            if state in ("Failed", "Inactive") or update == "Failed":
+                self._unavailable_until = time.monotonic() + _UNAVAILABLE_FOR_S
+                reason = cfg.get("StateReason") or cfg.get("LastUpdateStatusReason") or ""
+                raise _Fallback("lambda-unavailable", f"function {self.function!r} is {state} (last update {update})"
+                                f"{': ' + reason if reason else ''}; run `ggcc lambda deploy`")
             info = FunctionInfo(
                 name=self.function,
                 timeout_s=int(cfg.get("Timeout", 3)),
@@ -397,6 +469,9 @@ class LambdaEngine:
                 continue
             body = reply.body
             if reply.status != 200:
+                if reply.error_code in _BROKEN_CODES or reply.status in (401, 403):
+                    stats.record(self.store.root, "lambda-invoke")
+                    raise _Broken(f"{reply.error_code or reply.status}: {body[:200].decode('utf-8', 'replace')}")
                 if reply.status == 429 or reply.status >= 500 or reply.error_code == "ResourceConflictException":
                     stats.record(self.store.root, "lambda-invoke", "lambda-throttled" if reply.status == 429
                                  else f"lambda-retry {reply.error_code or reply.status}")
@@ -407,6 +482,9 @@ class LambdaEngine:
             if reply.function_error:
                 kind, message = _function_error(body)
                 self._bill(elapsed * 1e3, info, f"lambda-function-error {kind}")
+                if kind == "broken":
+                    raise _Broken(message)
+                self._healed()  # it ran, and failed on this thunk
                 raise _FunctionFailed(kind, message)
             try:
                 answer = protocol.decode_answer(body, asked)
@@ -414,6 +492,7 @@ class LambdaEngine:
                 self._bill(elapsed * 1e3, info)
                 raise _Fallback("lambda-bad-answer", str(e)) from None
             self._bill(answer.duration_ms or elapsed * 1e3, info, *(["lambda-cold"] if answer.cold else []))
+            self._healed()
             with self._lock:
                 self._durations.append(elapsed)
             return answer
@@ -441,6 +520,8 @@ def _function_error(body: bytes) -> tuple[str, str]:
         etype, message = str(obj.get("errorType", "")), str(obj.get("errorMessage", ""))
     except (ValueError, AttributeError):
         etype, message = "", body[:200].decode("utf-8", "replace")
+    if etype.startswith(_BROKEN_ERRORS):
+        return "broken", f"{etype}: {message}" if message else etype
     text = f"{etype} {message}".lower()
     if "timed out" in text or "timedout" in text:
         return "timeout", message
@@ -475,7 +556,8 @@ def control_client(region: str | None = None) -> Callable[[], Any]:
     return make
 
 
-def open_lambda_engine(store: LocalStore, local: LocalEngine, env: dict[str, str] | None = None) -> LambdaEngine:
+def open_lambda_engine(store: LocalStore, local: LocalEngine, env: dict[str, str] | None = None,
+                       say: Callable[[str], None] = lambda line: None) -> LambdaEngine:
     """The engine for an s3:// (or redis://) shared store (GgccError otherwise)."""
     from ggcc.storage import storage_uri
 
@@ -495,4 +577,5 @@ def open_lambda_engine(store: LocalStore, local: LocalEngine, env: dict[str, str
         batch_max=int(e.get("GGCC_LAMBDA_BATCH", "4")),
         retries=int(e.get("GGCC_LAMBDA_RETRIES", "2")),
         straggler_min_s=float(e.get("GGCC_LAMBDA_STRAGGLER_S", "10")),
+        say=say,
     )

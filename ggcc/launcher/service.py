@@ -99,6 +99,7 @@ class Context:
     _keyed: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict, init=False)
     _after: ThreadPoolExecutor | None = field(default=None, init=False)
     _recording: dict[str, Future[None]] = field(default_factory=dict, init=False)
+    _to_say: list[str] = field(default_factory=list, init=False)
     _dir_problem: str = field(default="", init=False)
     _dir_checked_until: float = field(default=0.0, init=False)
     _checked_settings: dict[tuple[tuple[str, str], ...], list[str]] = field(default_factory=dict, init=False)
@@ -175,13 +176,24 @@ class Context:
                     from ggcc.errors import GgccError
 
                     try:
-                        e = open_lambda_engine(store, local, env)
+                        e = open_lambda_engine(store, local, env, say=self.say_later)
                     except GgccError as why:
                         stats.record(self.root, f"error engine: {why.message}")
                 elif name != "local":
                     stats.record(self.root, f"error engine: unknown engine {name!r}; using local")
                 self._engines[key] = e
             return e
+
+    def say_later(self, line: str) -> None:
+        """A line for the user from a part with no launcher of its own (an
+        engine): the next answer carries it to its launcher's stderr."""
+        with self._lock:
+            self._to_say.append(line)
+
+    def take_said(self) -> str:
+        with self._lock:
+            lines, self._to_say = self._to_say, []
+        return "".join(f"ggcc: {line}\n" for line in lines)
 
     def dir_problem(self) -> str:
         """config.dir_problem(root), looked at again at most once a second."""
@@ -318,9 +330,15 @@ def handle(req: Request, ctx: Context) -> Done | Local:
     """Answer one invocation; never raises (an error is a counted Local)."""
     token = stats.build.set(_build_id(req.env))
     try:
-        return _handle(req, ctx)
+        outcome = _handle(req, ctx)
     finally:
         stats.build.reset(token)
+    said = ctx.take_said() if ctx._to_say else ""
+    if not said:
+        return outcome
+    if isinstance(outcome, Done):
+        return Done(outcome.code, outcome.stdout, said.encode() + outcome.stderr)
+    return Local(outcome.reason, outcome.say + said)
 
 
 def _build_id(env: dict[str, str]) -> str:
