@@ -365,11 +365,11 @@ class LocalStore:
         _mark_used(xpath, xst)
         return xpath
 
-    def check(self, id_: str, executable: bool = False) -> None:
+    def check(self, id_: str, executable: bool = False) -> os.stat_result:
         """The blob's bytes (or its executable copy's) are its id's: a
         stat if this process knows them unchanged since it last read or
         wrote them, a hash otherwise. CorruptBlob (and the blob removed) if
-        not; GgccError if it is missing."""
+        not; MissingBlob if it is missing. Its stat."""
         path = self.blob_path(id_) + (".x" if executable else "")
         try:
             st = os.stat(path)
@@ -379,6 +379,7 @@ class LocalStore:
         if st.st_size != ids.id_size(id_):
             raise self._corrupt(id_)
         self._check(id_, path, st)
+        return st
 
     def _stat_blob(self, id_: str, path: str) -> os.stat_result:
         try:

@@ -104,7 +104,7 @@ class Sandbox:
         """A kept input is the same inode, unchanged since it was placed or
         last checked; if its ctime moved, its blob is checked again
         (CorruptBlob if damaged: removed from the store, so the run cannot
-        be set up)."""
+        be set up), and must still be the store's own file."""
         try:
             st = os.lstat(os.path.join(self.root, path))
         except FileNotFoundError:
@@ -113,10 +113,15 @@ class Sandbox:
             return False
         if st.st_ctime_ns != placed.ctime_ns:
             try:
-                store.check(placed.vid, placed.executable)
+                blob = store.check(placed.vid, placed.executable)
             except CorruptBlob:
                 raise  # removed from the store: the run cannot be set up
             except GgccError:  # gone from the store: placing it again says so
+                return False
+            if blob.st_ino != st.st_ino:
+                # The store's file is another one now (the one kept here was
+                # found damaged and removed, then stored afresh): what is
+                # kept here is not what was checked.
                 return False
             self._files[path] = _Placed(placed.vid, placed.executable, placed.private, placed.ino, placed.size,
                                         placed.mtime_ns, st.st_ctime_ns, placed.mode)

@@ -142,3 +142,25 @@ def test_an_input_damaged_in_the_store_between_runs_is_never_used(store: LocalSt
     assert not r.ok and r.error.startswith(CORRUPT_INPUT), r
     assert not store.has(vid)
     pool.close()
+
+
+def test_an_input_kept_from_before_the_store_replaced_it_is_not_reused(store: LocalStore) -> None:
+    """The kept file was the store's inode; the store then found that inode
+    damaged (through another sandbox), removed it and stored the bytes
+    afresh: the old inode, still kept here, must not be used."""
+    from ggcc.local_store import CorruptBlob
+
+    pool = SandboxPool(store, kept=1)
+    header = b"#define K 12345\n" * 50
+    assert execute(sh_thunk(store, "cat a.h > o", inputs={"a.h": header}, outputs=["o"]), {}, store, pool).ok
+    vid = store.put_bytes(header)
+    flip_in_place(store.blob_path(vid))
+    try:
+        store.check(vid)
+        raise AssertionError("not found damaged")
+    except CorruptBlob:
+        pass
+    assert store.put_bytes(header) == vid  # stored afresh: another inode
+    r = execute(sh_thunk(store, "cat a.h > o2", inputs={"a.h": vid}, outputs=["o2"]), {}, store, pool)
+    assert r.ok and store.read_bytes(r.output("o2").ref) == header
+    pool.close()

@@ -93,8 +93,7 @@ def test_corrupt_object_in_the_shared_store_is_not_used(tmp_path: Path) -> None:
         assert _build(cmds, second) == plain
         s = _stats(second)
         assert s["executed"] == len(cmds) and s["remote_hits"] == 0
-        assert sum(n for k, n in s["error_kinds"].items() if k.startswith("storage-corrupt")) >= len(cmds)
-        assert s["corrupt_blobs"] >= len(cmds)
+        assert s["corrupt_blobs"] >= len(cmds) and s["errors"] == 0, s
         # The damaged objects were removed from Redis, and the second
         # machine's runs put the right ones back: a third one gets hits.
         third = _machine(tmp_path, "third", r.uri)

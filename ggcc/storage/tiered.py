@@ -88,7 +88,7 @@ class TieredStore(LocalStore):
             if got[1:] != id_[1:]:
                 # Never used; removed there too, so that the next push of
                 # the blob (a run of the step here) puts the right bytes back.
-                stats.record(self.root, f"error storage-corrupt blobs/{key}", "corrupt-blob")
+                stats.record(self.root, "corrupt-blob")
                 try:
                     self._call(self.backend.delete, f"blobs/{key}")
                 except StorageError:
