@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+
+from ggcc import settings
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ WORKERS = "ggcc:workers"
 HEARTBEAT_EVERY_S = 5.0
 HEARTBEAT_TTL_S = 15
 REPLY_TTL_S = 3600
-CLAIM_AFTER_S = float(os.environ.get("GGCC_WORKER_CLAIM_S", "60"))
+CLAIM_AFTER_S = settings.number(os.environ, "GGCC_WORKER_CLAIM_S", 60.0)  # a wrong value: `ggcc worker` refuses it
 MAX_DELIVERIES = 3
 WAIT_SLICE_S = 2
 
