@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-
-from ggcc import settings
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from ggcc import settings
 from ggcc.result import Result
 
 STREAM = "ggcc:queue"
