@@ -71,7 +71,7 @@ def _copy_beside(src: str | os.PathLike[str], dest: str, mode: int) -> str:
     try:
         try:
             with open(src, "rb") as inp:
-                _copy_fd(inp.fileno(), fd)
+                copy_fd(inp.fileno(), fd)
             os.fchmod(fd, mode)
         finally:
             os.close(fd)
@@ -81,7 +81,7 @@ def _copy_beside(src: str | os.PathLike[str], dest: str, mode: int) -> str:
     return tmp
 
 
-def _copy_fd(src: int, dest: int) -> None:
+def copy_fd(src: int, dest: int) -> None:
     """Everything in src to dest, in the kernel where it can."""
     try:
         while os.sendfile(dest, src, None, 1 << 30):
