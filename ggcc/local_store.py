@@ -371,13 +371,7 @@ class LocalStore:
         wrote them, a hash otherwise. CorruptBlob (and the blob removed) if
         not; MissingBlob if it is missing. Its stat."""
         path = self.blob_path(id_) + (".x" if executable else "")
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            self._present.discard(id_)
-            raise MissingBlob(id_, self.root) from None
-        if st.st_size != ids.id_size(id_):
-            raise self._corrupt(id_)
+        st = self._stat_blob(id_, path)
         self._check(id_, path, st)
         return st
 

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +112,23 @@ def stop_and_unmount(mount: Path) -> None:
             who = subprocess.run(["fuser", "-vm", str(mount)], capture_output=True, text=True)
             raise AssertionError(f"{mount} still busy: {p.stderr.strip()}; {who.stderr.strip()} {who.stdout.strip()}")
         time.sleep(0.2)
+
+
+@contextmanager
+def unusable_ggcc_dir(tmp_path: Path, kind: str) -> Iterator[Path]:
+    """A GGCC_DIR that cannot be used: "under a file", "read-only" (a
+    read-only tmpfs) or "full" (a 64 KiB tmpfs). Mounting needs root."""
+    if os.geteuid() != 0:
+        raise AssertionError("mounting a tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "m"
+    mount.mkdir()
+    if kind == "under a file":
+        (mount / "file").write_text("")
+        yield mount / "file" / "store"
+        return
+    opts = "size=64k" if kind == "full" else "size=1m,ro"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(mount)], check=True)
+    try:
+        yield mount / "store"
+    finally:
+        stop_and_unmount(mount)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from debian_sources import ZLIB_OUTPUTS, copy_of, zlib_outputs
-from helpers import GGCC, flip_in_place, ggcc_stats, stop_and_unmount
+from helpers import GGCC, flip_in_place, ggcc_stats, unusable_ggcc_dir
 from servers import redis_server
 
 LAUNCHER = " ".join(GGCC)
@@ -171,27 +171,13 @@ def test_each_bad_setting(tmp_path: Path, plain: dict[str, bytes], name: str, va
 
 @pytest.mark.parametrize("kind", ["under a file", "read-only", "full"])
 def test_an_unusable_ggcc_dir(tmp_path: Path, plain: dict[str, bytes], kind: str) -> None:
-    if os.geteuid() != 0:
-        pytest.fail("mounting a tmpfs needs root (CI runs as root)")
-    mount = tmp_path / "m"
-    mount.mkdir()
-    if kind == "under a file":
-        (mount / "f").write_text("")
-        store = mount / "f" / "s"
-    else:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k" if kind == "full" else "size=1m,ro", "tmpfs",
-                        str(mount)], check=True)
-        store = mount / "s"
-    try:
+    with unusable_ggcc_dir(tmp_path, kind) as store:
         tree = configured(tmp_path / "t")
         p = make(tree, store)
         assert p.returncode == 0, p.stderr[-2000:]
         same(tree, plain)
         said = [line for line in p.stderr.splitlines() if "cannot be used" in line]
         assert len(said) == 1 and str(store) in said[0], p.stderr[-2000:]
-    finally:
-        if kind != "under a file":
-            stop_and_unmount(mount)
 
 
 def test_cache_clear_in_the_middle_of_the_build(tmp_path: Path, plain: dict[str, bytes]) -> None:

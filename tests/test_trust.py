@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import flip_in_place as _flip_in_place, ggcc_stats
+from helpers import flip_in_place as _flip_in_place, ggcc_stats, unusable_ggcc_dir
 
 GGCC = [sys.executable, "-m", "ggcc"]
 
@@ -258,20 +258,7 @@ def test_bad_input_is_one_line_without_secrets_or_traceback(tmp_path: Path, args
 @pytest.mark.parametrize("daemon", ["1", "0"])
 @pytest.mark.parametrize("kind", ["under a file", "read-only", "full"])
 def test_an_unusable_ggcc_dir_never_breaks_a_compile(tmp_path: Path, src: Path, kind: str, daemon: str) -> None:
-    from helpers import stop_and_unmount
-
-    if os.geteuid() != 0:
-        pytest.fail("mounting a tmpfs needs root (CI runs as root)")
-    mount = tmp_path / "m"
-    mount.mkdir()
-    if kind == "under a file":
-        (mount / "file").write_text("")
-        store = mount / "file" / "store"
-    else:
-        opts = "size=64k" if kind == "full" else "size=1m,ro"
-        subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(mount)], check=True)
-        store = mount / "store"
-    try:
+    with unusable_ggcc_dir(tmp_path, kind) as store:
         for i, (cmd, out) in enumerate([(["gcc", "-O2", "-c", "a.c", "-o", "a.o"], "a.o"),
                                         (["gcc", "-O2", "-c", "b.c", "-o", "b.o"], "b.o"),
                                         (["gcc", "-c", "missing.c", "-o", "m.o"], "m.o")]):
@@ -288,9 +275,6 @@ def test_an_unusable_ggcc_dir_never_breaks_a_compile(tmp_path: Path, src: Path, 
                 assert "Traceback" not in extra
             else:
                 assert extra == "", extra
-    finally:
-        if kind != "under a file":
-            stop_and_unmount(mount)
 
 
 # -- managing the store while the daemon runs -------------------------------------
