@@ -29,7 +29,8 @@ START_TIMEOUT_S = 20.0
 START_BACKOFF_S = 30.0  # after a failed start, launchers go local at once for this long
 STARTED_FILE = "daemon.started"  # made by a daemon the moment it holds its lock
 _FS = sys.getfilesystemencoding()
-_S_IFMT, _S_IFREG = 0o170000, 0o100000
+_S_IFMT, _S_IFREG, _S_IFCHR = 0o170000, 0o100000, 0o020000
+_DEV_NULL = (1 << 8) | 3  # makedev(1, 3): /dev/null
 
 
 def main(argv: list[str]) -> int:
@@ -55,7 +56,7 @@ def main(argv: list[str]) -> int:
             return exec_local(compiler, argv, env)
     mask = posix.umask(0)
     posix.umask(mask)
-    fields = [b"compile", compiler, posix.getcwdb(), b"%o" % mask, stderr_columns().encode(), view(),
+    fields = [b"compile", compiler, posix.getcwdb(), b"%o" % mask, stderr_columns().encode(), view(), sinks(env),
               b"%d" % len(argv)]
     fields += [fsencode(a) for a in argv]
     fields += [k + b"=" + v for k, v in env.items()]
@@ -99,6 +100,33 @@ def view() -> bytes:
         except OSError:
             ids.append(b"?")
     return b" ".join([ns, *ids])
+
+
+def sinks(env: "Mapping[bytes, bytes] | None" = None) -> bytes:
+    """Where this process's stdout and stderr go, a letter each: t a
+    terminal, n /dev/null, f a regular file, p anything else (a pipe, or
+    the very file `ggcc infer` writes its report to). In deferred mode a
+    compile's warnings come in that report, after the build: only if they
+    would have been seen (t, p); dropped (n); or the compile is not
+    deferred (f: its messages go into that file now)."""
+    out = b""
+    report = env.get(b"GGCC_INFER_REPORT", b"") if env is not None else b""
+    for fd in (1, 2):
+        try:
+            st = posix.fstat(fd)
+        except OSError:
+            out += b"n"  # closed: nothing printed there is seen
+            continue
+        kind = st.st_mode & _S_IFMT
+        if kind == _S_IFREG:
+            out += b"p" if report == b"%d:%d" % (st.st_dev, st.st_ino) else b"f"
+        elif kind == _S_IFCHR and st.st_rdev == _DEV_NULL:
+            out += b"n"
+        elif kind == _S_IFCHR and posix.isatty(fd):
+            out += b"t"
+        else:
+            out += b"p"
+    return out
 
 
 def say_off(root: str, why: str) -> None:
@@ -331,8 +359,10 @@ def spawn(root: str, env: dict[str, str]) -> None:
     holding ninja's output pipe would make ninja wait for it forever)."""
     import os
 
+    from ggcc.preload import without_guard
+
     pkg_parent = package_parent()
-    child_env = dict(env)
+    child_env = without_guard(dict(env))  # the daemon never waits on itself for a placeholder
     child_env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     child_env["GGCC_DIR"] = root
     argv = [sys.executable, "-m", "ggcc", "daemon", "run"]

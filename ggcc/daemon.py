@@ -150,6 +150,9 @@ class Daemon:
             return out
         if kind == b"infer-wait" and len(fields) == 2:
             return self.infer_report(fields[1].decode())
+        if kind == b"make-real" and len(fields) == 4:  # from the placeholder guard (ggcc/preload)
+            self.make_real(fields[1].decode(errors="replace"), os.fsdecode(fields[2]), os.fsdecode(fields[3]))
+            return [b"real"]
         if kind == b"infer-end" and len(fields) == 2:  # interrupted: forget the session, wait for nothing
             self.ctx.end_session(fields[1].decode(), interrupted=True)
             return [b"ended"]
@@ -162,21 +165,22 @@ class Daemon:
 
     def compile(self, fields: list[bytes]) -> Done | Local:
         compiler, cwd = os.fsdecode(fields[1]), os.fsdecode(fields[2])
-        umask, columns, client_view, argc = int(fields[3], 8), fields[4].decode(), fields[5], int(fields[6])
-        argv = tuple(os.fsdecode(a) for a in fields[7:7 + argc])
+        umask, columns, client_view, sinks, argc = int(fields[3], 8), fields[4].decode(), fields[5], fields[6].decode(), \
+            int(fields[7])
+        argv = tuple(os.fsdecode(a) for a in fields[8:8 + argc])
         env = {}
-        for item in fields[7 + argc:]:
+        for item in fields[8 + argc:]:
             k, _, v = os.fsdecode(item).partition("=")
             env[k] = v
         b = env.get(stats.BUILD_ENV, "")
         token = stats.build.set(b if b.isalnum() else "")  # counted for the build that asks too
         try:
-            return self._compile(argv, compiler, env, cwd, umask, columns, client_view)
+            return self._compile(argv, compiler, env, cwd, umask, columns, client_view, sinks)
         finally:
             stats.build.reset(token)
 
     def _compile(self, argv: tuple[str, ...], compiler: str, env: dict[str, str], cwd: str, umask: int, columns: str,
-                 client_view: bytes) -> Done | Local:
+                 client_view: bytes, sinks: str) -> Done | Local:
         why = self.other_view(client_view, cwd)
         if why:
             # The client sees other files at the same paths (a container or
@@ -184,7 +188,10 @@ class Daemon:
             # only the compiler there can see what its command means.
             stats.record(self.root, "invocation", f"local {why}")
             return Local(why)
-        req = Request(argv, compiler, env, logical_cwd(cwd, env), umask, columns)
+        from ggcc.preload import without_guard
+
+        env = without_guard(env)  # what the daemon runs on the host must not wait on it
+        req = Request(argv, compiler, env, logical_cwd(cwd, env), umask, columns, sinks)
         t = time.monotonic()
         outcome = handle(req, self.ctx)
         with self._lock:
@@ -212,6 +219,22 @@ class Daemon:
             return "cwd-not-visible-to-daemon"
         return ""
 
+    def make_real(self, sid: str, path: str, reader: str) -> None:
+        """A program (``reader``) of session ``sid`` opened the placeholder
+        at ``path``: answer once the real output is there. One still being
+        made is waited for; one the build moved or copied (no longer this
+        session's to make) is forced here."""
+        from ggcc import placeholder
+        from ggcc.launcher.service import make_real
+
+        session = self.ctx.find_session(sid)
+        if session is not None:
+            session.waited(reader)
+            session.wait(path)
+        if placeholder.read(path) is not None:
+            env = session.env if session is not None else dict(os.environ)
+            make_real(path, Request(("make-real",), "", env, os.path.dirname(path) or "/", 0o022), self.ctx)
+
     def infer_report(self, sid: str) -> list[bytes]:
         """Wait for every output of the session, then its report: the status
         line, how many events follow and the events (kind, path), then
@@ -227,6 +250,8 @@ class Daemon:
         except FileNotFoundError:
             pass
         events = session.events_since(0)
+        with session.lock:  # programs the guard made wait, as events of their own kind
+            events += [("guarded", f"{n} {reader}") for reader, n in sorted(session.readers.items())]
         out = [b"report", session.status().encode(), b"%d" % len(events), *_event_fields(events)]
         for path, code, messages in session.report:
             out += [os.fsencode(path), b"%d" % code, messages]

@@ -95,9 +95,10 @@ def copy_fd(src: int, dest: int) -> None:
                 view = view[os.write(dest, view):]
 
 
-def copy_over_if_unchanged(src: str, dest: str, expected: bytes, mode: int = 0o644) -> bool:
+def copy_over_if_unchanged(src: str, dest: str, expected: bytes, mode: int = 0o644) -> os.stat_result | None:
     """Copy src over dest only if dest still holds exactly ``expected``
-    (a placeholder); False if dest was moved, removed or rewritten.
+    (a placeholder): the stat of the file replaced (its atime tells whether
+    it was read), or None if dest was moved, removed or rewritten.
 
     The build tool may `mv` the file at any moment. A check followed by a
     rename would recreate dest after such a move; renameat2's
@@ -109,26 +110,36 @@ def copy_over_if_unchanged(src: str, dest: str, expected: bytes, mode: int = 0o6
         try:
             _exchange(tmp, dest)
         except FileNotFoundError:
-            return False
+            return None
         except OSError:  # no renameat2 here (old kernel, odd file system): check, then rename
+            st = os.stat(dest)
             if _read_small(dest, len(expected)) != expected:
-                return False
+                return None
             os.replace(tmp, dest)
-            return True
+            return st
         if _read_small(tmp, len(expected)) != expected:
             _exchange(tmp, dest)  # the build wrote its own file meanwhile: give it back
-            return False
-        return True
+            return None
+        return os.stat(tmp)
     finally:
         _unlink_quiet(tmp)
 
 
 def _read_small(path: str, size: int) -> bytes | None:
+    """The file's first size+1 bytes, its atime untouched if we may."""
     try:
-        with open(path, "rb") as f:
-            return f.read(size + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOATIME)
+    except PermissionError:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
     except OSError:
         return None
+    try:
+        return os.read(fd, size + 1)
+    finally:
+        os.close(fd)
 
 
 _renameat2: object = None

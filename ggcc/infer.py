@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import secrets
+import shlex
 import subprocess
 import sys
 import threading
@@ -32,6 +33,14 @@ def main(command: list[str]) -> int:
     masq = masquerade_dir(root)
     build_env = dict(os.environ, **{SESSION_ENV: sid, MASQUERADE_ENV: masq})
     build_env["PATH"] = masq + os.pathsep + build_env.get("PATH", os.defpath)
+    build_env = _guarded(root, build_env)
+    try:  # a step's messages sent to the file this report goes to are reported, not kept from deferral
+        st = os.fstat(2)
+        build_env["GGCC_INFER_REPORT"] = f"{st.st_dev}:{st.st_ino}"
+    except OSError:
+        pass
+    command = with_jobs(command, build_env)
+    sys.stderr.write(f"ggcc infer: running {shlex.join(command)}\n")
     try:
         build = subprocess.run(command, env=build_env)
         build_rc = build.returncode
@@ -51,11 +60,12 @@ def main(command: list[str]) -> int:
         failures = _force_leftovers(root, sid, moved)
     else:
         failures = 0
+    events: list[tuple[str, str]] = []
     if report is None:
         status = "the daemon went away; ggcc forced the remaining placeholders itself"
         entries: list[tuple[str, int, bytes]] = []
     else:
-        status, entries = report
+        status, events, entries = report
         failures += sum(1 for _, code, _ in entries if code != 0)
     for path, code, messages in entries:
         head = f"ggcc infer: {os.path.relpath(path)}" + (f": failed (exit {code})" if code else "")
@@ -63,6 +73,20 @@ def main(command: list[str]) -> int:
         sys.stderr.buffer.write(messages)
         sys.stderr.flush()
     sys.stderr.write(f"ggcc infer: {status}\n")
+    guarded = [detail for kind, detail in events if kind == "guarded"]
+    if guarded:
+        sys.stderr.write("ggcc infer: programs that read placeholders waited for the real outputs: "
+                         + ", ".join(f"{os.path.basename(r.partition(' ')[2])} ({r.partition(' ')[0]})"
+                                     for r in guarded) + "\n")
+    wrong = _artifacts_with_placeholders(os.getcwd()) + [p for kind, p in events if kind == "read-early"]
+    if wrong:
+        # Never exit 0 with a placeholder inside a finished artifact.
+        for p in sorted(set(wrong)):
+            sys.stderr.write(f"ggcc infer: {os.path.relpath(p)}: read by a program while it was still a placeholder "
+                             "(one the guard cannot stop: a static program, an archiver outside ggcc)\n")
+        sys.stderr.write("ggcc infer: what was built from those may be wrong: remove it and build again in wait "
+                         "mode (`ggcc make`, `ggcc ninja`), or make that step run after the objects are real\n")
+        return build_rc or 1
     if build_rc != 0:
         if pending_at_failure:
             sys.stderr.write(
@@ -71,6 +95,66 @@ def main(command: list[str]) -> int:
                 "must run after they are real: re-run the build, or `ggcc force` them first\n")
         return build_rc
     return 1 if failures else 0
+
+
+def with_jobs(command: list[str], env: dict[str, str]) -> list[str]:
+    """make or ninja with the -j `ggcc make` would choose, unless given one."""
+    from ggcc.ninja.run import has_jobs_flag, jobs_for
+
+    tool = os.path.basename(command[0])
+    if tool in ("make", "gmake", "ninja") and not has_jobs_flag(command[1:]):
+        return [command[0], f"-j{jobs_for(env)}", *command[1:]]
+    return command
+
+
+def _guarded(root: str, env: dict[str, str]) -> dict[str, str]:
+    """The build's environment with the placeholder guard preloaded (see
+    ggcc/preload), or without it, said once, if it cannot be had."""
+    from ggcc import preload
+    from ggcc.wire import socket_path
+
+    sock = socket_path(root)
+    try:
+        if len(os.fsencode(sock)) >= 108:
+            raise GgccError(f"the daemon's socket path is longer than the guard can reach ({sock})")
+        # Built with the user's compiler as the user's PATH finds it (not infer's masquerade names).
+        return preload.with_guard(env, preload.library(root, dict(os.environ)), sock)
+    except GgccError as e:
+        sys.stderr.write(f"ggcc infer: {e.message}; programs outside ggcc that read objects early are only "
+                         "detected, at the end\n")
+        return env
+
+
+def _artifacts_with_placeholders(top: str) -> list[str]:
+    """Archives under ``top`` with a placeholder among their members."""
+    found = []
+    for d, subdirs, files in os.walk(top):
+        subdirs[:] = [s for s in subdirs if s not in (".git", ".ggcc")]
+        for name in files:
+            if name.endswith((".a", ".lib")):
+                p = os.path.join(d, name)
+                if _archive_holds_placeholder(p):
+                    found.append(p)
+    return found
+
+
+def _archive_holds_placeholder(path: str) -> bool:
+    """Whether any member of the ar archive at ``path`` is a placeholder."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != b"!<arch>\n":
+                return False
+            while True:
+                header = f.read(60)
+                if len(header) < 60:
+                    return False
+                size = int(header[48:58].decode("ascii", "replace").strip() or 0)
+                data = f.read(min(size, len(placeholder.MAGIC)))
+                if data == placeholder.MAGIC:
+                    return True
+                f.seek(size - len(data) + (size & 1), os.SEEK_CUR)
+    except (OSError, ValueError):
+        return False
 
 
 MASQUERADE_ENV = "GGCC_MASQUERADE"
@@ -106,7 +190,7 @@ def masquerade_dir(root: str) -> str:
     return d
 
 
-def _wait(root: str, sid: str) -> tuple[str, list[tuple[str, int, bytes]]] | None:
+def _wait(root: str, sid: str) -> tuple[str, list[tuple[str, str]], list[tuple[str, int, bytes]]] | None:
     """The session's report once it is done, showing progress meanwhile;
     None if the daemon cannot be asked."""
     stop = threading.Event()
@@ -124,12 +208,13 @@ def _wait(root: str, sid: str) -> tuple[str, list[tuple[str, int, bytes]]] | Non
     events = [(reply[3 + 2 * k].decode(), os.fsdecode(reply[4 + 2 * k])) for k in range(n)]
     if not shown.live:
         for kind, path in events[shown.count:]:  # those that ended after the last poll
-            shown.line(kind, path, 0)
+            if kind != "guarded":
+                shown.line(kind, path, 0)
     entries = []
     rest = reply[3 + 2 * n:]
     for k in range(0, len(rest) - 2, 3):
         entries.append((os.fsdecode(rest[k]), int(rest[k + 1]), rest[k + 2]))
-    return _describe(reply[1].decode()), entries
+    return _describe(reply[1].decode()), events, entries
 
 
 def _describe(status: str) -> str:

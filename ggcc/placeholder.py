@@ -8,6 +8,13 @@ Format (ASCII, at most MAX_SIZE bytes)::
 
 Lines starting with '#' are comments. A placeholder is recognised by its
 first line alone, so checking a file costs one small read.
+
+Whether anything else read a placeholder is told by its atime: it is
+written with its atime a second before its mtime, and ggcc reads
+placeholders with O_NOATIME (``read_head``), so an atime at or after the
+mtime means another program read it (Linux's relatime updates the atime
+of a file read since its last change; a file system mounted noatime hides
+such reads).
 """
 
 from __future__ import annotations
@@ -44,6 +51,26 @@ def parse(data: bytes, name: str = "placeholder") -> str:
     return ref
 
 
+def read_head(path: str, size: int = MAX_SIZE + 1) -> bytes | None:
+    """The first ``size`` bytes of a file, its atime untouched where the
+    kernel allows (the file is ours); None if it cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOATIME)
+    except PermissionError:  # O_NOATIME needs the file's owner
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+    except OSError:
+        return None
+    try:
+        return os.read(fd, size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def read(path: str) -> str | None:
     """The reference in ``path`` if it is a placeholder, None if it is not.
 
@@ -52,22 +79,25 @@ def read(path: str) -> str | None:
     try:
         if os.stat(path).st_size > MAX_SIZE:
             return None
-        with open(path, "rb") as f:
-            head = f.read(MAX_SIZE + 1)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    if not head.startswith(MAGIC) or len(head) > MAX_SIZE:
+    head = read_head(path)
+    if head is None or not head.startswith(MAGIC) or len(head) > MAX_SIZE:
         return None
     return parse(head, path)
 
 
 def is_placeholder(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(MAGIC)) == MAGIC and os.fstat(f.fileno()).st_size <= MAX_SIZE
-    except OSError:
-        return False
+    head = read_head(path)
+    return head is not None and head.startswith(MAGIC) and len(head) <= MAX_SIZE
 
 
 def write(path: str, ref: str) -> None:
     atomic_write_bytes(path, render(ref))
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_mtime_ns - 1_000_000_000, st.st_mtime_ns))  # unread (see the module's docstring)
+
+
+def was_read(st: os.stat_result) -> bool:
+    """Whether a placeholder with this stat was read by another program."""
+    return st.st_atime_ns >= st.st_mtime_ns

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import shutil
 import subprocess
 import threading
 import time
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from debian_sources import build_outputs, configure_libuv, zlib_outputs, zlib_plain_and_ours
-from helpers import GGCC, cmake_launcher_flags
+from debian_sources import build_outputs, zlib_outputs, zlib_plain_and_ours
+from helpers import GGCC
 from ggcc import placeholder
 
 
@@ -76,10 +77,13 @@ def test_libuv_infer_ninja(tmp_path: Path, libuv_plain: tuple[Path, dict[str, by
     store = tmp_path / "store"
     tree, want = libuv_plain
     build = tree / "build"
-    # CMake runs ar and ranlib by absolute path: name ggcc's for them.
-    masq = subprocess.run(GGCC + ["masquerade"], env=_env(store), capture_output=True, text=True,
-                          check=True).stdout.strip()
-    configure_libuv(build, [*cmake_launcher_flags(), f"-DCMAKE_AR={masq}/ar", f"-DCMAKE_RANLIB={masq}/ranlib"])
+    # Configured by `ggcc cmake`, no flag of ours: it sets the archiver
+    # (CMake runs it by a path) as well as the launchers.
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir()
+    subprocess.run(GGCC + ["cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON", ".."],
+                   cwd=build, check=True, capture_output=True, env=_env(store))
+    assert "ggcc-ar" in (build / "CMakeCache.txt").read_text()
     p = subprocess.run(GGCC + ["infer", "ninja", "-j64"], cwd=build, capture_output=True, text=True, env=_env(store))
     assert p.returncode == 0, p.stderr[-3000:]
     got = build_outputs(build)

@@ -74,12 +74,29 @@ def cmake_version(cmake: str = "cmake") -> tuple[int, ...]:
 
 
 def cache_variables(version: tuple[int, ...], with_linker: bool = True) -> dict[str, str]:
-    """Variable -> value for the launchers this cmake supports."""
+    """Variable -> value for the launchers this cmake supports; with the
+    linker, the archiver too (CMake runs it by a path, with no launcher:
+    bin/ggcc-ar and bin/ggcc-ranlib), so archives are cached and `ggcc
+    infer` needs no flag of its own."""
     cmd = launcher()
     out = {f"CMAKE_{lang}_COMPILER_LAUNCHER": cmd for lang in LANGS}
     if with_linker and version >= LINKER_LAUNCHER_SINCE:
         out.update({f"CMAKE_{lang}_LINKER_LAUNCHER": cmd for lang in LANGS})
+    if with_linker:
+        tools = archivers()
+        if tools is not None:
+            out["CMAKE_AR"], out["CMAKE_RANLIB"] = tools
     return out
+
+
+def archivers() -> tuple[str, str] | None:
+    """bin/ggcc-ar and bin/ggcc-ranlib of this install, if found."""
+    me = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    for d in (os.path.dirname(me) if os.path.basename(me) == "ggcc" else "", os.path.dirname(sys.executable)):
+        ar, ranlib = os.path.join(d, "ggcc-ar"), os.path.join(d, "ggcc-ranlib")
+        if d and os.access(ar, os.X_OK) and os.access(ranlib, os.X_OK):
+            return ar, ranlib
+    return None
 
 
 def _user_set(args: list[str]) -> set[str]:
@@ -102,7 +119,8 @@ def init_cache_script(version: tuple[int, ...], with_linker: bool = True) -> str
     lines = [f"# ggcc: {what} through ggcc. Use: cmake -C THIS_FILE ...",
              "# (cache variables: CMake's try_compile probes do not see them and stay local)"]
     for k, v in cache_variables(version, with_linker).items():
-        lines.append(f'set({k} "{v}" CACHE STRING "ggcc launcher")')
+        kind = "FILEPATH" if k in ("CMAKE_AR", "CMAKE_RANLIB") else "STRING"
+        lines.append(f'set({k} "{v}" CACHE {kind} "ggcc launcher")')
     return "\n".join(lines) + "\n"
 
 

@@ -50,27 +50,32 @@ class Session:
     sid: str
     paths_file: str
     lock: threading.Lock = field(default_factory=threading.Lock)
-    pending: dict[str, Pending] = field(default_factory=dict)  # output path -> pending
+    pending: dict[str, Pending] = field(default_factory=dict)  # output's real path -> pending
     running: int = 0
     finished: int = 0
     hits: int = 0
     local: int = 0
     out_bytes: int = 0
+    env: dict[str, str] = field(default_factory=dict)  # the first request's, for outputs made real on demand
+    umask: int = 0o022
     report: list[tuple[str, int, bytes]] = field(default_factory=list)  # (path, exit code, messages)
+    readers: dict[str, int] = field(default_factory=dict)  # program -> placeholders it waited for (the guard)
+    read_early: list[str] = field(default_factory=list)  # placeholders read by programs the guard missed
     events: list[tuple[str, str]] = field(default_factory=list)  # (built | hit | local | failed, path), in order
 
     def defer(self, path: str, thunk_id: str, tag: str, work: Callable[[], None], waits: list[str]) -> None:
         """Write the placeholder for ``path`` and start ``work`` in the
         background once the outputs at ``waits`` are real."""
         ref = f"{thunk_id}#{tag}"
+        key = _key(path)
         data = placeholder.render(ref)
         placeholder.write(path, ref)
         p = Pending(thunk_id, data)
         with self.lock:
             # What to wait for is decided now: `ranlib x.a` over the
             # placeholder of `ar rc x.a` waits for that ar, not for itself.
-            before = [q for q in (self.pending.get(w) for w in waits) if q is not None]
-            self.pending[path] = p  # an older job for this path finds its placeholder gone
+            before = [q for q in (self.pending.get(_key(w)) for w in waits) if q is not None]
+            self.pending[key] = p  # an older job for this path finds its placeholder gone
             self.running += 1
         try:
             with open(self.paths_file, "ab") as f:
@@ -87,28 +92,24 @@ class Session:
                 with self.lock:
                     self.running -= 1
                     self.finished += 1
-                    if self.pending.get(path) is p:
-                        del self.pending[path]
+                    if self.pending.get(key) is p:
+                        del self.pending[key]
                 p.done.set()
 
         threading.Thread(target=run, daemon=True, name=f"ggcc-infer-{os.path.basename(path)}").start()
 
     def still_placeholder(self, path: str, data: bytes) -> bool:
-        try:
-            with open(path, "rb") as f:
-                return f.read(placeholder.MAX_SIZE + 1) == data
-        except OSError:
-            return False
+        return placeholder.read_head(path) == data
 
     def pending_data(self, path: str) -> bytes:
         with self.lock:
-            p = self.pending.get(path)
+            p = self.pending.get(_key(path))
             return p.data if p else placeholder.render("")
 
     def wait(self, path: str) -> None:
         """Until the output at ``path`` is real (or failed)."""
         with self.lock:
-            p = self.pending.get(path)
+            p = self.pending.get(_key(path))
         if p is not None:
             p.done.wait()
 
@@ -126,6 +127,17 @@ class Session:
         with self.lock:
             self.events.append((kind, path))
 
+    def waited(self, reader: str) -> None:
+        with self.lock:
+            self.readers[reader] = self.readers.get(reader, 0) + 1
+
+    def check_unread(self, path: str, st: os.stat_result | None) -> None:
+        """``st``: the stat of the placeholder just replaced at ``path``."""
+        if st is not None and placeholder.was_read(st):
+            with self.lock:
+                self.read_early.append(path)
+                self.events.append(("read-early", path))
+
     def events_since(self, cursor: int) -> list[tuple[str, str]]:
         with self.lock:
             return self.events[cursor:]
@@ -141,11 +153,20 @@ class Session:
                     f"hits {self.hits} local {self.local} failures {failures} bytes {self.out_bytes}")
 
 
+def _key(path: str) -> str:
+    """One name per file (the guard names what it opened by its real path)."""
+    return os.path.realpath(path)
+
+
 def session_paths_file(root: str, sid: str) -> str:
     return os.path.join(root, "infer", f"{sid}.paths")
 
 
 def run_real(argv: tuple[str, ...], compiler: str, env: dict[str, str], cwd: str) -> subprocess.CompletedProcess[bytes]:
-    """The real command on the host, as wait mode's fallback runs it."""
-    return subprocess.run(list(argv), executable=compiler, cwd=cwd, env=env, capture_output=True,
+    """The real command on the host, as wait mode's fallback runs it
+    (without the placeholder guard: its own output is a placeholder now,
+    and the daemon runs it)."""
+    from ggcc.preload import without_guard
+
+    return subprocess.run(list(argv), executable=compiler, cwd=cwd, env=without_guard(env), capture_output=True,
                           stdin=subprocess.DEVNULL)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import sys
 
-from ggcc.client import exec_local, stderr_columns
+from ggcc.client import exec_local, sinks, stderr_columns
 
 
 def in_process(compiler: str, argv: list[str], env: dict[str, str], root: str) -> int:
     from ggcc.fsutil import umask
     from ggcc.launcher.service import Context, Done, Request, handle, logical_cwd
 
-    req = Request(tuple(argv), compiler, env, logical_cwd(os.getcwd(), env), umask(), stderr_columns())
+    req = Request(tuple(argv), compiler, env, logical_cwd(os.getcwd(), env), umask(), stderr_columns(),
+                  sinks({k.encode(): v.encode() for k, v in env.items()}).decode())
     ctx = Context(root, jobs=1)
     try:
         outcome = handle(req, ctx)

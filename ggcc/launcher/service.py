@@ -68,6 +68,7 @@ class Request:
     cwd: str  # the logical working directory ($PWD when it is the cwd)
     umask: int
     stderr_columns: str = ""  # the terminal's width if stderr is a terminal, else ""
+    sinks: str = "pp"  # where stdout and stderr go (client.sinks): t, n (/dev/null), f (a file), p
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ class Context:
             s = self._sessions.get(sid)
             if s is None:
                 os.makedirs(os.path.join(self.root, "infer"), exist_ok=True)
-                s = self._sessions[sid] = Session(sid, session_paths_file(self.root, sid))
+                s = self._sessions[sid] = Session(sid, session_paths_file(self.root, sid), env=dict(env))
             return s
 
     def end_session(self, sid: str, interrupted: bool = False) -> Session | None:
@@ -556,7 +557,7 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
         else:
             absent = tuple(manifest.absent_candidates(list(scan.files), list(scan.search_dirs), cwd))
         session = ctx.session(env)
-        if session is not None and speculated is None and placement.plain_file(os.path.join(cwd, parsed.output)):
+        if session is not None and speculated is None and _deferrable(req, os.path.join(cwd, parsed.output)):
             store.put_thunk(thunk)
             depfile_id = store.put_file(scan.depfile_tmp) if scan.depfile_tmp else ""
             if scan.depfile_tmp:
@@ -667,7 +668,7 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
     thunk = Thunk.make(program, args, {"LC_ALL": "C"}, list(inputs.values()),
                        [Output("archive", tree_path(host_archive))], cwd=tree_path(cwd) or ".",
                        dirs=sorted(d for d in dirs if d and d not in inputs))
-    if session is not None and waits and placement.plain_file(host_archive):
+    if session is not None and waits and _deferrable(req, host_archive):
         store.put_thunk(thunk)
         return _defer(req, ctx, session, thunk, store, host_archive, "archive", waits, None)
     outcome = _force(thunk, store, ctx, req.env)
@@ -815,6 +816,19 @@ def _in_tree(files: list[str], cwd: str) -> list[str]:
     return out
 
 
+def _deferrable(req: Request, out: str) -> bool:
+    """Deferred mode may put a placeholder at ``out``: a plain file, and
+    messages that would go to a terminal or a pipe (the session reports
+    them at the end) or nowhere; into a file they must go now."""
+    return "f" not in req.sinks and placement.plain_file(out)
+
+
+def _seen(req: Request, stdout: bytes, stderr: bytes) -> bytes:
+    """What of a step's output the build would have shown (not what it
+    sent to /dev/null, as libtool does with its second compile)."""
+    return (stdout if req.sinks[:1] != "n" else b"") + (stderr if req.sinks[1:2] != "n" else b"")
+
+
 def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: LocalStore, out: str, tag: str,
            waits: list[str], after: Callable[[], None] | None) -> Done:
     """Placeholder at ``out`` now; the thunk forced in the background, its
@@ -835,14 +849,16 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
                 # into place another way: moved by the build (zlib's `mv x.o
                 # x.lo`) or made real early for a tool that read it.
                 _count_answer(ctx, store, was_hit, thunk.id)
-                if _deliver_over(result, tag, out, store, req.umask, data):
+                replaced = _deliver_over(result, tag, out, store, req.umask, data)
+                session.check_unread(out, replaced)
+                if replaced is not None:
                     with session.lock:
                         session.hits += was_hit
                         session.out_bytes += os.path.getsize(out)
                 session.note("hit" if was_hit else "built", out)
-                stdout, stderr = _host_messages(result)
-                if stdout or stderr:
-                    session.add_report(out, 0, stdout + stderr)
+                seen = _seen(req, *_host_messages(result))
+                if seen:
+                    session.add_report(out, 0, seen)
                 if after is not None:
                     after()
                 return
@@ -854,6 +870,10 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
         if not session.still_placeholder(out, data):
             session.note("moved", out)  # by the build: its output is its own business
             return
+        try:
+            session.check_unread(out, os.stat(out))
+        except OSError:
+            pass
         real = run_real(req.argv, req.compiler, req.env, req.cwd)
         stats.record(ctx.root, "invocation", f"local {outcome.reason}")
         with session.lock:
@@ -861,8 +881,9 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
         session.note("failed" if real.returncode != 0 else "local", out)
         if session.still_placeholder(out, data):
             os.unlink(out)  # the real command failed without writing: never leave a placeholder
-        if real.returncode != 0 or real.stdout or real.stderr:
-            session.add_report(out, real.returncode, real.stdout + real.stderr)
+        seen = _seen(req, real.stdout, real.stderr)
+        if real.returncode != 0 or seen:
+            session.add_report(out, real.returncode, seen)
 
     session.defer(out, thunk.id, tag, work, waits)
     return Done(0)
@@ -879,6 +900,15 @@ def _archive_of_placeholders(ctx: Context, args: list[str]) -> Done:
     return Done(1, b"", msg.encode())
 
 
+def make_real(path: str, req: Request, ctx: Context) -> bool:
+    """_make_real in the store ``req``'s environment names."""
+    try:
+        return _make_real(path, ctx.store(req.env), ctx, req)
+    except Exception as e:
+        stats.record(ctx.root, f"error make-real {type(e).__name__}: {e}")
+        return False
+
+
 def _make_real(path: str, store: LocalStore, ctx: Context, req: Request) -> bool:
     """If ``path`` is a placeholder, force its thunk and put the output
     there; False if that failed. Identical thunks in flight run once."""
@@ -891,8 +921,7 @@ def _make_real(path: str, store: LocalStore, ctx: Context, req: Request) -> bool
         return False
     if ref is None:
         return True
-    with open(path, "rb") as f:
-        data = f.read()
+    data = placeholder.read_head(path) or b""
     tid, tag = split_ref(ref)
     try:
         thunk = store.load_thunk(tid)
@@ -902,7 +931,10 @@ def _make_real(path: str, store: LocalStore, ctx: Context, req: Request) -> bool
     if isinstance(outcome, Local):
         return False
     result, _ = outcome
-    _deliver_over(result, tag, path, store, req.umask, data)  # False: replaced or moved meanwhile, not ours to write
+    replaced = _deliver_over(result, tag, path, store, req.umask, data)  # None: replaced or moved meanwhile, not ours
+    session = ctx.session(req.env)
+    if session is not None:
+        session.check_unread(path, replaced)
     return True
 
 
@@ -988,9 +1020,11 @@ def _placeable(cwd: str, *outputs: tuple[str, str]) -> bool:
     return True
 
 
-def _deliver_over(result: Result, tag: str, dest: str, store: LocalStore, umask: int, placeholder_data: bytes) -> bool:
-    """An output over its placeholder, only if that is still at ``dest``
-    (False: the build moved, removed or rewrote it; theirs wins)."""
+def _deliver_over(result: Result, tag: str, dest: str, store: LocalStore, umask: int,
+                  placeholder_data: bytes) -> os.stat_result | None:
+    """An output over its placeholder, only if that is still at ``dest``:
+    the placeholder's last stat (None: the build moved, removed or rewrote
+    it; theirs wins)."""
     from ggcc.fsutil import copy_over_if_unchanged
 
     src, mode = _output_file(result, tag, store, umask)
