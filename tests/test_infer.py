@@ -9,6 +9,7 @@ import re
 import signal
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -210,3 +211,103 @@ def test_daemon_killed_during_infer_the_build_still_ends_correct(tmp_path: Path)
     want, got = zlib_outputs(plain), zlib_outputs(ours)
     assert sorted(n for n in want if got.get(n) != want[n]) == []
     assert _placeholders(ours) == []
+
+
+def _readers_project(d: Path) -> None:
+    """Objects read by programs ggcc does not run, while still compiling:
+    nm and ar by absolute path (as libtool's NM and CMake's CMAKE_AR), cp."""
+    _small_project(d)
+    (d / "Makefile").write_text(
+        "all: syms.txt copy.o prog\n"
+        "gen: gen.o\n\t$(CC) -o $@ gen.o\n"
+        "gen.h: gen\n\t./gen > $@\n"
+        "a.o: gen.h\n"
+        "%.o: %.c\n\t$(CC) -O2 -c $< -o $@\n"
+        "syms.txt: w.o a.o\n\t/usr/bin/nm -B w.o a.o > $@\n"
+        "copy.o: w.o\n\tcp w.o $@\n"
+        "libab.a: a.o b.o w.o\n\t/usr/bin/ar rc $@ $^\n"
+        "prog: main.o libab.a\n\t$(CC) -o $@ main.o libab.a\n"
+    )
+
+
+def test_programs_outside_ggcc_that_read_objects_wait_for_the_real_bytes(tmp_path: Path) -> None:
+    plain, ours = tmp_path / "plain", tmp_path / "ours"
+    _readers_project(plain)
+    _readers_project(ours)
+    subprocess.run(["make", "CC=gcc"], cwd=plain, check=True, capture_output=True)
+    ggcc = " ".join(GGCC)
+    p = subprocess.run(GGCC + ["infer", "make", f"CC={ggcc} gcc"], cwd=ours, capture_output=True, text=True,
+                       env=_env(tmp_path / "store"))
+    assert p.returncode == 0, p.stderr
+    for f in ("a.o", "w.o", "copy.o", "syms.txt", "libab.a", "prog"):
+        assert (ours / f).read_bytes() == (plain / f).read_bytes(), f
+    assert re.search(r"programs that read placeholders waited for the real outputs: .*nm", p.stderr), p.stderr
+    # -j as `ggcc make` picks it, and the command as it can be pasted back.
+    assert re.search(r"^ggcc infer: running make -j\d+ 'CC=.* gcc'$", p.stderr, re.M), p.stderr
+
+
+def test_a_reader_the_guard_cannot_reach_fails_the_build_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "peek.c").write_text('#include <stdio.h>\nint main(int c, char **v) { FILE *f = fopen(v[1], "r");\n'
+                                     "  int ch; while (f && (ch = fgetc(f)) != EOF) putchar(ch); return !f; }\n")
+    subprocess.run(["gcc", "-static", "-O2", "peek.c", "-o", "peek"], cwd=tmp_path, check=True)
+    d = tmp_path / "p"
+    _small_project(d)
+    (d / "Makefile").write_text(f"all: peek.txt\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\npeek.txt: w.o\n\t{tmp_path}/peek w.o > $@\n")
+    ggcc = " ".join(GGCC)
+    p = subprocess.run(GGCC + ["infer", "make", f"CC={ggcc} gcc"], cwd=d, capture_output=True, text=True,
+                       env=_env(tmp_path / "store"))
+    assert p.returncode == 1, p.stderr
+    assert re.search(r"^ggcc infer: w\.o: read by a program while it was still a placeholder", p.stderr, re.M), p.stderr
+
+
+JQ_CONFIGURE = ["--without-oniguruma", "--disable-docs", "--disable-maintainer-mode"]
+
+
+def _jq_artifacts(tree: Path) -> dict[str, bytes]:
+    """jq's objects, archives, shared library, export list and programs."""
+    out = {}
+    for f in tree.rglob("*"):
+        if f.is_file() and not f.is_symlink() and (f.suffix in (".o", ".a", ".exp", ".ver") or ".so" in f.name
+                                                   or f.name == "jq"):
+            out[str(f.relative_to(tree))] = f.read_bytes()
+    return out
+
+
+def _jq_in_deferred_mode(tmp_path: Path, runs: int) -> None:
+    """jq: autotools and libtool, a library with -export-symbols-regex
+    (libtool runs /usr/bin/nm, an absolute path, on the objects to write the
+    export list). Configured with CC="ggcc gcc" as a user would; each run
+    from an empty store, so what is still compiling when nm runs varies.
+    Every artifact as plain, and as many warnings (libtool sends its second
+    compile's to /dev/null)."""
+    from debian_sources import copy_of
+
+    tree = copy_of("jq", tmp_path)
+    subprocess.run(["autoreconf", "-fi"], cwd=tree, check=True, capture_output=True)
+    subprocess.run(["./configure", *JQ_CONFIGURE], cwd=tree, check=True, capture_output=True)
+    p = subprocess.run(["make", "-j2"], cwd=tree, check=True, capture_output=True, text=True)
+    want, warnings = _jq_artifacts(tree), p.stderr.count("warning:")
+    assert len(want) > 40 and ".libs/libjq.exp" in want and warnings > 50
+    subprocess.run(["make", "distclean"], cwd=tree, check=True, capture_output=True)
+    ggcc = str(Path(sys.executable).parent / "ggcc")  # the command, as users name it in CC
+    subprocess.run(["./configure", *JQ_CONFIGURE, f"CC={ggcc} gcc", f"AR={ggcc} ar", f"RANLIB={ggcc} ranlib"],
+                   cwd=tree, check=True, capture_output=True, env=_env(tmp_path / "configure-store"))
+    for run in range(runs):
+        subprocess.run(["make", "clean"], cwd=tree, check=True, capture_output=True)
+        store = tmp_path / f"store-{run}"
+        p = subprocess.run(GGCC + ["infer", "make"], cwd=tree, capture_output=True, text=True, env=_env(store))
+        assert p.returncode == 0, p.stderr[-3000:]
+        got = _jq_artifacts(tree)
+        assert sorted(n for n in want if got.get(n) != want[n]) == [], (run, p.stderr[-3000:])
+        assert p.stderr.count("warning:") == warnings, run
+        assert re.search(r"ggcc infer: 3\d deferred outputs", p.stderr), p.stderr[-2000:]
+        subprocess.run(GGCC + ["daemon", "stop"], env=_env(store), capture_output=True)
+
+
+def test_jq_libtool_export_symbols_in_deferred_mode(tmp_path: Path) -> None:
+    _jq_in_deferred_mode(tmp_path, runs=2)
+
+
+@pytest.mark.long
+def test_jq_libtool_export_symbols_in_deferred_mode_five_times(tmp_path: Path) -> None:
+    _jq_in_deferred_mode(tmp_path, runs=5)
