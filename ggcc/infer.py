@@ -1,9 +1,15 @@
 """``ggcc infer <build command>``: run a build in deferred mode (see
 launcher/deferred.py), then wait until every placeholder it made is real.
 
+The build runs with the placeholder guard preloaded (ggcc/preload), -j as
+`ggcc make` picks it for make and ninja, and ggcc's masquerade names first
+on PATH.
+
 Exit status: the build command's if it failed, else 1 if a deferred step
-failed, else 0. Messages the deferred steps printed (warnings) and failures
-are printed after the build, each under the output it belongs to.
+failed or a placeholder was read by a program the guard could not hold (or
+sits inside an archive), else 0. Messages the deferred steps printed
+(warnings) and failures are printed after the build, each under the output
+it belongs to.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The daemon's wire format and where its socket lives.
 
 A message is a 4-byte little-endian length, then fields, each a 4-byte
-length and its bytes. Requests: ``compile compiler cwd umask columns argc
-argv... env...`` (env as K=V), ``status``, ``stop``. Replies: ``done code
+length and its bytes. Requests: ``compile compiler cwd umask columns view
+sinks argc argv... env...`` (env as K=V; view and sinks: client.view,
+client.sinks), ``make-real session path reader`` (the placeholder guard),
+``infer-status``, ``infer-wait``, ``infer-end``, ``status``, ``stop``. Replies: ``done code
 stdout stderr``, ``local reason`` (run the real compiler: the reason is
 counted), ``status text``, ``stopping``, ``error text``.
 

@@ -12,10 +12,12 @@ a thunk too, forced once those members' thunks are done.
 A link waits: its inputs are forced first and it runs as in wait mode, so
 every executable and shared library is real the moment the build tool sees
 it (a build that runs a program it just linked works). Objects and archives
-are the only placeholders; a step outside ggcc that reads one directly
-(objcopy on an object, say) sees a small text file that says what it is;
-``ggcc infer`` then names the placeholders still pending when the build
-failed.
+are the only placeholders. A program outside ggcc that opens one (nm,
+objcopy, ar by absolute path, cp) waits for the real bytes: the placeholder
+guard that ``ggcc infer`` preloads asks the daemon ("make-real", see
+ggcc/preload). One the guard cannot reach is found by the placeholder's
+atime when its output arrives (``check_unread``); ``ggcc infer`` then fails
+naming it.
 
 A thunk that fails in the background is re-run as the real command on the
 host (as in wait mode): if the real compiler fails too, its messages are the

@@ -894,9 +894,10 @@ def _archive_of_placeholders(ctx: Context, args: list[str]) -> Done:
     to fix the build instead of letting ld call them linker scripts."""
     stats.record(ctx.root, "invocation", "error archive-of-placeholders")
     names = " ".join(a for a in args if a.endswith(".a"))
-    msg = (f"ggcc: {names}: an archive of ggcc placeholders: its archiver ran outside ggcc during `ggcc infer`. "
-           "Run ar and ranlib through ggcc (CMake: -DCMAKE_AR=$(ggcc masquerade)/ar "
-           "-DCMAKE_RANLIB=$(ggcc masquerade)/ranlib), or build without infer.\n")
+    msg = (f"ggcc: {names}: an archive of ggcc placeholders: its archiver ran outside ggcc and the placeholder "
+           "guard during `ggcc infer` (a static archiver?). Run ar and ranlib through ggcc (CMake: configure with "
+           "`ggcc cmake`, or -DCMAKE_AR=<venv>/bin/ggcc-ar -DCMAKE_RANLIB=<venv>/bin/ggcc-ranlib), or build "
+           "without infer.\n")
     return Done(1, b"", msg.encode())
 
 
