@@ -105,12 +105,12 @@ def view() -> bytes:
 def sinks(env: "Mapping[bytes, bytes] | None" = None) -> bytes:
     """Where this process's stdout and stderr go, a letter each: t a
     terminal, n /dev/null, f a regular file, p anything else (a pipe, or
-    the very file `ggcc infer` writes its report to). In deferred mode a
+    a file `ggcc infer`'s own stdout or stderr goes to). In deferred mode a
     compile's warnings come in that report, after the build: only if they
     would have been seen (t, p); dropped (n); or the compile is not
     deferred (f: its messages go into that file now)."""
     out = b""
-    report = env.get(b"GGCC_INFER_REPORT", b"") if env is not None else b""
+    report = env.get(b"GGCC_INFER_REPORT", b"").split() if env is not None else []
     for fd in (1, 2):
         try:
             st = posix.fstat(fd)
@@ -119,7 +119,7 @@ def sinks(env: "Mapping[bytes, bytes] | None" = None) -> bytes:
             continue
         kind = st.st_mode & _S_IFMT
         if kind == _S_IFREG:
-            out += b"p" if report == b"%d:%d" % (st.st_dev, st.st_ino) else b"f"
+            out += b"p" if b"%d:%d" % (st.st_dev, st.st_ino) in report else b"f"
         elif kind == _S_IFCHR and st.st_rdev == _DEV_NULL:
             out += b"n"
         elif kind == _S_IFCHR and posix.isatty(fd):

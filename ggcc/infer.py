@@ -28,6 +28,22 @@ from ggcc.errors import GgccError
 from ggcc.launcher.deferred import SESSION_ENV, session_paths_file
 
 
+def _own_files() -> str:
+    """The files this process's stdout and stderr go to, as device:inode.
+    A step whose messages go to one of them (`ggcc infer make > build.log
+    2>&1`, a CI log) has them in this report at the end, as it would have
+    had them in that log: it can be deferred. A step whose messages go to
+    any other file cannot (see client.sinks)."""
+    own = []
+    for fd in (1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        own.append(f"{st.st_dev}:{st.st_ino}")
+    return " ".join(own)
+
+
 def main(command: list[str]) -> int:
     if not command:
         raise GgccError("infer needs a build command, e.g. `ggcc infer make -j64` or `ggcc infer ninja`")
@@ -40,11 +56,7 @@ def main(command: list[str]) -> int:
     build_env = dict(os.environ, **{SESSION_ENV: sid, MASQUERADE_ENV: masq})
     build_env["PATH"] = masq + os.pathsep + build_env.get("PATH", os.defpath)
     build_env = _guarded(root, build_env)
-    try:  # a step's messages sent to the file this report goes to are reported, not kept from deferral
-        st = os.fstat(2)
-        build_env["GGCC_INFER_REPORT"] = f"{st.st_dev}:{st.st_ino}"
-    except OSError:
-        pass
+    build_env["GGCC_INFER_REPORT"] = _own_files()
     command = with_jobs(command, build_env)
     sys.stderr.write(f"ggcc infer: running {shlex.join(command)}\n")
     try:

@@ -95,7 +95,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GGCC_WORKERS_TIMEOUT", "600", "seconds to wait for a farm's answer before running here", _number(float, 1, "600")),
     Setting("GGCC_WORKERS_STRAGGLER_S", "4x the median", "seconds after which a farm's thunk is sent a second time",
             _number(float, 0.1, "30")),
-    Setting("GGCC_INFER_REPORT", "", "(set by ggcc infer) the file its report goes to, as device:inode", _anything),
+    Setting("GGCC_INFER_REPORT", "", "(set by ggcc infer) the files its stdout and stderr go to, as device:inode", _anything),
     Setting("GGCC_WORKER_CLAIM_S", "60", "(a worker's) seconds before a worker takes over a dead worker's thunk",
             _number(float, 1, "60")),
     Setting("GGCC_DEBUG_FAILURES", "0", "1: keep the tail of a failed sandboxed run's stderr in `ggcc stats`' errors",

@@ -137,6 +137,31 @@ def test_generator_and_archive_and_warnings(tmp_path: Path, armode: str) -> None
     assert subprocess.run([str(ours / "prog")]).returncode == 0
 
 
+def test_a_build_logged_to_a_file_is_still_deferred_and_a_step_logged_elsewhere_is_not(tmp_path: Path) -> None:
+    """`ggcc infer make > build.log` (as CI runs it, stderr to a pipe): the
+    steps write where ggcc infer writes, so they are deferred and their
+    warnings come once, in its report. A step whose messages the build
+    sends to a file of its own (w.o's, here) runs now, so that file holds
+    them as in plain."""
+    plain, ours = tmp_path / "plain", tmp_path / "ours"
+    for d in (plain, ours):
+        _small_project(d)
+        mk = (d / "Makefile").read_text()
+        (d / "Makefile").write_text(mk + "w.o: w.c\n\t$(CC) -O2 -Wall -c w.c -o w.o 2> w.log\n")
+    subprocess.run(["make", "CC=gcc"], cwd=plain, check=True, capture_output=True)
+    ggcc = " ".join(GGCC)
+    with open(tmp_path / "build.log", "w") as log:
+        p = subprocess.run(GGCC + ["infer", "make", "-j4", f"CC={ggcc} gcc", f"AR={ggcc} ar"], cwd=ours, stdout=log,
+                           stderr=subprocess.PIPE, text=True, env=_env(tmp_path / "store"))
+    text = (tmp_path / "build.log").read_text() + p.stderr
+    assert p.returncode == 0, text
+    for f in ("a.o", "b.o", "w.o", "w.log", "libab.a", "prog"):
+        assert (ours / f).read_bytes() == (plain / f).read_bytes(), f
+    assert "unused variable" in (ours / "w.log").read_text() and "unused variable" not in text, text
+    deferred = re.search(r"ggcc infer: (\d+) deferred outputs", text)
+    assert deferred and int(deferred.group(1)) >= 3, text  # a.o, b.o, main.o at least
+
+
 def test_a_live_panel_on_a_terminal(tmp_path: Path) -> None:
     """On a terminal, while outputs are still coming after the build, a
     rich live panel (done of total, in flight, hits, bytes) and no line per
