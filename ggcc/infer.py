@@ -96,12 +96,16 @@ def main(command: list[str]) -> int:
         sys.stderr.write("ggcc infer: programs that read placeholders waited for the real outputs: "
                          + ", ".join(f"{os.path.basename(r.partition(' ')[2])} ({r.partition(' ')[0]})"
                                      for r in guarded) + "\n")
-    wrong = _artifacts_with_placeholders(os.getcwd()) + [p for kind, p in events if kind == "read-early"]
-    if wrong:
+    archives = _artifacts_with_placeholders(os.getcwd())
+    read_early = sorted({p for kind, p in events if kind == "read-early"})
+    if archives or read_early:
         # Never exit 0 with a placeholder inside a finished artifact.
-        for p in sorted(set(wrong)):
+        for p in read_early:
             sys.stderr.write(f"ggcc infer: {os.path.relpath(p)}: read by a program while it was still a placeholder "
                              "(one the guard cannot stop: a static program, an archiver outside ggcc)\n")
+        for p in archives:
+            sys.stderr.write(f"ggcc infer: {os.path.relpath(p)}: an archive with a placeholder for a member (made by "
+                             "an archiver outside ggcc while an object was still compiling)\n")
         sys.stderr.write("ggcc infer: what was built from those may be wrong: remove it and build again in wait "
                          "mode (`ggcc make`, `ggcc ninja`), or make that step run after the objects are real\n")
         return build_rc or 1

@@ -277,12 +277,17 @@ def test_a_reader_the_guard_cannot_reach_fails_the_build_naming_the_file(tmp_pat
     subprocess.run(["gcc", "-static", "-O2", "peek.c", "-o", "peek"], cwd=tmp_path, check=True)
     d = tmp_path / "p"
     _small_project(d)
-    (d / "Makefile").write_text(f"all: peek.txt\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\npeek.txt: w.o\n\t{tmp_path}/peek w.o > $@\n")
+    # peek.a: an archive written by hand (printf, a shell builtin) around the object as peek reads it.
+    header = "printf '!<arch>\\n%-16s%-12s%-6s%-6s%-8s%-10s`\\n' w.o/ 0 0 0 644 100"
+    (d / "Makefile").write_text(f"all: peek.txt peek.a\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\n"
+                                f"peek.txt: w.o\n\t{tmp_path}/peek w.o > $@\n"
+                                f"peek.a: w.o\n\t{{ {header}; {tmp_path}/peek w.o; }} > $@\n")
     ggcc = " ".join(GGCC)
     p = subprocess.run(GGCC + ["infer", "make", f"CC={ggcc} gcc"], cwd=d, capture_output=True, text=True,
                        env=_env(tmp_path / "store"))
     assert p.returncode == 1, p.stderr
     assert re.search(r"^ggcc infer: w\.o: read by a program while it was still a placeholder", p.stderr, re.M), p.stderr
+    assert re.search(r"^ggcc infer: peek\.a: an archive with a placeholder for a member", p.stderr, re.M), p.stderr
 
 
 JQ_CONFIGURE = ["--without-oniguruma", "--disable-docs", "--disable-maintainer-mode"]
