@@ -227,6 +227,33 @@ def cmd_stats(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(a: argparse.Namespace) -> int:
+    from ggcc import config_file, settings, settings_report
+
+    where = config_file.path(os.environ)
+    try:
+        with open(where, encoding="utf-8", errors="replace") as f:
+            text: str | None = f.read()
+    except OSError:
+        text = None
+    found = settings_report.rows(os.environ, text, config.ggcc_dir())
+    problems = settings.problems(os.environ)
+    if a.name:
+        want = config_file.name_of(a.name)
+        row = next((r for r in found if r.name == want), None)
+        if row is None:
+            raise GgccError(f"{a.name}: not a setting; `ggcc config` lists them")
+        print(row.value)
+        return 0
+    if a.json:
+        print(json.dumps({"file": where, "file_exists": text is not None, "problems": problems,
+                          "settings": [{"name": r.name, "value": r.value, "source": r.source, "scope": r.scope,
+                                        "doc": r.doc} for r in found]}, indent=2))
+    else:
+        sys.stdout.write(settings_report.render(found, where, text is not None, problems))
+    return 1 if problems else 0
+
+
 def cmd_daemon(a: argparse.Namespace) -> int:
     from ggcc import client
 
@@ -385,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--storage", default=None, metavar="URI", help="s3://bucket/prefix (default: GGCC_STORAGE)")
     lam.set_defaults(func=cmd_lambda)
 
+    cf = sub.add_parser("config", help="every setting's value and where it came from (environment, config file, "
+                        "default); exit 1 if one is wrong")
+    cf.add_argument("name", nargs="?", help="print only this setting's value (e.g. max_size or GGCC_MAX_SIZE)")
+    cf.add_argument("--json", action="store_true", help="as JSON")
+    cf.set_defaults(func=cmd_config)
+
     v = sub.add_parser("version", help="print the version")
     v.set_defaults(func=cmd_version)
     return p
@@ -483,6 +516,9 @@ _USES_SETTINGS = frozenset({cmd_cmake, cmd_build_tool, cmd_infer, cmd_force, cmd
 
 
 def main(argv: Sequence[str]) -> int:
+    from ggcc import config_file
+
+    config_file.merge(os.environ)  # the config file's settings, for this command and everything it runs
     parser = build_parser()
     argv = list(argv)
     if argv[:1] == ["help"]:

@@ -172,12 +172,27 @@ def launch_env() -> dict[bytes, bytes]:
         and env.get(b"LANG", b"C") in (b"", b"C", b"POSIX")
     ):
         del env[b"LC_CTYPE"]
+    if b"GGCC_CONFIG_SET" not in env:  # else merged by the ggcc command this build runs under
+        merge_config(env)
     masquerade = env.get(b"GGCC_MASQUERADE")
     if masquerade and b"PATH" in env:
         # gcc finds its own directory through PATH when argv[0] has no
         # slash: it must not find ggcc infer's name for it.
         env[b"PATH"] = b":".join(d for d in env[b"PATH"].split(b":") if d != masquerade)
     return env
+
+
+def merge_config(env: "dict[bytes, bytes]") -> None:
+    """The config file's settings into ``env`` (config_file.merge)."""
+    from ggcc import config_file
+
+    wanted = (b"GGCC_CONFIG", b"XDG_CONFIG_HOME", b"HOME")
+    view = {k.decode(_FS, "surrogateescape"): v.decode(_FS, "surrogateescape")
+            for k, v in env.items() if k in wanted or k.startswith(b"GGCC_")}
+    before = set(view)
+    config_file.merge(view)
+    for k in set(view) - before:
+        env[k.encode(_FS, "surrogateescape")] = view[k].encode(_FS, "surrogateescape")
 
 
 def compiler_env() -> dict[str, str]:

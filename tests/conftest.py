@@ -39,6 +39,8 @@ def _no_daemon_outlives_its_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     """Launchers start a daemon per GGCC_DIR; stop those of this test's
     directories when it ends (and let any forgotten one exit soon)."""
     monkeypatch.setenv("GGCC_DAEMON_IDLE", "60")
+    monkeypatch.setenv("GGCC_CONFIG", os.devnull)  # a config file of the machine's user must not change the tests
+    monkeypatch.delenv("GGCC_CONFIG_SET", raising=False)  # nor one merged by a ggcc command around the suite
     yield
     stop_daemons(tmp_path)
 
