@@ -254,6 +254,18 @@ def cmd_config(a: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_doctor(a: argparse.Namespace) -> int:
+    from ggcc import doctor
+
+    checks = doctor.run(os.environ)
+    if a.json:
+        print(json.dumps([{"mark": c.mark, "what": c.what, "detail": c.detail, "fix": c.fix} for c in checks],
+                         indent=2))
+    else:
+        sys.stdout.write(doctor.render(checks))
+    return 1 if any(c.mark == doctor.FAIL for c in checks) else 0
+
+
 def cmd_daemon(a: argparse.Namespace) -> int:
     from ggcc import client
 
@@ -302,10 +314,35 @@ def cmd_version(a: argparse.Namespace) -> int:
     return 0
 
 
+_MAIN_HELP = """\
+A compiler launcher: every compile and link becomes a thunk, cached by
+content and run here, on a build farm or on AWS Lambda; the outputs are
+byte for byte the compiler's own.
+
+Put it in front of the compiler:
+  ggcc gcc -O2 -c x.c -o x.o                   any gcc, g++, cc, c++ or clang command
+  CC="ggcc gcc" CXX="ggcc g++" ./configure && ggcc make
+  ggcc cmake -G Ninja -S . -B build && ggcc ninja -C build
+  cmake -DCMAKE_C_COMPILER_LAUNCHER=ggcc -DCMAKE_CXX_COMPILER_LAUNCHER=ggcc ...
+  ggcc stats                                   what it did: hits, runs, why something ran without it
+
+The settings that matter (each one, its value and where it came from:
+`ggcc config`; they can live in ~/.config/ggcc/config.toml):
+  GGCC_DIR        the local store (default ~/.cache/ggcc)
+  GGCC_MAX_SIZE   its size limit (default 5G)
+  GGCC_STORAGE    a shared store: redis://host:port/db or s3://bucket/prefix
+  GGCC_ENGINE     where steps run: local (default), workers or lambda
+  GGCC_DISABLE=1  ggcc steps aside: every compile runs as without it
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ggcc",
-        description="Every build step a thunk: cached by content, run anywhere.",
+        usage="ggcc COMPILER ARGS...  |  ggcc COMMAND ...",
+        description=_MAIN_HELP,
+        epilog="`ggcc COMMAND --help` for a command's options; `ggcc doctor` checks the set-up.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"ggcc {__version__}")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
@@ -379,7 +416,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     cm = sub.add_parser("cmake", help="run cmake with ggcc as compiler and linker launcher (probes stay local); "
                                       "--print-init-cache / --print-preset for calling cmake yourself; "
-                                      "--compile-only first: no linker launchers")
+                                      "--compile-only first: no linker launchers",
+                        usage="ggcc cmake [--compile-only] [--print-init-cache | --print-preset | CMAKE_ARGS...]",
+                        description="Run cmake with ggcc as the compiler and linker launcher and as the\n"
+                                    "archiver (bin/ggcc-ar, bin/ggcc-ranlib); try_compile probes stay local.\n"
+                                    "Every other word is cmake's.",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="ggcc's own options, first on the line:\n"
+                               "  --compile-only      compiler launchers only: links run as without ggcc\n"
+                               "  --print-init-cache  print a cmake -C script with these settings, for calling "
+                               "cmake yourself\n"
+                               "  --print-preset      print the same as a CMakePresets.json fragment\n")
     cm.add_argument("args", nargs=argparse.REMAINDER, help="cmake's arguments")
     cm.set_defaults(func=cmd_cmake)
     for tool in ("ninja", "make"):
@@ -411,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     lp = lsub.add_parser("policy", help="print the minimal IAM policy for the function's role")
     lp.add_argument("--storage", default=None, metavar="URI", help="s3://bucket/prefix (default: GGCC_STORAGE)")
     lam.set_defaults(func=cmd_lambda)
+
+    dr = sub.add_parser("doctor", help="check the set-up: settings, GGCC_DIR, each compiler (a real compile through "
+                        "ggcc), the daemon, the shared store, the engine, bubblewrap; exit 1 if anything fails")
+    dr.add_argument("--json", action="store_true", help="as JSON")
+    dr.set_defaults(func=cmd_doctor)
 
     cf = sub.add_parser("config", help="every setting's value and where it came from (environment, config file, "
                         "default); exit 1 if one is wrong")
@@ -521,6 +573,9 @@ def main(argv: Sequence[str]) -> int:
     config_file.merge(os.environ)  # the config file's settings, for this command and everything it runs
     parser = build_parser()
     argv = list(argv)
+    if not argv:
+        sys.stderr.write("ggcc: no command: `ggcc gcc -c x.c` compiles through ggcc; `ggcc --help` says more\n")
+        return 2
     if argv[:1] == ["help"]:
         argv = argv[1:] + ["--help"]
     if argv[:1] in (["cmake"], ["ninja"], ["make"]) and argv[1:2] != ["--help"]:

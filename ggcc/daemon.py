@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 
-from ggcc import stats, wire
+from ggcc import __version__, stats, wire
 from ggcc.launcher.args import Local
 from ggcc.launcher.service import Context, Done, Request, handle, logical_cwd, speculate
 from ggcc.speculation import Speculator
@@ -261,7 +261,7 @@ class Daemon:
         with self._lock:
             active, served = self._active - 1, self._served  # minus this request
         return (
-            f"pid {os.getpid()}\nuptime {time.time() - self.started:.0f} s\n"
+            f"version {__version__}\npid {os.getpid()}\nuptime {time.time() - self.started:.0f} s\n"
             f"requests {served} answered, {active} in progress\njobs {self.ctx.jobs}\n"
             f"idle exit after {self.idle_s:.0f} s\ndirectory {self.root}\n"
         )

@@ -7,7 +7,7 @@ because it runs once per compile.
 
 import sys
 
-SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "stats", "version", "help", "daemon", "infer", "masquerade", "worker", "workers", "lambda", "cmake", "ninja", "make", "config"})
+SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "stats", "version", "help", "daemon", "infer", "masquerade", "worker", "workers", "lambda", "cmake", "ninja", "make", "config", "doctor"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,10 +21,33 @@ def main(argv: list[str] | None = None) -> int:
         from ggcc import cli
 
         return cli.main(args)
+    miss = near_miss(args[0])
+    if miss:
+        sys.stderr.write(f"ggcc: {args[0]!r} is not a ggcc command (did you mean `ggcc {miss}`?); to run a program "
+                         f"of that name through ggcc, give its path (ggcc ./{args[0]} or ggcc /usr/bin/{args[0]})\n")
+        return 2
     # Anything else is a compiler: `ggcc gcc -c x.c`, `ggcc /usr/bin/cc ...`.
     from ggcc.client import main as launch
 
     return launch(args)
+
+
+# What compilers and their wrappers are called end like this (x86_64-linux-gnu-gcc-12, clang++-15, nvcc):
+_COMPILER_ENDS = ("cc", "c++", "++", "gcc", "clang", "ld", "ar", "ranlib", "as")
+_WRAPPERS = frozenset({"ccache", "sccache", "distcc", "icecc", "buildcache", "colorgcc"})
+
+
+def near_miss(word: str) -> str:
+    """The subcommand ``word`` looks like a typo of (`ggcc stat`,
+    `ggcc doctr`), or "": then it is run as a compiler. A path, or a name
+    that reads like a compiler's, is always run (whatever a wrapper is
+    called, its path gets it run)."""
+    if "/" in word or word in _WRAPPERS or word.rstrip("0123456789.-").endswith(_COMPILER_ENDS):
+        return ""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(SUBCOMMANDS), n=1, cutoff=0.7)
+    return close[0] if close else ""
 
 
 def ensure_site() -> None:

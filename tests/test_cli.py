@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import RunCli
+from helpers import GGCC
 
 
 def _one_line_error(p, code: int = 2) -> str:  # type: ignore[no-untyped-def]
@@ -172,3 +174,37 @@ def test_progress_is_live_on_a_terminal_and_plain_otherwise(run_cli: RunCli, ggc
     assert "ggcc force" in screen and "1/1" in screen  # rich's bar, not plain lines
     assert "[1/1] done" not in screen
     assert (work / "p2").read_text() == "2\n"
+
+
+def _ggcc(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(GGCC + list(args), capture_output=True, text=True, **kw)  # type: ignore[call-overload, no-any-return]
+
+
+def test_help_starts_with_the_launcher_and_the_settings_that_matter() -> None:
+    p = _ggcc("--help")
+    assert p.returncode == 0
+    head = p.stdout[:1500]
+    for want in ("ggcc gcc -O2 -c x.c", 'CC="ggcc gcc"', "ggcc cmake -G Ninja", "CMAKE_C_COMPILER_LAUNCHER=ggcc",
+                 "GGCC_DIR", "GGCC_STORAGE", "GGCC_ENGINE", "GGCC_DISABLE=1", "ggcc config"):
+        assert want in head, want
+    assert "doctor" in p.stdout and "config" in p.stdout
+    cmake = _ggcc("cmake", "--help").stdout
+    for option in ("--compile-only", "--print-init-cache", "--print-preset"):
+        assert option in cmake, option
+
+
+def test_bare_ggcc_says_one_line_and_a_near_miss_runs_nothing(tmp_path: Path) -> None:
+    env = dict(os.environ, GGCC_DIR=str(tmp_path / "store"))
+    p = _ggcc(env=env)
+    assert (p.returncode, p.stdout, p.stderr.count("\n")) == (2, "", 1), p
+    assert "ggcc --help" in p.stderr
+    for typo, meant in (("stat", "stats"), ("doctr", "doctor"), ("nija", "ninja")):
+        p = _ggcc(typo, "--version", cwd=tmp_path, env=env)
+        assert p.returncode == 2 and p.stdout == "", p
+        assert f"did you mean `ggcc {meant}`?" in p.stderr, p.stderr
+    assert not (tmp_path / "store").exists()  # nothing ran through ggcc, no daemon started
+    # A program of such a name still runs through ggcc when named by its path; compiler names are never typos.
+    p = _ggcc("/usr/bin/stat", "--version", cwd=tmp_path, env=env)
+    assert p.returncode == 0 and "stat (GNU coreutils)" in p.stdout, p
+    p = _ggcc("gcc", "--version", cwd=tmp_path, env=env)
+    assert p.returncode == 0 and "gcc" in p.stdout, p

@@ -1,0 +1,67 @@
+"""`ggcc doctor`: a healthy set-up passes; each broken part fails with the
+line that names it and what to do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from helpers import GGCC
+from servers import free_port, redis_server
+
+
+def _doctor(env: dict[str, str]) -> tuple[int, dict[str, dict[str, Any]]]:
+    """The exit code, and the checks by what they check (each setting's
+    problem under "setting: NAME...")."""
+    p = subprocess.run(GGCC + ["doctor", "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert not p.stderr, p.stderr  # one report, no traceback
+    checks = json.loads(p.stdout)
+    return p.returncode, {c["what"] + (f": {c['detail']}" if c["what"] == "setting" else ""): c for c in checks}
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GGCC_", "GG_"))}
+    env.update(GGCC_DIR=str(tmp_path / "store"), GGCC_CONFIG=os.devnull)
+    return dict(env, **extra)
+
+
+def test_a_healthy_set_up_passes_with_a_real_compile_per_compiler(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as r:
+        rc, checks = _doctor(_env(tmp_path, GGCC_STORAGE=r.uri))
+    assert rc == 0, checks
+    assert all(c["mark"] in ("ok", "--") for c in checks.values()), checks
+    assert "ran as a thunk" in checks["gcc"]["detail"] and "identical" in checks["gcc"]["detail"]
+    assert "ran as a thunk" in checks["g++"]["detail"]
+    assert checks["shared store"]["mark"] == "ok" and "read back and removed" in checks["shared store"]["detail"]
+    assert checks["GGCC_DIR"]["mark"] == "ok"
+
+
+def test_each_broken_part_fails_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    (tmp_path / "config.toml").write_text('engine = "bogus"\n')
+    env = _env(tmp_path, GGCC_JOBS="abc", GGCC_DIR=str(tmp_path / "file" / "store"),
+               GGCC_STORAGE=f"redis://127.0.0.1:{free_port()}/0", GGCC_CONFIG=str(tmp_path / "config.toml"))
+    rc, checks = _doctor(env)
+    assert rc == 1
+    assert checks["setting: GGCC_JOBS='abc': not a whole number; write e.g. 8"]["mark"] == "FAIL"
+    assert checks[f"setting: config file {tmp_path}/config.toml: engine='bogus': write one of 'local', 'workers', "
+                  "'lambda'"]["mark"] == "FAIL"
+    assert checks["GGCC_DIR"]["mark"] == "FAIL" and "set GGCC_DIR to a writable directory" in checks["GGCC_DIR"]["fix"]
+    assert checks["shared store"]["mark"] == "FAIL" and "Connection refused" in checks["shared store"]["detail"]
+    assert checks["gcc"]["mark"] == "ok"  # the compiler itself is fine: checked apart from the user's settings
+    assert [c["what"] for c in checks.values() if c["mark"] == "FAIL"] == ["setting", "setting", "GGCC_DIR",
+                                                                          "shared store"], checks
+
+
+def test_strict_sandbox_without_bubblewrap_fails(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"  # gcc's own programs, and no bwrap
+    bin_dir.mkdir()
+    for tool in ("gcc", "cc", "as", "ld"):
+        (bin_dir / tool).symlink_to(f"/usr/bin/{tool}")
+    rc, checks = _doctor(_env(tmp_path, PATH=str(bin_dir), GGCC_SANDBOX="strict"))
+    assert rc == 1
+    assert checks["bubblewrap"]["mark"] == "FAIL" and "install the 'bubblewrap' package" in checks["bubblewrap"]["fix"]
+    assert checks["gcc"]["mark"] == "ok", checks["gcc"]
