@@ -238,6 +238,9 @@ def cmd_config(a: argparse.Namespace) -> int:
         text = None
     found = settings_report.rows(os.environ, text, config.ggcc_dir())
     problems = settings.problems(os.environ)
+    if a.markdown:
+        sys.stdout.write(settings_report.markdown())
+        return 0
     if a.name:
         want = config_file.name_of(a.name)
         row = next((r for r in found if r.name == want), None)
@@ -468,6 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "default); exit 1 if one is wrong")
     cf.add_argument("name", nargs="?", help="print only this setting's value (e.g. max_size or GGCC_MAX_SIZE)")
     cf.add_argument("--json", action="store_true", help="as JSON")
+    cf.add_argument("--markdown", action="store_true", help="every setting, its default and meaning, as a Markdown "
+                    "table (docs/settings.md)")
     cf.set_defaults(func=cmd_config)
 
     v = sub.add_parser("version", help="print the version")

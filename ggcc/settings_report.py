@@ -67,5 +67,17 @@ def render(found: list[Row], file: str, file_exists: bool, problems: list[str]) 
     return "\n".join(lines) + "\n"
 
 
+def markdown() -> str:
+    """The catalogue as a Markdown table (docs/settings.md is this, tested)."""
+    out = ["| setting | default | read | meaning |", "|---|---|---|---|"]
+    for s in settings.SETTINGS:
+        if s.scope != settings.INTERNAL:
+            doc = s.doc.replace("|", "\\|")
+            out.append(f"| `{s.name}` | {s.default or '-'} | {_READ[s.scope]} | {doc} |")
+    return "\n".join(out) + "\n"
+
+
+_READ = {settings.BUILD: "each compile", settings.DAEMON: "daemon start", settings.COMMAND: "commands",
+         settings.FUNCTION: "Lambda function"}
 _SCOPES = {settings.DAEMON: "read by the daemon when it starts", settings.COMMAND: "read by ggcc's commands",
            settings.FUNCTION: "read inside the Lambda function"}

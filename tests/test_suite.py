@@ -3,7 +3,7 @@ sources fetched, built plain and through ggcc in wait mode, deferred mode
 and on the Lambda harness, compared byte for byte, the projects' own tests
 run on the ggcc build. zlib in the default suite; lua5.4 (libtool, which
 the jq test builds in deferred mode) with --long, as it takes 5-8 minutes. (`integration/run-suite`
-with no argument runs all six projects; see the README.)"""
+with no argument runs all six projects; see docs/testing.md.)"""
 
 from __future__ import annotations
 
