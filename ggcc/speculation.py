@@ -122,6 +122,11 @@ class Speculator:
                 self._broken = True
                 self._log(f"compiling on save is off: {e}")
 
+    def forget(self, source: str) -> None:
+        """Compile ``source`` (absolute) on save no more: a probe file."""
+        with self._lock:
+            self._commands.pop(os.path.split(source), None)
+
     def remember_link(self, req: Request, inputs: list[str]) -> None:
         """``req`` links ``inputs`` (normalised host paths, those of the build
         tree): run it again when a speculation makes one of them."""

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 
 from ggcc import placement, stats
 from ggcc.launcher.args import Compile, Local, parse
+from ggcc.launcher.rewrites import Rewrites
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -108,6 +109,7 @@ class Context:
     _settling: int = field(default=0, init=False)  # lookups waiting for a record
     _quiet: threading.Condition = field(init=False)
     speculator: Speculator | None = field(default=None, init=False)  # the daemon's: compiling on save
+    rewrites: Rewrites = field(default_factory=Rewrites, init=False)  # probe files, by behaviour
 
     def __post_init__(self) -> None:
         self.slots = threading.Semaphore(max(1, self.jobs))
@@ -486,6 +488,15 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
         # records that order. Without debug info nothing records it.
         return Local("march-native-with-debug-info")
     cwd = req.cwd
+    try:
+        st = os.stat(os.path.join(cwd, parsed.source))
+    except OSError:
+        return Local("unreadable-source")
+    source = os.path.normpath(os.path.join(cwd, parsed.source))
+    if speculated is None and ctx.rewrites.probe_like(source, (st.st_ino, st.st_size, st.st_mtime_ns)):
+        if ctx.speculator is not None:
+            ctx.speculator.forget(source)
+        return Local("configure-probe")
     if not os.access(os.path.join(cwd, parsed.source), os.R_OK):
         return Local("unreadable-source")
     if not _placeable(cwd, (parsed.output, placement.BFD), (parsed.deps.file, placement.FOPEN)):
@@ -512,7 +523,7 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
         return Local("clang-external-tools")
     if speculated is None and ctx.speculator is not None and ctx.session(env) is None:
         ctx.speculator.wait_for(req)
-        ctx.speculator.remember(req, os.path.normpath(os.path.join(cwd, parsed.source)))
+        ctx.speculator.remember(req, source)
     color = color_flag(tc.family, parsed.args, env, req.stderr_columns)
     if color:
         parsed = parsed.with_extra_flag(color)

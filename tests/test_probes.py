@@ -1,0 +1,92 @@
+"""Configure probes go to the real compiler at once and are never compiled
+on save: by name (autoconf, CMake, meson) in the launcher, by behaviour
+(one file rewritten again and again) in the daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ggcc.launcher.rewrites import VERSIONS, WINDOW_S, Rewrites
+from ggcc.probe import is_probe
+from helpers import GGCC
+
+
+@pytest.mark.parametrize("argv, cwd, want", [
+    ([b"gcc", b"-c", b"-g", b"-O2", b"conftest.c"], b"/src/jq", True),
+    ([b"gcc", b"-o", b"conftest", b"-g", b"conftest.c", b"-lm"], b"/src/jq", True),
+    ([b"g++", b"-c", b"conftest.cpp"], b"/src", True),
+    ([b"gcc", b"-c", b"-o", b"out/conftest2.o", b"conftest.c"], b"/src", True),
+    ([b"gcc", b"-c", b"src.c"], b"/b/CMakeFiles/CMakeScratch/TryCompile-abc", True),
+    ([b"gcc", b"CMakeCCompilerId.c"], b"/b/CMakeFiles/3.25.1/CompilerIdC", True),
+    ([b"cc", b"-c", b"/b/meson-private/tmpx/testfile.c", b"-o", b"/b/meson-private/tmpx/output.obj"], b"/b", True),
+    ([b"gcc", b"-c", b"src/core.c", b"-o", b"core.o"], b"/src/libuv/build", False),
+    ([b"gcc", b"-c", b"-DNAME=conftest", b"x.c"], b"/src", False),
+])
+def test_probes_known_by_name(argv: list[bytes], cwd: bytes, want: bool) -> None:
+    assert is_probe(argv, cwd) is want
+
+
+def test_a_file_rewritten_faster_than_anyone_edits_is_a_probe() -> None:
+    r = Rewrites()
+    t = 100.0
+    found = [r.probe_like("/tmp/x/test.c", (1, 10 + i, i), t + i * 0.1) for i in range(VERSIONS)]
+    assert found == [False] * (VERSIONS - 1) + [True]
+    assert r.probe_like("/tmp/x/test.c", (1, 99, 99), t + 30)  # and stays one while it is rewritten
+    # An edit-and-build loop, even a brisk one, is not: one version per WINDOW_S / 2.
+    assert not any(r.probe_like("/src/core.c", (2, 5, i), t + i * WINDOW_S / 2) for i in range(4 * VERSIONS))
+    # The same version compiled again and again (a static and a shared object) is one version.
+    assert not any(r.probe_like("/src/a.c", (3, 5, 5), t + i * 0.01) for i in range(4 * VERSIONS))
+
+
+def _stats(store: Path) -> dict[str, object]:
+    p = subprocess.run(GGCC + ["stats", "--json"], capture_output=True, text=True, check=True,
+                       env=dict(os.environ, GGCC_DIR=str(store)))
+    return json.loads(p.stdout)  # type: ignore[no-any-return]
+
+
+def test_an_autoconf_configure_goes_straight_to_the_compiler(tmp_path: Path) -> None:
+    (tmp_path / "configure.ac").write_text(
+        "AC_INIT([probe], [1])\nAC_PROG_CC\nAC_CHECK_HEADERS([stdlib.h unistd.h no_such_header.h])\n"
+        "AC_CHECK_FUNCS([strdup no_such_function])\nAC_OUTPUT\n")
+    subprocess.run(["autoconf"], cwd=tmp_path, check=True, capture_output=True)
+    ggcc = " ".join(GGCC)
+    store = tmp_path / "store"
+    subprocess.run(GGCC + ["daemon", "start"], env=dict(os.environ, GGCC_DIR=str(store)), check=True,
+                   capture_output=True)
+    p = subprocess.run(["./configure", f"CC={ggcc} gcc"], cwd=tmp_path, capture_output=True, text=True,
+                       env=dict(os.environ, GGCC_DIR=str(store)))
+    assert p.returncode == 0, p.stdout[-2000:]
+    assert "checking for no_such_header.h... no" in p.stdout and "checking for strdup... yes" in p.stdout
+    s = _stats(store)
+    local = s["local_fallbacks"]
+    assert isinstance(local, dict) and local.get("configure-probe", 0) >= 10, local
+    # Nothing else reached the daemon but AC_PROG_CC's questions (gcc --version, -v, -V, -qversion):
+    # no scan, no thunk, no failed probe run twice.
+    assert all(r == "configure-probe" or r == "verbose" or r.startswith("unknown-option:") for r in local), local
+    assert s["executed"] == 0 and s["on_save"] == {"executed": 0, "used_by_builds": 0}, s
+
+
+def test_a_hand_written_configure_rewriting_one_probe_file(tmp_path: Path) -> None:
+    """Like zlib's, ffmpeg's or x264's configure: one file, rewritten for
+    every probe, each version compiled once. After a few, they all run
+    here; compiling on save never compiles them."""
+    script = ["#!/bin/sh", "set -e", "for i in $(seq 1 40); do",
+              "  printf 'int probe%d(void) { return %d; }\\n' $i $i > test.c",
+              '  $CC -c test.c -o test.o', "done", ""]
+    (tmp_path / "configure").write_text("\n".join(script))
+    (tmp_path / "configure").chmod(0o755)
+    store = tmp_path / "store"
+    env = dict(os.environ, GGCC_DIR=str(store), CC=" ".join(GGCC) + " gcc")
+    subprocess.run(GGCC + ["daemon", "start"], env=env, check=True, capture_output=True)
+    subprocess.run(["./configure"], cwd=tmp_path, env=env, check=True)
+    s = _stats(store)
+    local = s["local_fallbacks"]
+    assert isinstance(local, dict) and local.get("configure-probe", 0) >= 40 - VERSIONS, s
+    assert s["executed"] < VERSIONS, s
+    on_save = s["on_save"]
+    assert isinstance(on_save, dict) and on_save["executed"] < VERSIONS, s
