@@ -113,6 +113,7 @@ def test_a_build_right_after_the_save_waits_for_that_compile(tmp_path: Path) -> 
     src = _source(work)
     _ggcc_then_plain(work, store)
     for i in range(5):
+        time.sleep(0.5)  # a person's pace: a file rewritten faster is a configure's probe (rewrites.py)
         with open(src, "a") as f:
             f.write(f"int f{i}(int x) {{ return x + {i}; }}\n")
         ours, obj, dep, plain, pobj, pdep = _ggcc_then_plain(work, store)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 
 from ggcc import placement, stats
 from ggcc.launcher.args import Compile, Local, parse
-from ggcc.launcher.rewrites import Rewrites
+from ggcc.launcher.rewrites import PROBE_VERSIONS, Rewrites
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -493,9 +493,10 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
     except OSError:
         return Local("unreadable-source")
     source = os.path.normpath(os.path.join(cwd, parsed.source))
-    if speculated is None and ctx.rewrites.probe_like(source, (st.st_ino, st.st_size, st.st_mtime_ns)):
-        if ctx.speculator is not None:
-            ctx.speculator.forget(source)
+    versions = ctx.rewrites.versions(source, (st.st_ino, st.st_size, st.st_mtime_ns)) if speculated is None else 1
+    if versions > 1 and ctx.speculator is not None:
+        ctx.speculator.forget(source)  # rewritten within seconds: a probe file, or a quick fix (see rewrites.py)
+    if versions >= PROBE_VERSIONS:
         return Local("configure-probe")
     if not os.access(os.path.join(cwd, parsed.source), os.R_OK):
         return Local("unreadable-source")
@@ -523,7 +524,8 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
         return Local("clang-external-tools")
     if speculated is None and ctx.speculator is not None and ctx.session(env) is None:
         ctx.speculator.wait_for(req)
-        ctx.speculator.remember(req, source)
+        if versions == 1:
+            ctx.speculator.remember(req, source)
     color = color_flag(tc.family, parsed.args, env, req.stderr_columns)
     if color:
         parsed = parsed.with_extra_flag(color)
