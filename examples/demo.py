@@ -5,8 +5,9 @@ would build it, and what ggcc did.
 
 PATH: a CMake, autotools or Make project (default: examples/project, a
 CMake project of 26 sources built as a static and a shared library, a tool
-and a test program). It is copied to a temporary directory, so your tree is
-left alone. Then: a plain build (the compiler alone) for reference;
+and a test program). It is copied to $TMPDIR/ggcc-demo-UID (the same path
+every run, so that a second run finds the first's work in the cache), so
+your tree is left alone. Then: a plain build (the compiler alone) for reference;
 configure and a first build through ggcc; a clean; the rebuild, answered
 from ggcc's cache; the outputs compared with the plain build's, byte for
 byte. The local engine and the local store (GGCC_DIR): no AWS, nothing
@@ -112,9 +113,13 @@ def main() -> int:
     env = dict(os.environ)
     ggcc_dir = subprocess.run([GGCC, "config", "GGCC_DIR"], env=env, capture_output=True, text=True).stdout.strip()
     print(f"run-demo: building {source} plainly, then through ggcc (local engine, cache in {ggcc_dir})")
-    with tempfile.TemporaryDirectory(prefix="ggcc-demo-") as tmp:
-        # Both builds at one path, one after the other: debug info records it.
-        tree = Path(tmp, Path(source).name)
+    # Both builds at one path, one after the other (debug info records it),
+    # and the same path every run, so that a second run finds the first's work.
+    work = Path(tempfile.gettempdir(), f"ggcc-demo-{os.getuid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(mode=0o700)
+    try:
+        tree = work / source.name
         ignore = shutil.ignore_patterns(".git", "build")
         shutil.copytree(source, tree, symlinks=True, ignore=ignore)
         plain = Project(tree)
@@ -140,6 +145,8 @@ def main() -> int:
         if (tree / "build" / "kit_test").exists():
             p = subprocess.run([str(tree / "build" / "kit_test")], capture_output=True, text=True)
             tests = "passed" if p.returncode == 0 else f"FAILED ({p.stderr.strip()})"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
     report = {
         "project": str(source), "ggcc_dir": ggcc_dir, "plain_build_s": round(plain_s, 2),
@@ -174,7 +181,7 @@ def render(r: dict[str, object]) -> str:
         "",
         "  next: in your own project, `ggcc cmake -G Ninja -S . -B build && ggcc ninja -C build`, or",
         "  `./configure CC=\"ggcc gcc\" && ggcc make`; then `ggcc stats`, and `ggcc doctor` if anything looks off.",
-        "  Run ./run-demo again: the first build comes from the cache too. ./run-demo PATH builds your project.",
+        "  ./run-demo again: its first build comes from the cache too. ./run-demo PATH builds your project.",
     ]
     return "\n".join(lines)
 

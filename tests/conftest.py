@@ -19,6 +19,7 @@ from helpers import stop_daemons
 # last would run on alone after the others are done.
 LONGEST_FIRST = (
     "tests/test_suite.py::",
+    "tests/test_demo.py::",
     "tests/test_infer.py::test_jq_libtool_export_symbols_in_deferred_mode",
     "tests/test_infer.py::test_libuv_infer_ninja",
     "tests/test_link.py::test_libuv_cmake_ninja_with_compiler_and_linker_launchers",
