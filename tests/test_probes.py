@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ggcc.launcher.rewrites import PROBE_VERSIONS, WINDOW_S, Rewrites
+from ggcc.launcher.rewrites import PROBE_STREAK, QUICK_S, Rewrites
 from ggcc.probe import is_probe
 from helpers import GGCC
 
@@ -31,16 +31,26 @@ def test_probes_known_by_name(argv: list[bytes], cwd: bytes, want: bool) -> None
     assert is_probe(argv, cwd) is want
 
 
-def test_a_file_rewritten_faster_than_anyone_edits_is_a_probe() -> None:
+def test_a_file_rewritten_as_its_compile_ends_is_a_probe() -> None:
     r = Rewrites()
-    t = 100.0
-    found = [r.versions("/tmp/x/test.c", (1, 10 + i, i), t + i * 0.1) for i in range(PROBE_VERSIONS)]
-    assert found == list(range(1, PROBE_VERSIONS + 1))
-    assert r.versions("/tmp/x/test.c", (1, 99, 99), t + 30) == PROBE_VERSIONS  # and stays one while rewritten
-    # An edit-and-build loop, even a brisk one (two saves a second), is not.
-    assert max(r.versions("/src/core.c", (2, 5, i), t + i * WINDOW_S / 2) for i in range(4 * PROBE_VERSIONS)) == 2
-    # The same version compiled again and again (a static and a shared object) is one version.
-    assert {r.versions("/src/a.c", (3, 5, 5), t + i * 0.01) for i in range(4 * PROBE_VERSIONS)} == {1}
+    t = 1000.0
+    streaks = []
+    for i in range(PROBE_STREAK + 1):  # each version written 10 ms after the last compile ended, compiles slow
+        streaks.append(r.begin("/tmp/x/test.c", (1, 10 + i, int((t + 0.01) * 1e9)), t + 0.01))
+        t += 2.0  # a slow compile (a loaded machine): the rule does not depend on it
+        r.ended("/tmp/x/test.c", t)
+    assert streaks == list(range(PROBE_STREAK + 1))
+    assert r.begin("/tmp/x/test.c", (1, 99, 0), t + 30) == PROBE_STREAK  # and stays one while rewritten
+    # An edit-and-build loop, even a brisk one (a save half a second after each build), is not.
+    t = 1000.0
+    for i in range(4 * PROBE_STREAK):
+        assert r.begin("/src/core.c", (2, 5, int((t + 0.5) * 1e9)), t + 0.5) == 0
+        t += 0.6
+        r.ended("/src/core.c", t)
+    # The same version compiled again and again (a static and a shared object) is no rewrite.
+    for i in range(4 * PROBE_STREAK):
+        assert r.begin("/src/a.c", (3, 5, 5), t + i) == 0
+        r.ended("/src/a.c", t + i + QUICK_S / 10)
 
 
 def _stats(store: Path) -> dict[str, object]:
@@ -86,7 +96,7 @@ def test_a_hand_written_configure_rewriting_one_probe_file(tmp_path: Path) -> No
     subprocess.run(["./configure"], cwd=tmp_path, env=env, check=True)
     s = _stats(store)
     local = s["local_fallbacks"]
-    assert isinstance(local, dict) and local.get("configure-probe", 0) >= 40 - PROBE_VERSIONS, s
-    assert s["executed"] < PROBE_VERSIONS, s
+    assert isinstance(local, dict) and local.get("configure-probe", 0) >= 40 - PROBE_STREAK - 1, s
+    assert s["executed"] <= PROBE_STREAK, s
     on_save = s["on_save"]
     assert isinstance(on_save, dict) and on_save["executed"] <= 1, s  # the first rewrite, at most

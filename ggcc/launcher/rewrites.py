@@ -1,16 +1,19 @@
-"""Sources rewritten faster than anyone edits: a configure's probes.
+"""Sources rewritten the moment their last compile ended: a configure's probes.
 
-A hand-written configure (ffmpeg's, x264's, a project's own script) writes
-its probes into one file in a temporary directory, again and again, and
-compiles each version once; autoconf's, CMake's and meson's are known by
-name (ggcc/probe.py), these only by what they do. A path compiled in
-PROBE_VERSIONS different versions within WINDOW_S seconds is such a file
-(zlib's configure compiles ~30 a second): its compiles go to the real
-compiler. Compiling on save leaves a path alone from its second version
-within the window (it would compile the previous probe's command on every
-rewrite; a person who saves and builds twice within a second loses one
-compile on save, nothing else). A person saving and building, even with
-an editor that builds on every save, does not come near the probe rate.
+A hand-written configure (zlib's, ffmpeg's, x264's, a project's own
+script) writes its probes into one file, again and again, and compiles
+each version once; autoconf's, CMake's and meson's are known by name
+(ggcc/probe.py), these only by what they do: the file is rewritten within
+QUICK_S of the end of its previous compile, every time. PROBE_STREAK such
+rewrites in a row make a probe file: its compiles go to the real compiler
+(for STICKY_S after the last one). One such rewrite is enough for
+compiling on save to leave the path alone (it would compile the previous
+probe's command on every rewrite; a person who saves within QUICK_S of a
+build's end loses one compile on save, nothing else).
+
+Measured from the end of the previous compile, not between requests, so
+that the rule does not depend on how fast the compiles are: under load a
+thunk takes longer, and a rate of requests would let the probes through.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import threading
 import time
 from collections import OrderedDict
 
-PROBE_VERSIONS = 4
-WINDOW_S = 1.0
-STICKY_S = 60.0  # once found, a probe file stays one while it is rewritten within this long
+QUICK_S = 0.3  # configure rewrites within milliseconds; a person takes longer
+PROBE_STREAK = 3
+STICKY_S = 60.0
 MAX_PATHS = 4096
 
 Version = tuple[int, int, int]  # (inode, size, mtime in ns)
@@ -30,28 +33,43 @@ Version = tuple[int, int, int]  # (inode, size, mtime in ns)
 class Rewrites:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._seen: OrderedDict[str, list[tuple[float, Version]]] = OrderedDict()
+        # path -> (version last compiled, when that compile ended or 0.0 while running, quick rewrites in a row)
+        self._seen: OrderedDict[str, tuple[Version, float, int]] = OrderedDict()
         self._probes: dict[str, float] = {}  # path -> when last compiled as a probe
 
-    def versions(self, path: str, version: Version, now: float | None = None) -> int:
-        """Record a compile of ``path`` as it is now; how many different
-        versions of it were compiled within WINDOW_S (PROBE_VERSIONS or more:
-        a probe file, which stays one while it is rewritten within STICKY_S)."""
-        t = time.monotonic() if now is None else now
+    def begin(self, path: str, version: Version, now: float | None = None) -> int:
+        """A compile of ``path`` as it is now starts: how many times in a
+        row it was rewritten within QUICK_S of its previous compile's end
+        (PROBE_STREAK or more: a probe file). Call ``ended`` after it."""
+        t = time.time() if now is None else now
         with self._lock:
             last = self._probes.get(path)
             if last is not None and t - last < STICKY_S:
                 self._probes[path] = t
-                return PROBE_VERSIONS
-            seen = [(when, v) for when, v in self._seen.pop(path, []) if t - when < WINDOW_S]
-            if not seen or seen[-1][1] != version:
-                seen.append((t, version))
-            self._seen[path] = seen
-            if len(self._seen) > MAX_PATHS:
-                self._seen.popitem(last=False)
-            if len(seen) >= PROBE_VERSIONS:
-                del self._seen[path]
+                self._seen.pop(path, None)
+                return PROBE_STREAK
+            before = self._seen.pop(path, None)
+            streak = 0
+            if before is not None:
+                old, ended, old_streak = before
+                if version == old:
+                    streak = old_streak  # the same version again (a static and a shared object)
+                elif ended and version[2] / 1e9 - ended < QUICK_S:
+                    streak = old_streak + 1
+            if streak >= PROBE_STREAK:
                 self._probes[path] = t
                 if len(self._probes) > MAX_PATHS:
                     self._probes = {p: w for p, w in self._probes.items() if t - w < STICKY_S}
-            return len(seen)
+                return streak
+            self._seen[path] = (version, 0.0, streak)
+            if len(self._seen) > MAX_PATHS:
+                self._seen.popitem(last=False)
+            return streak
+
+    def ended(self, path: str, now: float | None = None) -> None:
+        """The compile ``begin`` announced for ``path`` has ended."""
+        t = time.time() if now is None else now
+        with self._lock:
+            seen = self._seen.get(path)
+            if seen is not None:
+                self._seen[path] = (seen[0], t, seen[2])

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 
 from ggcc import placement, stats
 from ggcc.launcher.args import Compile, Local, parse
-from ggcc.launcher.rewrites import PROBE_VERSIONS, Rewrites
+from ggcc.launcher.rewrites import PROBE_STREAK, Rewrites
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -468,6 +468,16 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
     """``speculated``: not None for a speculation, which writes nothing into
     the build tree and appends to it the id of the thunk it executed;
     ``known``: a speculated link's inputs made by speculations."""
+    begun: list[str] = []  # the source, once ctx.rewrites has been told of this compile
+    try:
+        return _compile(req, ctx, speculated, known, begun)
+    finally:
+        for source in begun:
+            ctx.rewrites.ended(source)
+
+
+def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: dict[str, str] | None,
+             begun: list[str]) -> Done | Local:
     env = req.env
     parsed = parse(list(req.argv[1:]))
     if isinstance(parsed, Local):
@@ -493,10 +503,13 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
     except OSError:
         return Local("unreadable-source")
     source = os.path.normpath(os.path.join(cwd, parsed.source))
-    versions = ctx.rewrites.versions(source, (st.st_ino, st.st_size, st.st_mtime_ns)) if speculated is None else 1
-    if versions > 1 and ctx.speculator is not None:
-        ctx.speculator.forget(source)  # rewritten within seconds: a probe file, or a quick fix (see rewrites.py)
-    if versions >= PROBE_VERSIONS:
+    quick = 0
+    if speculated is None:
+        quick = ctx.rewrites.begin(source, (st.st_ino, st.st_size, st.st_mtime_ns))
+        begun.append(source)
+    if quick and ctx.speculator is not None:
+        ctx.speculator.forget(source)  # rewritten as its last compile ended: a probe file (see rewrites.py)
+    if quick >= PROBE_STREAK:
         return Local("configure-probe")
     if not os.access(os.path.join(cwd, parsed.source), os.R_OK):
         return Local("unreadable-source")
@@ -524,7 +537,7 @@ def compile_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = 
         return Local("clang-external-tools")
     if speculated is None and ctx.speculator is not None and ctx.session(env) is None:
         ctx.speculator.wait_for(req)
-        if versions == 1:
+        if not quick:
             ctx.speculator.remember(req, source)
     color = color_flag(tc.family, parsed.args, env, req.stderr_columns)
     if color:
