@@ -208,7 +208,14 @@ def launch_env() -> dict[bytes, bytes]:
 
 
 def merge_config(env: "dict[bytes, bytes]") -> None:
-    """The config file's settings into ``env`` (config_file.merge)."""
+    """The config file's settings into ``env`` (config_file.merge); with no
+    file, one failed access and nothing imported."""
+    given = env.get(b"GGCC_CONFIG")
+    if not given:
+        base = env.get(b"XDG_CONFIG_HOME") or env.get(b"HOME", b"") + b"/.config"
+        if not posix.access(base + b"/ggcc/config.toml", posix.F_OK):
+            env[b"GGCC_CONFIG_SET"] = b""
+            return
     from ggcc import config_file
 
     wanted = (b"GGCC_CONFIG", b"XDG_CONFIG_HOME", b"HOME")

@@ -95,3 +95,16 @@ def test_a_wrong_line_is_said_once_and_the_build_completes(tmp_path: Path) -> No
     assert p.returncode == 2 and "engine='bogus'" in p.stderr, p.stderr
     p = subprocess.run(GGCC + ["config"], capture_output=True, text=True, env=env)
     assert p.returncode == 1 and "problem: config file" in p.stdout
+
+
+def test_the_file_where_xdg_says_reaches_a_launcher(tmp_path: Path) -> None:
+    (tmp_path / "ok.c").write_text("int f(void) { return 1; }\n")
+    (tmp_path / "cfg" / "ggcc").mkdir(parents=True)
+    env = _env(tmp_path, "", XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    del env["GGCC_CONFIG"]
+    for disable, counted in (("true", 0), ("false", 1)):
+        (tmp_path / "cfg" / "ggcc" / "config.toml").write_text(f"disable = {disable}\n")
+        p = subprocess.run(GGCC + ["gcc", "-c", "ok.c", "-o", "ok.o"], cwd=tmp_path, capture_output=True, text=True,
+                           env=env)
+        assert p.returncode == 0, p.stderr
+        assert ggcc_stats(tmp_path / "store")["invocations"] == counted, disable
