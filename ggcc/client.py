@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     root = state_dir(env)
     bargv = [fsencode(a) for a in argv]
     cwd = posix.getcwdb()
-    if probe.is_probe(bargv, cwd):  # configure's: nothing to gain from a thunk (see probe.py)
+    if probe.is_probe(bargv, cwd) or probe.run_by_configure(_parent_cmdline()):  # nothing to gain (see probe.py)
         _count(root, env, b"invocation\nlocal configure-probe\n")
         return exec_local(compiler, argv, env)
     if env.get(b"GGCC_DAEMON") == b"0":
@@ -86,6 +86,19 @@ def main(argv: list[str]) -> int:
     elif len(reply) > 2 and reply[2]:
         _write_all(2, reply[2])  # a wrong setting, said once per build
     return exec_local(compiler, argv, env)
+
+
+def _parent_cmdline() -> bytes:
+    try:
+        fd = posix.open(b"/proc/%d/cmdline" % posix.getppid(), posix.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        return posix.read(fd, 4096)
+    except OSError:
+        return b""
+    finally:
+        posix.close(fd)
 
 
 def _count(root: str, env: "Mapping[bytes, bytes]", events: bytes) -> None:

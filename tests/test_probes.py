@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from ggcc.launcher.rewrites import PROBE_STREAK, QUICK_S, Rewrites
-from ggcc.probe import is_probe
+from ggcc.probe import is_probe, run_by_configure
 from helpers import GGCC
 
 
@@ -81,22 +82,56 @@ def test_an_autoconf_configure_goes_straight_to_the_compiler(tmp_path: Path) -> 
     assert s["executed"] == 0 and s["on_save"] == {"executed": 0, "used_by_builds": 0}, s
 
 
-def test_a_hand_written_configure_rewriting_one_probe_file(tmp_path: Path) -> None:
-    """Like zlib's, ffmpeg's or x264's configure: one file, rewritten for
-    every probe, each version compiled once. After a few, they all run
-    here; compiling on save never compiles them."""
+def _rewriting_script(tmp_path: Path, name: str) -> Path:
+    """A script like zlib's, ffmpeg's or x264's configure: one file,
+    rewritten for every probe, each version compiled once."""
     script = ["#!/bin/sh", "set -e", "for i in $(seq 1 40); do",
               "  printf 'int probe%d(void) { return %d; }\\n' $i $i > test.c",
               '  $CC -c test.c -o test.o', "done", ""]
-    (tmp_path / "configure").write_text("\n".join(script))
-    (tmp_path / "configure").chmod(0o755)
+    (tmp_path / name).write_text("\n".join(script))
+    (tmp_path / name).chmod(0o755)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("launcher", ["sh", "python"])
+def test_a_script_named_configure_runs_the_compiler_directly(tmp_path: Path, launcher: str) -> None:
+    """Its compiles are probes by their parent: all 40 go to the compiler,
+    from the sh half of the ggcc command or from the Python launcher."""
+    _rewriting_script(tmp_path, "configure")
+    store = tmp_path / "store"
+    store.mkdir()
+    ggcc = str(Path(sys.executable).parent / "ggcc") if launcher == "sh" else " ".join(GGCC)
+    env = dict(os.environ, GGCC_DIR=str(store), CC=f"{ggcc} gcc")
+    subprocess.run(["./configure"], cwd=tmp_path, env=env, check=True)
+    s = _stats(store)
+    assert s["local_fallbacks"] == {"configure-probe": 40} and s["executed"] == 0, s
+    assert (tmp_path / "test.o").exists()
+
+
+def test_a_script_rewriting_one_probe_file(tmp_path: Path) -> None:
+    """Any other name: after a few rewrites, known by behaviour; they all
+    run here, and compiling on save never compiles them."""
+    _rewriting_script(tmp_path, "probe-things.sh")
     store = tmp_path / "store"
     env = dict(os.environ, GGCC_DIR=str(store), CC=" ".join(GGCC) + " gcc")
     subprocess.run(GGCC + ["daemon", "start"], env=env, check=True, capture_output=True)
-    subprocess.run(["./configure"], cwd=tmp_path, env=env, check=True)
+    subprocess.run(["./probe-things.sh"], cwd=tmp_path, env=env, check=True)
     s = _stats(store)
     local = s["local_fallbacks"]
     assert isinstance(local, dict) and local.get("configure-probe", 0) >= 40 - PROBE_STREAK - 1, s
     assert s["executed"] <= PROBE_STREAK, s
     on_save = s["on_save"]
     assert isinstance(on_save, dict) and on_save["executed"] <= 1, s  # the first rewrite, at most
+
+
+@pytest.mark.parametrize("cmdline, want", [
+    (b"/bin/sh\0./configure\0--prefix=/usr\0", True),
+    (b"bash\0../configure\0", True),
+    (b"/usr/bin/perl\0./Configure\0linux-x86_64\0", True),
+    (b"/bin/sh\0-c\0gcc -c configure.c\0", False),
+    (b"/bin/bash\0../libtool\0--mode=compile\0gcc\0", False),
+    (b"make\0-j4\0", False),
+    (b"", False),
+])
+def test_run_by_configure(cmdline: bytes, want: bool) -> None:
+    assert run_by_configure(cmdline) is want
