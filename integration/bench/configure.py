@@ -4,7 +4,8 @@ when installed), in turn, in one run: what the launcher costs the probes.
     python integration/bench/configure.py [PACKAGE...] [--runs 5] [--ggcc PATH]
 
 PACKAGE: Debian source packages (default: zlib, whose configure is
-hand-written and rewrites one probe file, and jq, autoconf and libtool).
+hand-written and rewrites one probe file, and jq, autoconf and libtool;
+ffmpeg is a large hand-written one, hundreds of probes).
 Each configure runs in a fresh copy of the tree, `./configure` with
 CC="LAUNCHER gcc" (autoreconf first where the package has no configure);
 ggcc with an empty GGCC_DIR each run (a daemon started by the first
@@ -30,13 +31,15 @@ sys.path.insert(0, str(HERE.parent.parent / "tests"))
 
 from debian_sources import copy_of  # noqa: E402
 
-CONFIGURE_ARGS = {"jq": ["--without-oniguruma", "--disable-docs", "--disable-maintainer-mode"]}
+# Arguments of a package's configure ({cc}: the compiler command; ffmpeg's takes --cc, not $CC).
+CONFIGURE_ARGS = {"jq": ["--without-oniguruma", "--disable-docs", "--disable-maintainer-mode"],
+                  "ffmpeg": ["--cc={cc}", "--disable-x86asm", "--disable-doc"]}
 
 
 def configure(tree: Path, cc: str, env: dict[str, str], args: list[str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run(["./configure", *args], cwd=tree, env=dict(env, CC=cc), check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(["./configure", *(a.format(cc=cc) for a in args)], cwd=tree, env=dict(env, CC=cc), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
 
