@@ -58,7 +58,8 @@ class Project:
 
     def __init__(self, tree: Path) -> None:
         self.tree = tree
-        self.cmake = (tree / "CMakeLists.txt").exists()
+        # A project with both (zlib, curl) is built by its configure: the usual way on Unix.
+        self.cmake = (tree / "CMakeLists.txt").exists() and not (tree / "configure").exists()
         self.generator = ["-G", "Ninja"] if self.cmake and shutil.which("ninja") else []
         if not self.cmake and not (tree / "configure").exists() and not (tree / "Makefile").exists():
             raise SystemExit(f"run-demo: {tree}: no CMakeLists.txt, configure or Makefile: name a C or C++ project")
@@ -72,8 +73,9 @@ class Project:
             cmake = [GGCC, "cmake"] if through_ggcc else ["cmake"]
             return [*cmake, *self.generator, "-S", ".", "-B", "build"]
         if (self.tree / "configure").exists():
+            # In the environment: autoconf's take CC=... arguments too, hand-written ones (zlib's) only this.
             cc = [f"CC={GGCC} gcc", f"CXX={GGCC} g++", f"AR={GGCC} ar", f"RANLIB={GGCC} ranlib"] if through_ggcc else []
-            return ["./configure", *cc]
+            return ["env", *cc, "./configure"]
         return []
 
     def build(self, through_ggcc: bool) -> list[str]:

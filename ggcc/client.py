@@ -104,6 +104,10 @@ def _parent_cmdline() -> bytes:
 def _count(root: str, env: "Mapping[bytes, bytes]", events: bytes) -> None:
     """stats.record without its imports, for a step that never reaches
     the daemon: appended to the store's log and the build's."""
+    try:
+        posix.mkdir(fsencode(root), 0o700)  # a first configure on a new machine is counted too
+    except OSError:
+        pass  # there already, or not to be made: then nothing is counted
     logs = [fsencode(root) + b"/stats.log"]
     build = env.get(b"GGCC_BUILD", b"")
     if build.isalnum():
