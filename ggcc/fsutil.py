@@ -113,11 +113,11 @@ def copy_over_if_unchanged(src: str, dest: str, expected: bytes, mode: int = 0o6
             return None
         except OSError:  # no renameat2 here (old kernel, odd file system): check, then rename
             st = os.stat(dest)
-            if _read_small(dest, len(expected)) != expected:
+            if read_head(dest, len(expected) + 1) != expected:
                 return None
             os.replace(tmp, dest)
             return st
-        if _read_small(tmp, len(expected)) != expected:
+        if read_head(tmp, len(expected) + 1) != expected:
             _exchange(tmp, dest)  # the build wrote its own file meanwhile: give it back
             return None
         return os.stat(tmp)
@@ -125,8 +125,10 @@ def copy_over_if_unchanged(src: str, dest: str, expected: bytes, mode: int = 0o6
         _unlink_quiet(tmp)
 
 
-def _read_small(path: str, size: int) -> bytes | None:
-    """The file's first size+1 bytes, its atime untouched if we may."""
+def read_head(path: str, size: int) -> bytes | None:
+    """The first ``size`` bytes of a file, its atime untouched where the
+    kernel allows (O_NOATIME needs the file's owner: placeholders record
+    foreign reads in their atime); None if it cannot be read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOATIME)
     except PermissionError:
@@ -137,7 +139,9 @@ def _read_small(path: str, size: int) -> bytes | None:
     except OSError:
         return None
     try:
-        return os.read(fd, size + 1)
+        return os.read(fd, size)
+    except OSError:
+        return None
     finally:
         os.close(fd)
 

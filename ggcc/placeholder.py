@@ -24,6 +24,7 @@ import os
 from ggcc import ids
 from ggcc.errors import GgccError
 from ggcc.fsutil import atomic_write_bytes
+from ggcc.fsutil import read_head as fsutil_read_head
 
 MAGIC = b"ggcc-placeholder 1\n"
 MAX_SIZE = 512
@@ -54,21 +55,7 @@ def parse(data: bytes, name: str = "placeholder") -> str:
 def read_head(path: str, size: int = MAX_SIZE + 1) -> bytes | None:
     """The first ``size`` bytes of a file, its atime untouched where the
     kernel allows (the file is ours); None if it cannot be read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOATIME)
-    except PermissionError:  # O_NOATIME needs the file's owner
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return None
-    except OSError:
-        return None
-    try:
-        return os.read(fd, size)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    return fsutil_read_head(path, size)
 
 
 def read(path: str) -> str | None:
