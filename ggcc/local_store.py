@@ -500,6 +500,10 @@ class LocalStore:
             _mark_used(path, st)
         return res
 
+    def came_from_shared(self, thunk_id: str) -> None:
+        """The thunk's result was made from what the shared store held (a
+        travel record): counted as that tier's hit (a local store has none)."""
+
     def took_from_shared(self, thunk_id: str) -> bool:
         """Whether the result of ``thunk_id`` was just brought from a shared
         store (told once; the local store has none)."""

@@ -82,6 +82,10 @@ def _anything(v: str) -> str:
 
 _BOOL = _choice("0", "1")
 
+
+def _absolute(v: str) -> str:
+    return "" if v.startswith("/") else "write an absolute path, e.g. $HOME/src/project (or / to turn it off)"
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("GGCC_DIR", "~/.cache/ggcc", "the local store, the daemon's socket and log, the statistics", _anything),
     Setting("GGCC_MAX_SIZE", "5G", "the local store's size limit (K, M, G, T)", _size, scope=DAEMON),
@@ -93,6 +97,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GGCC_ENGINE", "local", "where thunks run: local, workers (`ggcc worker`s on the Redis of GGCC_STORAGE) "
             "or lambda (the AWS Lambda function, with an s3:// GGCC_STORAGE)", _choice("local", "workers", "lambda")),
     Setting("GGCC_JOBS", "the cores", "compilers ggcc runs at once on this machine", _number(int, 1, "8"), scope=DAEMON),
+    Setting("GGCC_BASEDIR", "detected", "the root a step's paths are keyed relative to, so a checkout at another path "
+            "gets hits (docs/sharing.md); default: the deepest directory holding the step's own files; / turns it off",
+            _absolute),
     Setting("GGCC_SANDBOX", "", "strict: every thunk in bubblewrap with only its inputs", _choice("", "strict")),
     Setting("GGCC_DAEMON", "1", "0: no daemon, each launcher does the work itself (slower; for debugging)", _BOOL),
     Setting("GGCC_DAEMON_IDLE", "600", "seconds the daemon waits for work before it exits", _number(float, 0, "600"), scope=DAEMON),

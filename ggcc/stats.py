@@ -10,7 +10,10 @@ the compiler at all), ``executed``, ``scan`` (the compiler ran to list
 dependencies), ``local <reason>``, ``error <what>``, ``speculation`` (a
 compile on save ran the compiler), ``speculation-used`` (a build's compile
 found that run: it counts as executed, not as a hit), ``corrupt-blob`` (a
-stored blob whose bytes were not its id's, found on use and removed).
+stored blob whose bytes were not its id's, found on use and removed),
+``travel-hit root|name`` (a result found under another build root or
+output name, see launcher/travel.py), ``travel-embeds-root`` (a result that
+records its root, so no other root may use it).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def build_log(store_root: str, build_id: str) -> str:
 AMOUNTS = frozenset({"bytes-hashed", "bytes-up", "bytes-down", "wait-ms", "scan-verify-files", "scan-verify-extra",
                      "lambda-mbms", "lambda-nusd"})
 # Events whose detail is a reason or a name, counted per detail.
-_BY_DETAIL = ("executed-by", "lambda-retry", "lambda-function-error")
+_BY_DETAIL = ("executed-by", "lambda-retry", "lambda-function-error", "travel-hit")
 
 
 def summary(store_root: str, build_id: str = "") -> dict[str, object]:
@@ -109,6 +112,11 @@ def summary(store_root: str, build_id: str = "") -> dict[str, object]:
             "depfiles_differ": counts["scan-verify-depfile-differs"],
             "extra_files": amounts["scan-verify-extra"],
             "compiler_files": amounts["scan-verify-files"],
+        },
+        "travel": {  # see launcher/travel.py
+            "hits_from_other_root": by_detail["travel-hit"]["root"],
+            "hits_under_other_name": by_detail["travel-hit"]["name"],
+            "tied_to_root": counts["travel-embeds-root"],
         },
         "hits_by_tier": {  # where each hit's result came from (direct or not)
             "local_store": counts["hit"] - counts["hit-shared"],
@@ -189,6 +197,13 @@ def render(s: dict[str, object]) -> str:
         for what, n in sorted({**retries, **{f"error: {k}": v for k, v in errors.items()}}.items()):
             lines.append(f"  {what:<30} {n}")
         lines.append(f"  cost           {lam['gb_seconds']} GB-s, about ${lam['estimated_usd']:.6f}")
+    travel = s["travel"]
+    assert isinstance(travel, dict)
+    lines.append(f"other roots      {travel['hits_from_other_root']} hits from another build root, "
+                 f"{travel['hits_under_other_name']} under another output name")
+    if travel["tied_to_root"]:
+        lines.append(f"  tied to root   {travel['tied_to_root']} results record their build's path (-g, __FILE__): "
+                     "shared at that path only; -ffile-prefix-map=ROOT=. frees them")
     lines.append(f"shared store     {s['remote_hits']} hits, {s['storage_fallbacks']} fallbacks to local")
     lines.append(f"header scans     {s['own_scans']} by ggcc, {s['compiler_scans']} by the compiler")
     fallbacks = s["scan_fallbacks"]

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ggcc.dependency_scan.headers import Scan, Verification
     from ggcc.dependency_scan.scan_cache import ScanCache
     from ggcc.engines import Engine
+    from ggcc.launcher import travel
     from ggcc.launcher.deferred import Session
     from ggcc.hash_cache import HashCache
     from ggcc.local_store import LocalStore
@@ -970,12 +971,18 @@ def _force(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -
 
     Identical thunks asked for at once (two build directories, one
     command) run once: the others wait and take its result."""
+    from ggcc.launcher import travel
+    from ggcc.launcher.compile_thunk import OBJECT_TAG
     from ggcc.scheduler import ForceReport, force
 
     store.put_thunk(thunk)
     cached = store.get_result(thunk.id)
     if cached is not None:
         return cached, True
+    where = travel.place(thunk, env.get(travel.BASEDIR_ENV, ""), name_free=thunk.output_tags() == [OBJECT_TAG])
+    travelled = _from_travel(where, thunk, store, ctx) if where is not None else None
+    if travelled is not None:
+        return travelled, True
 
     engine = ctx.engine(store, env)
 
@@ -985,7 +992,14 @@ def _force(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -
         with ctx.slots:
             return force([thunk.id], store, engine, known={thunk.id: thunk})
 
-    report = ctx.once(thunk.id, run)
+    # Keyed by the travel key: the same step in two build directories at
+    # once runs once, the second taking the first's result if it travels.
+    report = ctx.once(where.key if where is not None else thunk.id, run)
+    if report is None and where is not None:
+        travelled = store.get_result(thunk.id) or _from_travel(where, thunk, store, ctx)
+        if travelled is not None:
+            return travelled, True
+        report = ctx.once(thunk.id, run)  # it was another root's, and tied to it: run ours
     if report is not None and not report.ok:
         from ggcc.executor import CORRUPT_INPUT, MISSING_INPUT_HERE
 
@@ -1006,7 +1020,49 @@ def _force(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -
         # Another request ran it and failed (failures are never stored), or
         # the store lost it since (a `ggcc cache clear`).
         return Local("store-changed" if report is not None else "compile-failed-rerun")
+    if where is not None and report is not None and not report.hits:
+        _to_travel(where, thunk, result, store, ctx)
     return result, report is None or bool(report.hits)
+
+
+def _from_travel(where: travel.Place, thunk: Thunk, store: LocalStore, ctx: Context) -> Result | None:
+    """The thunk's result from a record of the same step under another
+    root or output name (see travel.py), its outputs here and checked
+    when used; kept as this thunk's own result from then on."""
+    from ggcc.launcher import travel
+
+    data, from_shared = travel.load(ctx.root, where.key, store)
+    found = travel.use_record(data, where, thunk) if data else None
+    if found is None:
+        return None
+    refs = [o.ref for o in found.result.outputs]
+    fetch_all = getattr(store, "fetch_all", None)
+    if fetch_all is not None:
+        if fetch_all(refs):
+            return None
+    elif not all(store.has(r) for r in refs):
+        return None
+    store.put_result(found.result)
+    stats.record(ctx.root, f"travel-hit {'root' if found.other_root else 'name'}")
+    if from_shared:
+        store.came_from_shared(thunk.id)
+    return found.result
+
+
+def _to_travel(where: travel.Place, thunk: Thunk, result: Result, store: LocalStore, ctx: Context) -> None:
+    """File a result just made under its travel key, if its bytes do not
+    depend on its root; count it if they do."""
+    from ggcc.errors import GgccError
+    from ggcc.launcher import travel
+
+    try:
+        made = travel.make_record(where, thunk, result, lambda ref: store.path_for_use(ref, False))
+    except (OSError, GgccError):  # an output gone from the store (trimmed, corrupt): nothing to share
+        return
+    if made.embeds_root:
+        stats.record(ctx.root, "travel-embeds-root")
+    if made.data is not None:
+        travel.save(ctx.root, where.key, made.data, store)
 
 
 def _write_back(

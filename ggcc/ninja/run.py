@@ -91,5 +91,8 @@ def summary_line(s: dict[str, object]) -> str:
     fallbacks = s["local_fallbacks"]
     assert isinstance(fallbacks, dict)
     why = ", ".join(f"{n} {k}" for k, n in sorted(fallbacks.items(), key=lambda kv: -kv[1]))
-    return (f"ggcc: {s['invocations']} steps: {s['cache_hits']} cache hits, {s['executed']} run, "
+    travel = s.get("travel")
+    other = travel.get("hits_from_other_root", 0) if isinstance(travel, dict) else 0
+    hits = f"{s['cache_hits']} cache hits" + (f" ({other} from another build root)" if other else "")
+    return (f"ggcc: {s['invocations']} steps: {hits}, {s['executed']} run, "
             f"{sum(fallbacks.values())} run without ggcc" + (f" ({why})" if why else ""))

@@ -163,12 +163,15 @@ class TieredStore(LocalStore):
             return None
         if not self.adopt_result(remote):
             return None
+        self.came_from_shared(thunk_id)
+        return super().get_result(thunk_id)
+
+    def came_from_shared(self, thunk_id: str) -> None:
         stats.record(self.root, "remote-hit")
         with self._lock:
             if len(self._from_shared) > 10_000:  # never asked about (a scheduler's hit, say): forget
                 self._from_shared.clear()
             self._from_shared.add(thunk_id)
-        return super().get_result(thunk_id)
 
     def took_from_shared(self, thunk_id: str) -> bool:
         with self._lock:
