@@ -63,6 +63,18 @@ class Daemon:
 
         self.view_ns, _, rest = view().partition(b" ")
         self.view_root = rest.partition(b" ")[0]
+        self.socket_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the socket it bound
+        self.orphaned = False  # its socket is no longer its own: leave the directory's files alone
+
+    def socket_is_ours(self) -> bool:
+        if self.socket_id is None:
+            return True
+        try:
+            with wire.short_path(wire.socket_path(self.root)) as p:
+                st = os.stat(p)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self.socket_id
 
     # -- the accept loop -------------------------------------------------------
     def serve(self, listener: socket.socket) -> None:
@@ -75,6 +87,13 @@ class Daemon:
                     idle = self._active == 0 and time.monotonic() - self._last > self.idle_s
                 if idle:
                     self.log("idle: exiting")
+                    break
+                if not self.socket_is_ours():
+                    # GGCC_DIR was removed (rm -rf, a CI workspace wiped) or
+                    # another daemon serves it now: no launcher can reach
+                    # this one, and its exit must not remove the new one's socket.
+                    self.orphaned = True
+                    self.log("its socket was removed or replaced: exiting")
                     break
                 continue
             except OSError as e:
@@ -323,6 +342,8 @@ def run(root: str) -> int:
             listener.bind(p)
         finally:
             os.umask(old)
+        st = os.stat(p)
+        daemon.socket_id = (st.st_dev, st.st_ino)
     listener.listen(1024)
     from ggcc.fsutil import atomic_write_bytes
 
@@ -335,16 +356,18 @@ def run(root: str) -> int:
     finally:
         # Socket first, lock last: a client that cannot connect and finds
         # the lock free starts a new daemon.
-        with wire.short_path(path) as p:
+        if not daemon.orphaned:
+            with wire.short_path(path) as p:
+                try:
+                    os.unlink(p)
+                except FileNotFoundError:
+                    pass
+        listener.close()
+        if not daemon.orphaned:
             try:
-                os.unlink(p)
+                os.unlink(os.path.join(root, "daemon.pid"))
             except FileNotFoundError:
                 pass
-        listener.close()
-        try:
-            os.unlink(os.path.join(root, "daemon.pid"))
-        except FileNotFoundError:
-            pass
         if daemon.ctx.speculator is not None:
             daemon.ctx.speculator.close()
         daemon.ctx.close()

@@ -101,6 +101,29 @@ def test_idle_daemon_exits(tmp_path: Path) -> None:
     assert not (store / "daemon.sock").exists() and "idle: exiting" in (store / "daemon.log").read_text()
 
 
+def test_a_daemon_whose_directory_was_removed_leaves_and_spares_the_new_ones_socket(tmp_path: Path) -> None:
+    """rm -rf GGCC_DIR under a running daemon (a CI workspace wiped): the
+    next compile starts a new daemon in the new directory; the old one,
+    unreachable, exits soon, without removing the new one's socket (it did,
+    when it went idle: the next build then ran entirely without ggcc)."""
+    import shutil
+
+    store = tmp_path / "store"
+    (tmp_path / "a.c").write_text("int a(void) { return 1; }\n")
+    env = _env(store, GGCC_DAEMON_IDLE="600")
+    subprocess.run(GGCC + ["gcc", "-c", "a.c"], cwd=tmp_path, env=env, check=True)
+    old = _daemon_pid(store)
+    shutil.rmtree(store)
+    subprocess.run(GGCC + ["gcc", "-c", "a.c"], cwd=tmp_path, env=env, check=True)
+    new = _daemon_pid(store)
+    assert new != old and alive(new)
+    assert wait_gone(old, 10), "the orphaned daemon is still running"
+    assert (store / "daemon.sock").exists() and _daemon_pid(store) == new
+    subprocess.run(GGCC + ["gcc", "-c", "a.c", "-o", "b.o"], cwd=tmp_path, env=env, check=True)
+    st = _stats(store)
+    assert st["local_fallbacks"] == {} and st["invocations"] == 2, st
+
+
 def test_daemon_killed_mid_compile_the_compile_still_succeeds(tmp_path: Path) -> None:
     store = tmp_path / "store"
     _slow_source(tmp_path / "slow.c")
