@@ -68,7 +68,11 @@ def test_a_sibling_named_like_the_root_is_not_the_root() -> None:
     swap = travel._swapper("/src/proj")
     assert swap(f"-I{ROOT_TOKEN}/src/proj/include") == f"-I{ROOT_TOKEN}{travel.BASE_TOKEN}/include"
     assert swap(f"-ffile-prefix-map={ROOT_TOKEN}/src/proj=.") == f"-ffile-prefix-map={ROOT_TOKEN}{travel.BASE_TOKEN}=."
-    for untouched in (f"-I{ROOT_TOKEN}/src/proj2/include", "-I/home/src/proj/include", "/src/proj.old"):
+    assert swap("-I/src/proj/include") == f"-I{travel.BASE_TOKEN}/include"
+    assert swap("-isystem/src/proj") == f"-isystem{travel.BASE_TOKEN}"
+    assert swap("/src/proj/a.c") == f"{travel.BASE_TOKEN}/a.c"
+    for untouched in (f"-I{ROOT_TOKEN}/src/proj2/include", "-I/home/src/proj/include", "/src/proj.old", "x/src/proj",
+                      "-I/usr/src/proj"):
         assert swap(untouched) == untouched
 
 
@@ -218,6 +222,51 @@ def test_a_compile_under_another_root_hits_only_when_its_bytes_are_the_same(
     assert s["executed"] == (1 if travels else 2) and s["travel"]["tied_to_root"] == (0 if travels else 2), s
 
 
+@pytest.mark.parametrize("change", ["edited", "shadowed", "none"])
+def test_a_compile_in_another_checkout_is_answered_without_a_scan_only_if_its_headers_are_the_same(
+        tmp_path: Path, change: str) -> None:
+    roots = [_tree(tmp_path / "a" / "proj", SOURCE), _tree(tmp_path / "b" / "proj", SOURCE)]
+    store = tmp_path / "store"
+    _cc(roots[0], store, "a.o", "-MD")
+    if change == "edited":
+        (roots[1] / "include" / "k.h").write_text("#define K 8\n")
+    elif change == "shadowed":  # found first from now on: the including file's own directory
+        (roots[1] / "src" / "k.h").write_text("#define K 9\n")
+    subprocess.run(GGCC + ["stats", "--zero"], env=dict(os.environ, GGCC_DIR=str(store)), check=True)
+    ours = _cc(roots[1], store, "a.o", "-MD")
+    plain = _cc(roots[1], store, "plain.o", "-MD", ggcc=False)
+    build = roots[1] / "build"
+    assert (build / "a.o").read_bytes() == (build / "plain.o").read_bytes() and ours.stderr == plain.stderr
+    assert (build / "a.d").read_text() == (build / "plain.d").read_text().replace("plain.o", "a.o")
+    assert str(roots[1]) in (build / "a.d").read_text()
+    s = ggcc_stats(store)
+    if change == "none":
+        assert (s["direct_hits"], s["travel"]["hits_from_other_root"], s["own_scans"]) == (1, 1, 0), s
+    else:
+        assert (s["direct_hits"], s["executed"], s["own_scans"]) == (0, 1, 1), s
+
+
+def test_entries_for_other_roots_keep_what_is_under_the_root_relative() -> None:
+    from ggcc.launcher import travel_direct
+
+    assert travel_direct.bases("/x/a/proj/build", "") == ["/x/a/proj/build", "/x/a/proj", "/x/a", "/x"]
+    assert travel_direct.bases("/x/a/proj/build", "/x/a")[0] == "/x/a"
+    depfile = b"a.o: /x/a/proj/src/a.c /x/a/proj/include/k.h /usr/include/stdio.h\n"
+    e = travel_direct.make_entry("/x/a/proj", "/x/a/proj/build", [("/x/a/proj/src/a.c", "V1"), ("../include/k.h", "V2"),
+                                 ("/usr/include/stdio.h", "V3")], ["/x/a/proj/src/stdio.h", "/usr/local/include/stdio.h"],
+                                 "k", depfile)
+    assert e is not None
+    files, absent, dep = e.at("/home/u/p")
+    assert files == [("/home/u/p/src/a.c", "V1"), ("../include/k.h", "V2"), ("/usr/include/stdio.h", "V3")]
+    assert sorted(absent) == [("/home/u/p/src", ("stdio.h",)), ("/usr/local/include", ("stdio.h",))]
+    assert dep == depfile.replace(b"/x/a/proj", b"/home/u/p")
+    parts = [1, ["-I/x/a/proj/include"], "a.o", "/x/a/proj/build"]
+    moved = [1, ["-I/home/u/p/include"], "a.o", "/home/u/p/build"]
+    assert travel_direct.key(parts, "/x/a/proj") == travel_direct.key(moved, "/home/u/p")
+    assert travel_direct.key(parts, "/x/a/proj") != travel_direct.key(moved, "/home/u")
+    assert travel_direct.make_entry("/x/a/proj", "/x/a/proj/build", [], [], "k", b"a.o: /x/a/proj2/h.h\n") is None
+
+
 # -- whole builds ----------------------------------------------------------------------------------
 MAKE = ["make", "-j2", f"CC={LAUNCHER} gcc", f"AR={LAUNCHER} ar", f"RANLIB={LAUNCHER} ranlib"]
 
@@ -249,6 +298,7 @@ def test_zlib_at_a_second_path_on_a_second_machine_is_all_hits(tmp_path: Path) -
         s = ggcc_stats(tmp_path / "machine1")
     assert s["invocations"] >= 40 and s["cache_hits"] == s["invocations"], s
     assert s["travel"]["hits_from_other_root"] == s["invocations"] == s["remote_hits"], s
+    assert s["direct_hits"] >= 30 and s["own_scans"] == s["compiler_scans"] == 0, s  # compiles: no header scan
     assert s["hits_by_tier"] == {"local_store": 0, "shared_store": s["invocations"]}, s
     assert s["errors"] == 0
 

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Callable, TypeVar
 
 from ggcc import placement, stats
 from ggcc.launcher.args import Compile, Local, parse
@@ -544,11 +544,12 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
     if color:
         parsed = parsed.with_extra_flag(color)
     columns = diagnostic_columns(env, req.stderr_columns)
-    key = manifest.key([
+    parts: list[object] = [
         1, sorted(f.id for f in tc.files), list(parsed.args), parsed.output, list(parsed.deps.targets),
         parsed.deps.kind, parsed.deps.file, parsed.deps.phony, parsed.deps.missing_ok, cwd, locale,
         env.get("SOURCE_DATE_EPOCH", ""), columns, list(natives),
-    ])
+    ]
+    key = manifest.key(parts)
     ctx.settle(key)
     hit = manifest.lookup(ctx.root, key, cwd, hashes, store)
     if hit is not None:
@@ -562,6 +563,26 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
                 return Done(0)  # the build will find it as well
             done = _write_back(result, parsed, cwd, store, hit.depfile_id, "", req.umask)
             _count_answer(ctx, store, True, hit.thunk_id, direct=True)
+            return done
+    else:
+        from ggcc.launcher.travel_direct import lookup_across_roots
+
+        found = lookup_across_roots(parts, parsed.output, bool(parsed.deps.kind), cwd, env, store, ctx.root, hashes.file_id,
+                                    ctx.scan_cache.session().listing)
+        if found is not None:
+            if speculated is not None:
+                return Done(0)  # the build will find it as well
+            result, depfile = found
+
+            def write_depfile(f: BinaryIO) -> None:
+                f.write(depfile or b"")
+
+            if parsed.deps.kind:
+                placement.put(os.path.join(cwd, parsed.deps.file), placement.FOPEN, 0o666 & ~req.umask, write_depfile)
+            from ggcc.launcher.compile_thunk import OBJECT_TAG
+
+            done = _deliver(result, OBJECT_TAG, os.path.join(cwd, parsed.output), store, req.umask, placement.BFD)
+            _count_answer(ctx, store, True, result.thunk_id, direct=True)
             return done
     from ggcc.dependency_scan import headers
 
@@ -591,8 +612,15 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
                 placement.put(os.path.join(cwd, parsed.deps.file), placement.FOPEN, 0o666 & ~req.umask,
                               made=scan.depfile_tmp)
             entry = manifest.Entry(files, absent, thunk.id, depfile_id)
+
+            def record_deferred() -> None:
+                from ggcc.launcher.travel_direct import record_across_roots
+
+                manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing)
+                record_across_roots(parts, thunk, cwd, files, absent, depfile_id, env, store, ctx.root)
+
             return _defer(req, ctx, session, thunk, store, os.path.join(cwd, parsed.output), "object", [],
-                          lambda: manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing))
+                          record_deferred)
         outcome = _force(thunk, store, ctx, env)
         if isinstance(outcome, Local):
             return outcome
@@ -608,6 +636,9 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
                 except Exception:
                     pass  # the shared store is an optimisation
             manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing)
+            from ggcc.launcher.travel_direct import record_across_roots
+
+            record_across_roots(parts, thunk, cwd, files, absent, depfile_id, env, store, ctx.root)
 
         if speculated is not None:
             record()  # now, not later: the build's request is waiting to look it up

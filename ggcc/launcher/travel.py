@@ -126,10 +126,24 @@ def place(thunk: Thunk, setting: str, name_free: bool) -> Place | None:
 
 
 def _swapper(base: str) -> Callable[[str], str]:
-    pattern = re.compile(rf"(?<![A-Za-z0-9_.\-/]){re.escape(base)}(?![A-Za-z0-9_.\-])")
+    """Replaces the base where it starts a path: at the start of a string,
+    after a character that cannot be in a name ('=', ':', '@', a space), or
+    after an option's letters ("-I", "-isystem"); never inside a longer
+    path ("/home/u/src/proj" holds "/src/proj") or name ("/src/proj2")."""
+    after = re.compile(rf"{re.escape(base)}(?![A-Za-z0-9_.\-])")
+
+    def starts_a_path(s: str, i: int) -> bool:
+        return i == 0 or not (s[i - 1].isalnum() or s[i - 1] in "_.-/") or (s[0] == "-" and "/" not in s[:i])
 
     def swap(s: str) -> str:
-        return pattern.sub(BASE_TOKEN, s) if base in s else s
+        if base not in s:
+            return s
+        out, last = [], 0
+        for m in after.finditer(s):
+            if starts_a_path(s, m.start()):
+                out += [s[last:m.start()], BASE_TOKEN]
+                last = m.end()
+        return "".join(out) + s[last:] if out else s
 
     return swap
 
@@ -204,7 +218,7 @@ def make_record(where: Place, thunk: Thunk, result: Result, file_of: Callable[[s
         "tied": embeds,  # serves its own root only
         # The outputs' paths under the base when the key leaves them out
         # but the bytes name them: the record serves that name only.
-        "names": [_rel(o.path, where.base) for o in thunk.outputs] if pinned or not where.name_free else None,
+        "names": [under_base(o.path, where.base) for o in thunk.outputs] if pinned or not where.name_free else None,
         "outputs": [[o.tag, o.ref, o.executable] for o in result.outputs],
         "stdout": [base64.b64encode(p).decode("ascii") for p in out],
         "stderr": [base64.b64encode(p).decode("ascii") for p in err],
@@ -215,6 +229,12 @@ def make_record(where: Place, thunk: Thunk, result: Result, file_of: Callable[[s
 def use_record(data: bytes, where: Place, thunk: Thunk) -> Found | None:
     """The result the record gives ``thunk`` at its base, or None if the
     record is damaged or serves another output name."""
+    return result_for(data, where.base, thunk.id, thunk.output_tags(), [under_base(o.path, where.base) for o in thunk.outputs])
+
+
+def result_for(data: bytes, base: str, thunk_id: str, tags: list[str], names: list[str]) -> Found | None:
+    """use_record for a step known by its output tags and the paths of its
+    outputs under ``base`` (travel_direct.py has no thunk)."""
     try:
         obj = json.loads(data)
         if obj["v"] != FORMAT:
@@ -222,24 +242,33 @@ def use_record(data: bytes, where: Place, thunk: Thunk) -> Found | None:
         outputs = tuple(OutputValue(str(t), str(r), bool(x)) for t, r, x in obj["outputs"])
         stdout = [base64.b64decode(p, validate=True) for p in obj["stdout"]]
         stderr = [base64.b64decode(p, validate=True) for p in obj["stderr"]]
-        names = obj["names"]
+        recorded_names = obj["names"]
         root = str(obj["root"])
         tied = obj["tied"] is True
     except (KeyError, TypeError, ValueError):
         return None
-    if tied and root != _root_id(where.base):
+    if tied and root != _root_id(base):
         return None
-    if [o.tag for o in outputs] != thunk.output_tags():
+    if [o.tag for o in outputs] != tags:
         return None
     if not all(ids.is_valid_id(o.ref) and o.ref[0] == ids.VALUE for o in outputs):
         return None
-    if names is not None and names != [_rel(o.path, where.base) for o in thunk.outputs]:
+    if recorded_names is not None and recorded_names != names:
         return None
-    result = Result(thunk.id, 0, outputs, join_text(stdout, where.base), join_text(stderr, where.base))
-    return Found(result, root != _root_id(where.base))
+    result = Result(thunk_id, 0, outputs, join_text(stdout, base), join_text(stderr, base))
+    return Found(result, root != _root_id(base))
 
 
-def _rel(tree_path: str, base: str) -> str:
+def travels(data: bytes) -> bool:
+    """Whether a record may serve another root (it is not tied to its own)."""
+    try:
+        return json.loads(data)["tied"] is False
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def under_base(tree_path: str, base: str) -> str:
+    """A tree path as a path under ``base`` ("/sub/x.o"), or absolute."""
     p = "/" + tree_path
     return p[len(base):] if p.startswith(base + "/") else p
 

@@ -1,0 +1,228 @@
+"""Direct mode across roots: a compile in another checkout answered
+without scanning its headers or building its thunk.
+
+manifest.py answers a repeated compile at the same path. Its records name
+absolute paths, and say "nothing new here" with directory mtimes, so in a
+second checkout every compile would scan again and hash every header at
+its new path before travel.py finds its result. Here each compile whose
+result travels (its travel record is not tied to its root) also gets an
+entry keyed like the manifest's but with its base swapped for a token:
+the files it read, by content, under the base or not; the paths that must
+stay absent, by directory and name (no mtimes: they differ from one
+checkout, or machine, to the next); the travel key; and its depfile as
+pieces around the base (CMake's name headers by absolute path).
+
+A lookup does not know the base (the headers decide it): the base is the
+compile's working directory or one of its few nearest ancestors, tried in
+turn. An entry is used only if every file, at this root, still has its
+content id and every absent path is still absent: then this root's thunk
+would be the recorded one with the base swapped, and so would its travel
+key.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ggcc import stats
+from ggcc.fsutil import atomic_write_bytes
+from ggcc.launcher import travel
+from ggcc.launcher.compile_thunk import OBJECT_TAG
+from ggcc.launcher.manifest import key as manifest_key
+from ggcc.local_store import LocalStore
+from ggcc.result import Result
+from ggcc.thunk import Thunk
+
+FORMAT = 1
+MAX_ENTRIES = 4
+DEPTH = 4  # bases tried: the working directory and this many ancestors above it (CMake's build/ is one)
+
+Listing = Callable[[str], "frozenset[str]"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    files: tuple[tuple[str, str], ...]  # (path: relative to cwd, absolute, or BASE_TOKEN/...; id)
+    absent: tuple[tuple[str, tuple[str, ...]], ...]  # (directory, names): none may exist
+    travel_key: str
+    depfile: tuple[bytes, ...] | None  # pieces around the base; None: no depfile
+
+    def at(self, base: str) -> tuple[list[tuple[str, str]], list[tuple[str, tuple[str, ...]]], bytes | None]:
+        """Files, absent paths and depfile at ``base``."""
+        def here(p: str) -> str:
+            return base + p[len(travel.BASE_TOKEN):] if p.startswith(travel.BASE_TOKEN) else p
+
+        files = [(here(p), i) for p, i in self.files]
+        absent = [(here(d), names) for d, names in self.absent]
+        depfile = travel.join_text(list(self.depfile), base) if self.depfile is not None else None
+        return files, absent, depfile
+
+
+def key(parts: Sequence[object], base: str) -> str:
+    """The manifest key's parts (manifest.key) with ``base`` swapped for a
+    token in every string."""
+    swap = travel._swapper(base)
+
+    def relative(v: object) -> object:
+        if isinstance(v, str):
+            return swap(v)
+        if isinstance(v, (list, tuple)):
+            return [relative(x) for x in v]
+        return v
+
+    return manifest_key(["travel", FORMAT, *[relative(p) for p in parts]])
+
+
+def bases(cwd: str, setting: str) -> list[str]:
+    """The bases a compile in ``cwd`` may have, most likely first."""
+    out = []
+    if setting and setting != "/" and (cwd == setting or cwd.startswith(setting.rstrip("/") + "/")):
+        out.append(os.path.normpath(setting))
+    d = os.path.normpath(cwd)
+    for _ in range(DEPTH + 1):
+        if d == "/":
+            break
+        out.append(d)
+        d = os.path.dirname(d)
+    return list(dict.fromkeys(out))
+
+
+def make_entry(base: str, cwd: str, files: Sequence[tuple[str, str]], absent: Sequence[str], travel_key: str,
+               depfile: bytes | None) -> Entry | None:
+    """The entry for a compile at ``base``, or None if its depfile names
+    the base in a way a join cannot redo."""
+    pieces = None
+    if depfile is not None:
+        split = travel.split_text(depfile, base)
+        if split is None:
+            return None
+        pieces = tuple(split)
+    swap = travel._swapper(base)
+    groups: dict[str, list[str]] = {}
+    for p in absent:
+        d, _, name = os.path.join(cwd, p).rpartition("/")
+        groups.setdefault(swap(d or "/"), []).append(name)
+    rel_files = tuple((swap(p) if p.startswith("/") else p, i) for p, i in files)
+    return Entry(rel_files, tuple((d, tuple(sorted(set(n)))) for d, n in sorted(groups.items())), travel_key, pieces)
+
+
+def still_valid(files: list[tuple[str, str]], absent: list[tuple[str, tuple[str, ...]]], cwd: str,
+                file_id: Callable[[str], str], listing: Listing) -> bool:
+    base = cwd.rstrip("/") + "/"
+    for p, id_ in files:
+        path = p if p[:1] == "/" else base + p
+        try:
+            if file_id(path) != id_:
+                return False
+        except OSError:
+            return False
+    return all(listing(d).isdisjoint(names) for d, names in absent)
+
+
+# -- storage -------------------------------------------------------------------------
+def _path(ggcc_dir: str, k: str) -> str:
+    return os.path.join(ggcc_dir, "travel-manifests", k[:2], k)
+
+
+def load(ggcc_dir: str, k: str, shared: object = None) -> tuple[Entry, ...]:
+    path = _path(ggcc_dir, k)
+    try:
+        with open(path, "rb") as f:
+            data: bytes | None = f.read()
+    except OSError:
+        get = getattr(shared, "get_small", None)
+        data = get(f"travel-manifests/{k}") if get is not None else None
+        if data:
+            _write(path, data)
+    return _parse(data) if data else ()
+
+
+def record(ggcc_dir: str, k: str, entry: Entry, shared: object = None) -> None:
+    entries = [entry] + [e for e in load(ggcc_dir, k) if e.travel_key != entry.travel_key or e.files != entry.files]
+    data = json.dumps([_obj(e) for e in entries[:MAX_ENTRIES]], separators=(",", ":")).encode("ascii")
+    _write(_path(ggcc_dir, k), data)
+    put = getattr(shared, "put_small", None)
+    if put is not None:
+        put(f"travel-manifests/{k}", data)
+
+
+def _obj(e: Entry) -> dict[str, object]:
+    return {"v": FORMAT, "files": e.files, "absent": e.absent, "travel": e.travel_key,
+            "depfile": None if e.depfile is None else [base64.b64encode(p).decode("ascii") for p in e.depfile]}
+
+
+def _parse(data: bytes) -> tuple[Entry, ...]:
+    try:
+        out = []
+        for o in json.loads(data):
+            if o["v"] != FORMAT:
+                continue
+            dep = o["depfile"]
+            out.append(Entry(tuple((str(p), str(i)) for p, i in o["files"]),
+                             tuple((str(d), tuple(str(n) for n in names)) for d, names in o["absent"]),
+                             str(o["travel"]),
+                             None if dep is None else tuple(base64.b64decode(p, validate=True) for p in dep)))
+        return tuple(out)
+    except (KeyError, TypeError, ValueError):
+        return ()  # damaged: as if absent (a compile scans again and records anew)
+
+
+def _write(path: str, data: bytes) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic_write_bytes(path, data)
+    except OSError:
+        pass  # an optimisation: never fail a compile for it
+
+
+# -- the launcher's two calls ------------------------------------------------------------
+def lookup_across_roots(parts: Sequence[object], output: str, want_depfile: bool, cwd: str, env: Mapping[str, str],
+                        store: LocalStore, ggcc_dir: str, file_id: Callable[[str], str], listing: Listing
+                        ) -> tuple[Result, bytes | None] | None:
+    """A compile's result and depfile from another root's entry, its
+    outputs here (checked when used), or None."""
+    setting = env.get(travel.BASEDIR_ENV, "")
+    if setting == "/":
+        return None
+    out_path = os.path.normpath(os.path.join(cwd, output))
+    for base in bases(cwd, setting):
+        for e in load(ggcc_dir, key(parts, base), store):
+            if (e.depfile is not None) != want_depfile:
+                continue
+            files, absent, depfile = e.at(base)
+            if not still_valid(files, absent, cwd, file_id, listing):
+                continue
+            data, from_shared = travel.load(ggcc_dir, e.travel_key, store)
+            names = [travel.under_base(out_path[1:], base)]
+            found = travel.result_for(data, base, e.travel_key, [OBJECT_TAG], names) if data else None
+            if found is None or not found.other_root:
+                continue
+            refs = [o.ref for o in found.result.outputs]
+            fetch_all = getattr(store, "fetch_all", None)
+            if (fetch_all(refs) if fetch_all is not None else not all(store.has(r) for r in refs)):
+                continue
+            stats.record(ggcc_dir, "travel-hit root")
+            if from_shared:
+                store.came_from_shared(found.result.thunk_id)
+            return found.result, depfile
+    return None
+
+
+def record_across_roots(parts: Sequence[object], thunk: Thunk, cwd: str, files: Sequence[tuple[str, str]],
+                        absent: Sequence[str], depfile_id: str, env: Mapping[str, str], store: LocalStore,
+                        ggcc_dir: str) -> None:
+    """After a compile whose result travels: its entry for other roots."""
+    where = travel.place(thunk, env.get(travel.BASEDIR_ENV, ""), name_free=True)
+    if where is None:
+        return
+    data, _ = travel.load(ggcc_dir, where.key)
+    if not data or not travel.travels(data):
+        return
+    depfile = store.read_bytes(depfile_id) if depfile_id else None
+    entry = make_entry(where.base, cwd, files, absent, where.key, depfile)
+    if entry is not None:
+        record(ggcc_dir, key(parts, where.base), entry, store)
