@@ -593,7 +593,7 @@ class LocalStore:
         """Remove every blob and result. Other processes (a running daemon)
         may be using the store: tmp/ holds their sandboxes and files being
         written, so only what was left there by dead processes goes."""
-        for sub in ("blobs", "results", "hashes"):
+        for sub in ("blobs", "results", "hashes", "travel", "travel-manifests"):
             shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
         self._clean_tmp()
         self._made_dirs.clear()

@@ -25,6 +25,8 @@ LONGEST_FIRST = (
     "tests/test_link.py::test_libuv_cmake_ninja_with_compiler_and_linker_launchers",
     "tests/test_lambda.py::test_zlib_built_on_lambda_is_identical",
     "tests/test_scanner.py::test_libuv_every_translation_unit_exact",
+    "tests/test_travel.py::test_libuv_in_a_second_checkout_is_hits",
+    "tests/test_travel.py::test_zlib_at_a_second_path_on_a_second_machine_is_all_hits",
 )
 
 

@@ -215,7 +215,7 @@ def test_two_builds_at_once(tmp_path: Path, plain: dict[str, bytes]) -> None:
     cmd = GGCC + ["make", f"CC={LAUNCHER} gcc", f"AR={LAUNCHER} ar", f"RANLIB={LAUNCHER} ranlib"]
     procs = [subprocess.Popen(cmd, cwd=t, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
              for t in trees]
-    steps = []
+    steps, runs = [], []
     for p in procs:
         _, err = p.communicate(timeout=900)
         assert p.returncode == 0, err[-2000:]
@@ -224,7 +224,10 @@ def test_two_builds_at_once(tmp_path: Path, plain: dict[str, bytes]) -> None:
         n, hits, run, local = map(int, m.groups())
         assert n == hits + run + local and local == 0, m.group(0)
         steps.append(n)
+        runs.append(run)
     assert steps[0] == steps[1] and sum(steps) == ggcc_stats(store)["invocations"]
+    # The same step in the two trees runs once: the second waits for the first and takes its result.
+    assert sum(runs) == steps[0], (runs, steps)
     for t in trees:
         same(t, plain)
     shutil.rmtree(tmp_path / "one")

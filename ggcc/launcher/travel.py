@@ -27,12 +27,13 @@ teammate's work.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import mmap
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ggcc import ids
@@ -48,10 +49,6 @@ FORMAT = 1
 # Top-level directories of the system's own files (the toolchain, system
 # headers and libraries, locales): an input there does not widen a base.
 _SYSTEM_TOPS = frozenset({"usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin", "etc", "opt", "nix", "gnu"})
-
-# A character that may continue a file name: the base must not be followed
-# (or preceded) by one, or "/src/proj" would match inside "/src/proj2".
-_NAME_CHAR = rb"[A-Za-z0-9_.\-]"
 
 # Options that make a compiler write files named after its output, or
 # record that name: with one of them, the name stays in the key (most of
@@ -149,15 +146,17 @@ def _swapper(base: str) -> Callable[[str], str]:
 
 
 # -- checking a result ----------------------------------------------------------
-def base_forms(base: str) -> list[bytes]:
+@functools.lru_cache(maxsize=256)
+def base_forms(base: str) -> tuple[bytes, ...]:
     """The byte strings whose presence in an output ties it to its base:
     the path, its real path, and the path as a symbol name spells it (gcc
-    names a file's static constructors after it, '/' made '_')."""
+    names a file's static constructors after it, '/' made '_'). Kept per
+    base: a real path costs a system call per component."""
     forms = {base, os.path.realpath(base), re.sub(r"[^A-Za-z0-9]", "_", base)}
-    return sorted(f.encode("utf-8", "surrogateescape") for f in forms)
+    return tuple(sorted(f.encode("utf-8", "surrogateescape") for f in forms))
 
 
-def contains(path: str, needles: list[bytes]) -> bool:
+def contains(path: str, needles: Sequence[bytes]) -> bool:
     """Whether the file holds any of ``needles`` (mapped, not read)."""
     with open(path, "rb") as f:
         if os.fstat(f.fileno()).st_size == 0:
@@ -171,14 +170,22 @@ def split_text(text: bytes, base: str) -> list[bytes] | None:
     if it names the base in a way a join cannot redo (inside a longer
     name, or as its real path or symbol form only)."""
     b = base.encode("utf-8", "surrogateescape")
+    others = [f for f in base_forms(base) if f != b]
     if b not in text:
-        return None if any(f in text for f in base_forms(base) if f != b) else [text]
-    if re.search(_NAME_CHAR + re.escape(b) + b"|" + re.escape(b) + _NAME_CHAR, text):
-        return None
+        return None if any(f in text for f in others) else [text]
     pieces = text.split(b)
-    if any(f in p for p in pieces for f in base_forms(base) if f != b):
+    for k in range(len(pieces) - 1):
+        if pieces[k][-1:] in _PATH_BYTES or pieces[k + 1][:1] in _NAME_BYTES:
+            return None
+    if any(f in p for p in pieces for f in others):
         return None
     return pieces
+
+
+# What may continue a name after the base ("/src/proj2"), and what may
+# come before it inside a longer path ("/home/u/src/proj").
+_NAME_BYTES = frozenset(bytes([c]) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_PATH_BYTES = _NAME_BYTES | {b"/"}
 
 
 def join_text(pieces: list[bytes], base: str) -> bytes:
