@@ -1019,9 +1019,15 @@ def _force(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -
 
     def run() -> ForceReport:
         if engine.name != "local":  # runs elsewhere: the slots bound this machine's compilers only
-            return force([thunk.id], store, engine, known={thunk.id: thunk})
-        with ctx.slots:
-            return force([thunk.id], store, engine, known={thunk.id: thunk})
+            report = force([thunk.id], store, engine, known={thunk.id: thunk})
+        else:
+            with ctx.slots:
+                report = force([thunk.id], store, engine, known={thunk.id: thunk})
+        if where is not None and report.ok and not report.hits:
+            made = store.get_result(thunk.id)
+            if made is not None:  # filed before the requests waiting on this key look for it
+                _to_travel(where, thunk, made, store, ctx)
+        return report
 
     # Keyed by the travel key: the same step in two build directories at
     # once runs once, the second taking the first's result if it travels.
@@ -1051,8 +1057,6 @@ def _force(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -
         # Another request ran it and failed (failures are never stored), or
         # the store lost it since (a `ggcc cache clear`).
         return Local("store-changed" if report is not None else "compile-failed-rerun")
-    if where is not None and report is not None and not report.hits:
-        _to_travel(where, thunk, result, store, ctx)
     return result, report is None or bool(report.hits)
 
 
