@@ -249,22 +249,24 @@ def test_a_compile_in_another_checkout_is_answered_without_a_scan_only_if_its_he
 def test_entries_for_other_roots_keep_what_is_under_the_root_relative() -> None:
     from ggcc.launcher import travel_direct
 
-    assert travel_direct.bases("/x/a/proj/build", "") == ["/x/a/proj/build", "/x/a/proj", "/x/a", "/x"]
-    assert travel_direct.bases("/x/a/proj/build", "/x/a")[0] == "/x/a"
+    assert travel_direct.ancestors("/x/a/proj/build") == ["/x/a/proj/build", "/x/a/proj", "/x/a", "/x"]
+    parts = [1, ["-I/x/a/proj/include", "-I/usr/include/glib"], "a.o", "/x/a/proj/build"]
+    moved = [1, ["-I/home/u/p/include", "-I/usr/include/glib"], "a.o", "/home/u/p/build"]
+    # Found by one key that needs no base, then checked with the base swapped.
+    assert travel_direct.index_key(parts, "/x/a/proj/build") == travel_direct.index_key(moved, "/home/u/p/build")
+    assert travel_direct.index_key(parts, "/x/a/proj/build") != travel_direct.index_key(moved, "/home/u/p/sub")
+    assert travel_direct.key(parts, "/x/a/proj") == travel_direct.key(moved, "/home/u/p")
+    assert travel_direct.key(parts, "/x/a/proj") != travel_direct.key(moved, "/home/u")
     depfile = b"a.o: /x/a/proj/src/a.c /x/a/proj/include/k.h /usr/include/stdio.h\n"
-    e = travel_direct.make_entry("/x/a/proj", "/x/a/proj/build", [("/x/a/proj/src/a.c", "V1"), ("../include/k.h", "V2"),
-                                 ("/usr/include/stdio.h", "V3")], ["/x/a/proj/src/stdio.h", "/usr/local/include/stdio.h"],
-                                 "k", depfile)
-    assert e is not None
+    e = travel_direct.make_entry("/x/a/proj", "/x/a/proj/build", parts,
+                                 [("/x/a/proj/src/a.c", "V1"), ("../include/k.h", "V2"), ("/usr/include/stdio.h", "V3")],
+                                 ["/x/a/proj/src/stdio.h", "/usr/local/include/stdio.h"], "k", depfile)
+    assert e is not None and e.up == 1 and e.key == travel_direct.key(parts, "/x/a/proj")
     files, absent, dep = e.at("/home/u/p")
     assert files == [("/home/u/p/src/a.c", "V1"), ("../include/k.h", "V2"), ("/usr/include/stdio.h", "V3")]
     assert sorted(absent) == [("/home/u/p/src", ("stdio.h",)), ("/usr/local/include", ("stdio.h",))]
     assert dep == depfile.replace(b"/x/a/proj", b"/home/u/p")
-    parts = [1, ["-I/x/a/proj/include"], "a.o", "/x/a/proj/build"]
-    moved = [1, ["-I/home/u/p/include"], "a.o", "/home/u/p/build"]
-    assert travel_direct.key(parts, "/x/a/proj") == travel_direct.key(moved, "/home/u/p")
-    assert travel_direct.key(parts, "/x/a/proj") != travel_direct.key(moved, "/home/u")
-    assert travel_direct.make_entry("/x/a/proj", "/x/a/proj/build", [], [], "k", b"a.o: /x/a/proj2/h.h\n") is None
+    assert travel_direct.make_entry("/x/a/proj", "/x/a/proj/build", parts, [], [], "k", b"a.o: /x/a/proj2/h.h\n") is None
 
 
 # -- whole builds ----------------------------------------------------------------------------------

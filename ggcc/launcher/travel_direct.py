@@ -12,12 +12,16 @@ stay absent, by directory and name (no mtimes: they differ from one
 checkout, or machine, to the next); the travel key; and its depfile as
 pieces around the base (CMake's name headers by absolute path).
 
-A lookup does not know the base (the headers decide it): the base is the
-compile's working directory or one of its few nearest ancestors, tried in
-turn. An entry is used only if every file, at this root, still has its
-content id and every absent path is still absent: then this root's thunk
-would be the recorded one with the base swapped, and so would its travel
-key.
+A lookup does not know the base (the headers decide it), so entries are
+found by an *index* key that needs none: the key's parts with every path
+written relative to the working directory through their deepest common
+ancestor ("/w/a/proj/include" from "/w/a/proj/build" is "up 1, include").
+Each entry says how far up its base is, and holds its key with that base
+swapped: one lookup (one request to a shared store) finds the candidates,
+and an entry is used only if this compile's key with its own base swapped
+is that key, every file at this root still has its content id and every
+absent path is still absent. Then this root's thunk would be the recorded
+one with the base swapped, and so would its travel key.
 """
 
 from __future__ import annotations
@@ -39,13 +43,14 @@ from ggcc.thunk import Thunk
 
 FORMAT = 1
 MAX_ENTRIES = 4
-DEPTH = 4  # bases tried: the working directory and this many ancestors above it (CMake's build/ is one)
 
 Listing = Callable[[str], "frozenset[str]"]
 
 
 @dataclass(frozen=True)
 class Entry:
+    up: int  # the base is the working directory this many levels up
+    key: str  # key(parts, base) when recorded: the same here, or the entry is not this compile's
     files: tuple[tuple[str, str], ...]  # (path: relative to cwd, absolute, or BASE_TOKEN/...; id)
     absent: tuple[tuple[str, tuple[str, ...]], ...]  # (directory, names): none may exist
     travel_key: str
@@ -77,22 +82,38 @@ def key(parts: Sequence[object], base: str) -> str:
     return manifest_key(["travel", FORMAT, *[relative(p) for p in parts]])
 
 
-def bases(cwd: str, setting: str) -> list[str]:
-    """The bases a compile in ``cwd`` may have, most likely first."""
+def index_key(parts: Sequence[object], cwd: str) -> str:
+    """A key for the parts that does not depend on where the tree is: each
+    path that shares a directory with ``cwd`` is written relative to it,
+    through their deepest common ancestor."""
+    ups = [(a, f"@@GGCC_UP{n}@@") for n, a in enumerate(ancestors(cwd))]
+    swaps = [(travel._swapper(a), token) for a, token in ups]
+
+    def relative(v: object) -> object:
+        if isinstance(v, str):
+            if "/" in v:
+                for swap, token in swaps:  # deepest first: a path takes its nearest ancestor
+                    v = swap(v).replace(travel.BASE_TOKEN, token)
+            return v
+        if isinstance(v, (list, tuple)):
+            return [relative(x) for x in v]
+        return v
+
+    return manifest_key(["travel-index", FORMAT, *[relative(p) for p in parts]])
+
+
+def ancestors(cwd: str) -> list[str]:
+    """cwd and the directories above it, deepest first, "/" left out."""
     out = []
-    if setting and setting != "/" and (cwd == setting or cwd.startswith(setting.rstrip("/") + "/")):
-        out.append(os.path.normpath(setting))
     d = os.path.normpath(cwd)
-    for _ in range(DEPTH + 1):
-        if d == "/":
-            break
+    while d != "/":
         out.append(d)
         d = os.path.dirname(d)
-    return list(dict.fromkeys(out))
+    return out
 
 
-def make_entry(base: str, cwd: str, files: Sequence[tuple[str, str]], absent: Sequence[str], travel_key: str,
-               depfile: bytes | None) -> Entry | None:
+def make_entry(base: str, cwd: str, parts: Sequence[object], files: Sequence[tuple[str, str]], absent: Sequence[str],
+               travel_key: str, depfile: bytes | None) -> Entry | None:
     """The entry for a compile at ``base``, or None if its depfile names
     the base in a way a join cannot redo."""
     pieces = None
@@ -108,7 +129,10 @@ def make_entry(base: str, cwd: str, files: Sequence[tuple[str, str]], absent: Se
         groups.setdefault(d or "/", set()).add(name)
     rel_absent = tuple(sorted((swap(d), tuple(sorted(names))) for d, names in groups.items()))
     rel_files = tuple((swap(p) if p[:1] == "/" else p, i) for p, i in files)
-    return Entry(rel_files, rel_absent, travel_key, pieces)
+    up = ancestors(cwd).index(base) if base in ancestors(cwd) else -1
+    if up < 0:
+        return None  # a base that does not hold the working directory: nothing to find it by
+    return Entry(up, key(parts, base), rel_files, rel_absent, travel_key, pieces)
 
 
 def still_valid(files: list[tuple[str, str]], absent: list[tuple[str, tuple[str, ...]]], cwd: str,
@@ -152,7 +176,7 @@ def record(ggcc_dir: str, k: str, entry: Entry, shared: object = None) -> None:
 
 
 def _obj(e: Entry) -> dict[str, object]:
-    return {"v": FORMAT, "files": e.files, "absent": e.absent, "travel": e.travel_key,
+    return {"v": FORMAT, "up": e.up, "key": e.key, "files": e.files, "absent": e.absent, "travel": e.travel_key,
             "depfile": None if e.depfile is None else [base64.b64encode(p).decode("ascii") for p in e.depfile]}
 
 
@@ -163,7 +187,7 @@ def _parse(data: bytes) -> tuple[Entry, ...]:
             if o["v"] != FORMAT:
                 continue
             dep = o["depfile"]
-            out.append(Entry(tuple((str(p), str(i)) for p, i in o["files"]),
+            out.append(Entry(int(o["up"]), str(o["key"]), tuple((str(p), str(i)) for p, i in o["files"]),
                              tuple((str(d), tuple(str(n) for n in names)) for d, names in o["absent"]),
                              str(o["travel"]),
                              None if dep is None else tuple(base64.b64decode(p, validate=True) for p in dep)))
@@ -186,30 +210,35 @@ def lookup_across_roots(parts: Sequence[object], output: str, want_depfile: bool
                         ) -> tuple[Result, bytes | None] | None:
     """A compile's result and depfile from another root's entry, its
     outputs here (checked when used), or None."""
-    setting = env.get(travel.BASEDIR_ENV, "")
-    if setting == "/":
+    if env.get(travel.BASEDIR_ENV, "") == "/":
         return None
     out_path = os.path.normpath(os.path.join(cwd, output))
-    for base in bases(cwd, setting):
-        for e in load(ggcc_dir, key(parts, base), store):
-            if (e.depfile is not None) != want_depfile:
-                continue
-            files, absent, depfile = e.at(base)
-            if not still_valid(files, absent, cwd, file_id, listing):
-                continue
-            data, from_shared = travel.load(ggcc_dir, e.travel_key, store)
-            names = [travel.under_base(out_path[1:], base)]
-            found = travel.result_for(data, base, e.travel_key, [OBJECT_TAG], names) if data else None
-            if found is None or not found.other_root:
-                continue
-            refs = [o.ref for o in found.result.outputs]
-            fetch_all = getattr(store, "fetch_all", None)
-            if (fetch_all(refs) if fetch_all is not None else not all(store.has(r) for r in refs)):
-                continue
-            stats.record(ggcc_dir, "travel-hit root")
-            if from_shared:
-                store.came_from_shared(found.result.thunk_id)
-            return found.result, depfile
+    above = ancestors(cwd)
+    keys: dict[str, str] = {}  # base -> key(parts, base): one per base, whatever the entries
+    for e in load(ggcc_dir, index_key(parts, cwd), store):
+        if not 0 <= e.up < len(above) or (e.depfile is not None) != want_depfile:
+            continue
+        base = above[e.up]
+        if base not in keys:
+            keys[base] = key(parts, base)
+        if keys[base] != e.key:
+            continue
+        files, absent, depfile = e.at(base)
+        if not still_valid(files, absent, cwd, file_id, listing):
+            continue
+        data, from_shared = travel.load(ggcc_dir, e.travel_key, store)
+        names = [travel.under_base(out_path[1:], base)]
+        found = travel.result_for(data, base, e.travel_key, [OBJECT_TAG], names) if data else None
+        if found is None or not found.other_root:
+            continue
+        refs = [o.ref for o in found.result.outputs]
+        fetch_all = getattr(store, "fetch_all", None)
+        if (fetch_all(refs) if fetch_all is not None else not all(store.has(r) for r in refs)):
+            continue
+        stats.record(ggcc_dir, "travel-hit root")
+        if from_shared:
+            store.came_from_shared(found.result.thunk_id)
+        return found.result, depfile
     return None
 
 
@@ -224,6 +253,6 @@ def record_across_roots(parts: Sequence[object], thunk: Thunk, cwd: str, files: 
     if not data or not travel.travels(data):
         return
     depfile = store.read_bytes(depfile_id) if depfile_id else None
-    entry = make_entry(where.base, cwd, files, absent, where.key, depfile)
+    entry = make_entry(where.base, cwd, parts, files, absent, where.key, depfile)
     if entry is not None:
-        record(ggcc_dir, key(parts, where.base), entry, store)
+        record(ggcc_dir, index_key(parts, cwd), entry, store)
