@@ -33,7 +33,10 @@ import time
 
 from ggcc import __version__, stats, wire
 from ggcc.launcher.args import Local
-from ggcc.launcher.service import Context, Done, Request, handle, logical_cwd, speculate
+from ggcc.launcher.compiler_env import logical_cwd
+from ggcc.launcher.context import Context
+from ggcc.launcher.request import Done, Request
+from ggcc.launcher.service import handle, speculate
 from ggcc.speculation import Speculator
 
 DEFAULT_IDLE_S = 600.0

@@ -39,13 +39,16 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ggcc import ids, stats
 from ggcc.errors import GgccError
 from ggcc.fsutil import atomic_write_bytes, copy_fd, open_temp_beside, umask
 from ggcc.result import Result
 from ggcc.thunk import Thunk, ThunkFormatError, parse_thunk
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 _TRIM_INTERVAL_S = 60.0
 _RECENCY_GRANULARITY_S = 3600.0
@@ -499,6 +502,12 @@ class LocalStore:
         if st is not None:
             _mark_used(path, st)
         return res
+
+    def fetch_all(self, blob_ids: list[str], pool: Executor | None = None) -> list[str]:
+        """The blobs of ``blob_ids`` that no store holds (a local store
+        alone: the ones it lacks; a tier also brings them from the shared
+        store, checked)."""
+        return [b for b in blob_ids if not self.has(b)]
 
     def came_from_shared(self, thunk_id: str) -> None:
         """The thunk's result was made from what the shared store held (a

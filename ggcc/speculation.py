@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from ggcc.inotify import Inotify
-    from ggcc.launcher.service import Request
+    from ggcc.launcher.request import Request
 
 PER_SOURCE = 4  # commands kept per source: a library built static and shared compiles each source twice
 MAX_SOURCES = 20000  # environments are shared between commands: ~1 KB each

@@ -116,12 +116,13 @@ def test_a_daemon_whose_directory_was_removed_leaves_and_spares_the_new_ones_soc
     shutil.rmtree(store)
     subprocess.run(GGCC + ["gcc", "-c", "a.c"], cwd=tmp_path, env=env, check=True)
     new = _daemon_pid(store)
-    assert new != old and alive(new)
-    assert wait_gone(old, 10), "the orphaned daemon is still running"
-    assert (store / "daemon.sock").exists() and _daemon_pid(store) == new
+    log = store / "daemon.log"
+    assert new != old and alive(new), log.read_text()
+    assert wait_gone(old, 30), "the orphaned daemon is still running"
+    assert (store / "daemon.sock").exists() and _daemon_pid(store) == new, log.read_text()
     subprocess.run(GGCC + ["gcc", "-c", "a.c", "-o", "b.o"], cwd=tmp_path, env=env, check=True)
     st = _stats(store)
-    assert st["local_fallbacks"] == {} and st["invocations"] == 2, st
+    assert "daemon-unavailable" not in st["local_fallbacks"] and st["invocations"] == 2, (st, log.read_text())
 
 
 def test_daemon_killed_mid_compile_the_compile_still_succeeds(tmp_path: Path) -> None:
@@ -247,7 +248,7 @@ def test_records_wait_for_quiet_unless_a_lookup_needs_one(tmp_path: Path) -> Non
     of a pending key makes it run at once."""
     import threading
 
-    from ggcc.launcher.service import RECORD_DELAY_S, Context
+    from ggcc.launcher.context import RECORD_DELAY_S, Context
 
     ctx = Context(str(tmp_path / "store"), jobs=1)
     done: dict[str, float] = {}

@@ -4,7 +4,8 @@ libcpp's mkdeps: targets first (the unquoted -MT ones moved before the
 -MQ ones, which are escaped for make), then ':' and the dependencies, each
 separated by a space and the line broken with " \\" before a name that
 would pass column 72; with -MP, an empty rule for every dependency but the
-source. A leading "./" is dropped from every name.
+source. A leading "./" is dropped from every name. And the reader of the
+compiler's own: parse_depfile.
 """
 
 from __future__ import annotations
@@ -78,3 +79,50 @@ def _write(out: list[str], name: str, col: int) -> int:
         out.append(" ")
     out.append(name)
     return col + len(name)
+
+
+def parse_depfile(text: str) -> list[str]:
+    """Prerequisites of the first rule of a make depfile (gcc's escaping)."""
+    text = text.replace("\\\r\n", " ").replace("\\\n", " ")
+    first = text.split("\n", 1)[0]
+    # The target ends at the first ':' that is not escaped and not a drive
+    # letter; gcc escapes ':' nowhere in targets it writes with -MQ, so the
+    # first ': ' or ':' at end of the target word is the separator.
+    colon = _rule_colon(first)
+    deps_text = first[colon + 1:]
+    out: list[str] = []
+    word: list[str] = []
+    i = 0
+    while i < len(deps_text):
+        c = deps_text[i]
+        if c == "\\" and i + 1 < len(deps_text) and deps_text[i + 1] in " #\\":
+            word.append(deps_text[i + 1])
+            i += 2
+            continue
+        if c == "$" and i + 1 < len(deps_text) and deps_text[i + 1] == "$":
+            word.append("$")
+            i += 2
+            continue
+        if c in " \t":
+            if word:
+                out.append("".join(word))
+                word = []
+            i += 1
+            continue
+        word.append(c)
+        i += 1
+    if word:
+        out.append("".join(word))
+    return out
+
+
+def _rule_colon(line: str) -> int:
+    i = 0
+    while True:
+        j = line.find(":", i)
+        if j < 0:
+            raise ValueError("not a make rule")
+        if j > 0 and line[j - 1] == "\\":
+            i = j + 1
+            continue
+        return j

@@ -103,7 +103,7 @@ def _run(compiler: str, comp: Compile, flags: list[str], cwd: str, env: dict[str
         with open(macros_out, encoding="latin-1") as f:
             macros = parse_macros(f.read())
         with open(deps_out, encoding="utf-8", errors="surrogateescape") as f:
-            from ggcc.dependency_scan.headers import parse_depfile
+            from ggcc.dependency_scan.depfile import parse_depfile
 
             implicit = parse_depfile(f.read())[1:]
     log = p.stderr.decode("utf-8", "surrogateescape")

@@ -16,7 +16,10 @@ from ggcc.client import exec_local, sinks, stderr_columns
 
 def in_process(compiler: str, argv: list[str], env: dict[str, str], root: str) -> int:
     from ggcc.fsutil import umask
-    from ggcc.launcher.service import Context, Done, Request, handle, logical_cwd
+    from ggcc.launcher.compiler_env import logical_cwd
+    from ggcc.launcher.context import Context
+    from ggcc.launcher.request import Done, Request
+    from ggcc.launcher.service import handle
 
     req = Request(tuple(argv), compiler, env, logical_cwd(os.getcwd(), env), umask(), stderr_columns(),
                   sinks({k.encode(): v.encode() for k, v in env.items()}).decode())

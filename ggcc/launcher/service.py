@@ -12,322 +12,36 @@ Never a broken build: a thunk that fails, for any reason, is answered
 plain compiler's; an unexpected error does the same.
 
 The flow for a compile: parse; toolchain files; direct-mode lookup (no
-compiler started); else the header closure and the user's depfile from a
--M scan, a thunk with every input at its host path under the sandbox root,
-forced on the engine (a cache hit runs nothing), the object written
-atomically.
+compiler started), here or from another checkout; else the header closure
+and the user's depfile from a scan, a thunk with every input at its host
+path under the sandbox root, forced (force.py: a cache hit runs nothing),
+the object written as gcc writes it (deliver.py). This file holds the
+dispatch and the three flows (compile, archive, link) with deferred mode's
+placeholders; the daemon's state is in context.py, the compiler's
+environment in compiler_env.py.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Callable, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ggcc import placement, stats
 from ggcc.launcher.args import Compile, Local, parse
-from ggcc.launcher.rewrites import PROBE_STREAK, Rewrites
+from ggcc.launcher.compiler_env import CLANG_OUT_OF_PROCESS, UNMODELLED_ENV, color_flag, records_flags, thunk_locale
+from ggcc.launcher.context import Context
+from ggcc.launcher.deliver import deliver, deliver_over, host_messages, placeable, write_back
+from ggcc.launcher.force import count_answer, force_step
+from ggcc.launcher.request import Done, Request
+from ggcc.launcher.rewrites import PROBE_STREAK
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ThreadPoolExecutor
-
     from ggcc.dependency_scan.headers import Scan, Verification
-    from ggcc.dependency_scan.scan_cache import ScanCache
-    from ggcc.engines import Engine
-    from ggcc.launcher import travel
     from ggcc.launcher.deferred import Session
-    from ggcc.hash_cache import HashCache
     from ggcc.local_store import LocalStore
     from ggcc.result import Result
-    from ggcc.speculation import Speculator
     from ggcc.thunk import Thunk
 
-T = TypeVar("T")
-
-RECORD_DELAY_S = 2.0  # the longest a direct-mode record waits for the daemon to be quiet
-
-# Environment variables that change what the compiler reads or writes in
-# ways a thunk does not model: with any of them set, compile locally.
-_UNMODELLED_ENV = (
-    "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "GCC_EXEC_PREFIX",
-    "COMPILER_PATH", "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "GCC_COMPARE_DEBUG",
-)
-
-# clang options that make it start other programs (an external assembler,
-# a separate cc1): those would not run through the shipped loader.
-_CLANG_OUT_OF_PROCESS = frozenset({"-fno-integrated-as", "-no-integrated-as", "-fno-integrated-cc1", "-save-temps"})
-
-_COLOR_FLAGS = ("-fdiagnostics-color", "-fno-diagnostics-color", "-fcolor-diagnostics", "-fno-color-diagnostics")
-
-
-@dataclass(frozen=True)
-class Request:
-    argv: tuple[str, ...]  # the compiler as the user named it, then its arguments
-    compiler: str  # argv[0] resolved on PATH
-    env: dict[str, str]  # the compiler's environment (PEP 538 coercion undone)
-    cwd: str  # the logical working directory ($PWD when it is the cwd)
-    umask: int
-    stderr_columns: str = ""  # the terminal's width if stderr is a terminal, else ""
-    sinks: str = "pp"  # where stdout and stderr go (client.sinks): t, n (/dev/null), f (a file), p
-
-
-@dataclass(frozen=True)
-class Done:
-    code: int
-    stdout: bytes = b""
-    stderr: bytes = b""
-
-
-@dataclass
-class Context:
-    """What outlives one request: caches, stores, the engine and its slots.
-
-    ``slots`` bounds the compiler processes ggcc starts at once (scans and
-    executions), whatever the build tool's -j.
-    """
-
-    root: str
-    jobs: int
-    slots: threading.Semaphore = field(init=False)
-    _hashes: HashCache | None = field(default=None, init=False)
-    _scan_cache: ScanCache | None = field(default=None, init=False)
-    _stores: dict[str, LocalStore] = field(default_factory=dict, init=False)
-    _engines: dict[tuple[int, bool, str], Engine] = field(default_factory=dict, init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-    _inflight: dict[str, threading.Event] = field(default_factory=dict, init=False)
-    _sessions: dict[str, Session] = field(default_factory=dict, init=False)
-    _ended: set[str] = field(default_factory=set, init=False)  # sessions ended by an interrupt
-    _keyed: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict, init=False)
-    _after: ThreadPoolExecutor | None = field(default=None, init=False)
-    _recording: dict[str, Future[None]] = field(default_factory=dict, init=False)
-    _to_say: list[str] = field(default_factory=list, init=False)
-    _dir_problem: str = field(default="", init=False)
-    _dir_checked_until: float = field(default=0.0, init=False)
-    _checked_settings: dict[tuple[tuple[str, str], ...], list[str]] = field(default_factory=dict, init=False)
-    _answering: int = field(default=0, init=False)  # requests being answered now
-    _settling: int = field(default=0, init=False)  # lookups waiting for a record
-    _quiet: threading.Condition = field(init=False)
-    speculator: Speculator | None = field(default=None, init=False)  # the daemon's: compiling on save
-    rewrites: Rewrites = field(default_factory=Rewrites, init=False)  # probe files, by behaviour
-
-    def __post_init__(self) -> None:
-        self.slots = threading.Semaphore(max(1, self.jobs))
-        self._quiet = threading.Condition(self._lock)
-
-    def answering(self, delta: int) -> None:
-        """Count a request in (+1) or out (-1): records wait for quiet."""
-        with self._lock:
-            self._answering += delta
-            if self._answering == 0:
-                self._quiet.notify_all()
-
-    @property
-    def hashes(self) -> HashCache:
-        with self._lock:
-            if self._hashes is None:
-                from ggcc.hash_cache import HashCache
-
-                self._hashes = HashCache(self.root)
-            return self._hashes
-
-    @property
-    def scan_cache(self) -> ScanCache:
-        hashes = self.hashes
-        with self._lock:
-            if self._scan_cache is None:
-                from ggcc.dependency_scan.scan_cache import ScanCache
-
-                self._scan_cache = ScanCache(self.root, hashes)
-            return self._scan_cache
-
-    def store(self, env: dict[str, str]) -> LocalStore:
-        from ggcc.storage import open_store, storage_uri
-
-        uri = storage_uri(env)
-        key = "\0".join((uri, env.get("GGCC_REDIS_USERNAME", ""), env.get("GGCC_REDIS_PASSWORD", "")))
-        with self._lock:
-            s = self._stores.get(key)
-            if s is None:
-                s = self._stores[key] = open_store(self.root, uri, env)
-            return s
-
-    def engine(self, store: LocalStore, env: dict[str, str]) -> Engine:
-        """The engine GGCC_ENGINE names (local, workers, lambda), kept per store."""
-        from ggcc.engines.local import LocalEngine
-
-        from ggcc.config import strict_sandbox
-
-        strict = strict_sandbox(env)
-        name = env.get("GGCC_ENGINE") or "local"
-        with self._lock:
-            key = (id(store), strict, name)
-            e = self._engines.get(key)
-            if e is None:
-                local = LocalEngine(store, self.jobs, strict=strict)
-                e = local
-                if name == "workers":
-                    from ggcc.engines.workers import open_workers_engine
-                    from ggcc.errors import GgccError
-
-                    try:
-                        e = open_workers_engine(store, local)
-                    except GgccError as why:
-                        stats.record(self.root, f"error engine: {why.message}")
-                elif name == "lambda":
-                    from ggcc.engines.aws_lambda import open_lambda_engine
-                    from ggcc.errors import GgccError
-
-                    try:
-                        e = open_lambda_engine(store, local, env, say=self.say_later)
-                    except GgccError as why:
-                        stats.record(self.root, f"error engine: {why.message}")
-                elif name != "local":
-                    stats.record(self.root, f"error engine: unknown engine {name!r}; using local")
-                self._engines[key] = e
-            return e
-
-    def say_later(self, line: str) -> None:
-        """A line for the user from a part with no launcher of its own (an
-        engine): the next answer carries it to its launcher's stderr."""
-        with self._lock:
-            self._to_say.append(line)
-
-    def take_said(self) -> str:
-        with self._lock:
-            lines, self._to_say = self._to_say, []
-        return "".join(f"ggcc: {line}\n" for line in lines)
-
-    def dir_problem(self) -> str:
-        """config.dir_problem(root), looked at again at most once a second."""
-        from ggcc.config import dir_problem
-
-        now = time.monotonic()
-        if now >= self._dir_checked_until:
-            self._dir_problem = dir_problem(self.root)
-            self._dir_checked_until = now + 1.0
-        return self._dir_problem
-
-    def bad_settings(self, env: dict[str, str]) -> list[str]:
-        """settings.problems(env), remembered per distinct set of values."""
-        from ggcc import settings
-
-        key = settings.relevant(env)
-        got = self._checked_settings.get(key)
-        if got is None:
-            got = self._checked_settings[key] = settings.problems(env)
-        return got
-
-    def once(self, key: str, fn: Callable[[], T]) -> T | None:
-        """Run fn unless another request is already running it for the same
-        key; then wait for that one and return None (look at its result)."""
-        with self._lock:
-            ev = self._inflight.get(key)
-            mine = ev is None
-            if mine:
-                ev = self._inflight[key] = threading.Event()
-        assert ev is not None
-        if not mine:
-            ev.wait()
-            return None
-        try:
-            return fn()
-        finally:
-            with self._lock:
-                del self._inflight[key]
-            ev.set()
-
-    def session(self, env: dict[str, str]) -> Session | None:
-        """The ``ggcc infer`` session this request belongs to, if any."""
-        from ggcc.launcher.deferred import SESSION_ENV, Session, session_paths_file
-
-        sid = env.get(SESSION_ENV, "")
-        if not sid or not sid.isalnum():
-            return None
-        with self._lock:
-            if sid in self._ended:  # interrupted: its late requests make real outputs, not placeholders
-                return None
-            s = self._sessions.get(sid)
-            if s is None:
-                os.makedirs(os.path.join(self.root, "infer"), exist_ok=True)
-                s = self._sessions[sid] = Session(sid, session_paths_file(self.root, sid), env=dict(env))
-            return s
-
-    def end_session(self, sid: str, interrupted: bool = False) -> Session | None:
-        with self._lock:
-            if interrupted:
-                if len(self._ended) > 1000:
-                    self._ended.clear()
-                self._ended.add(sid)
-            return self._sessions.pop(sid, None)
-
-    def find_session(self, sid: str) -> Session | None:
-        with self._lock:
-            return self._sessions.get(sid)
-
-    def one_at_a_time(self, key: tuple[str, ...]) -> threading.Lock:
-        """A lock per key: the first of 50 compiles needing a toolchain
-        captures it (ELF parsing, seconds), the other 49 then find it."""
-        with self._lock:
-            lock = self._keyed.get(key)
-            if lock is None:
-                lock = self._keyed[key] = threading.Lock()
-            return lock
-
-    def record_later(self, key: str, fn: Callable[[], None]) -> None:
-        """Bookkeeping for ``key`` (a direct-mode record, a push to the
-        shared store) after the answer, not before: it is off the compile's
-        latency. A lookup of the same key first waits for it (settle).
-
-        It also waits until no request is being answered (at most
-        RECORD_DELAY_S): after an edit, the links that follow the compile
-        are on the build's critical path, and a record (~10 ms, holding
-        the GIL) would slow them down."""
-        due = time.monotonic() + RECORD_DELAY_S
-
-        def run() -> None:
-            with self._quiet:
-                while self._answering and not self._settling and (left := due - time.monotonic()) > 0:
-                    self._quiet.wait(left)
-            try:
-                fn()
-            except Exception as e:  # an optimisation: never fail anything for it
-                stats.record(self.root, f"error {type(e).__name__}: {e}")
-            finally:
-                with self._lock:
-                    if self._recording.get(key) is fut:
-                        del self._recording[key]
-
-        with self._lock:
-            if self._after is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._after = ThreadPoolExecutor(1, thread_name_prefix="ggcc-record")
-            fut = self._after.submit(run)
-            self._recording[key] = fut
-
-    def settle(self, key: str) -> None:
-        """Wait for a pending record of ``key``: a lookup right after the
-        compile that made it finds it."""
-        with self._lock:
-            fut = self._recording.get(key)
-            if fut is None:
-                return
-            self._settling += 1
-            self._quiet.notify_all()  # records waiting for quiet go now
-        try:
-            fut.result()
-        finally:
-            with self._lock:
-                self._settling -= 1
-
-    def close(self) -> None:
-        for e in self._engines.values():
-            e.shutdown()
-        self._engines.clear()
-        if self._after is not None:
-            self._after.shutdown(wait=True)
 
 
 def handle(req: Request, ctx: Context) -> Done | Local:
@@ -487,7 +201,7 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
         if looks_like_link(list(req.argv[1:])):
             return link_as_thunk(req, ctx, speculated, known)
         return parsed
-    for var in _UNMODELLED_ENV:
+    for var in UNMODELLED_ENV:
         if env.get(var):
             return Local(f"env:{var}")
     locale = thunk_locale(env)
@@ -514,7 +228,7 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
         return Local("configure-probe")
     if not os.access(os.path.join(cwd, parsed.source), os.R_OK):
         return Local("unreadable-source")
-    if not _placeable(cwd, (parsed.output, placement.BFD), (parsed.deps.file, placement.FOPEN)):
+    if not placeable(cwd, (parsed.output, placement.BFD), (parsed.deps.file, placement.FOPEN)):
         return Local("output-not-a-file")
 
     from ggcc.dependency_scan import toolchain
@@ -534,7 +248,7 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
             natives = toolchain.with_native(tc, driver, req.compiler, tuple(parsed.args[i] for i in parsed.natives), store)
     except GgccError:
         return Local("toolchain-capture-failed")
-    if tc.family == "clang" and any(a in _CLANG_OUT_OF_PROCESS for a in parsed.args):
+    if tc.family == "clang" and any(a in CLANG_OUT_OF_PROCESS for a in parsed.args):
         return Local("clang-external-tools")
     if speculated is None and ctx.speculator is not None and ctx.session(env) is None:
         ctx.speculator.wait_for(req)
@@ -561,8 +275,8 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
         if result is not None and (not hit.depfile_id or store.has(hit.depfile_id)):
             if speculated is not None:
                 return Done(0)  # the build will find it as well
-            done = _write_back(result, parsed, cwd, store, hit.depfile_id, "", req.umask)
-            _count_answer(ctx, store, True, hit.thunk_id, direct=True)
+            done = write_back(result, parsed, cwd, store, hit.depfile_id, "", req.umask)
+            count_answer(ctx, store, True, hit.thunk_id, direct=True)
             return done
     else:
         from ggcc.launcher.travel_direct import lookup_across_roots
@@ -581,8 +295,8 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
                 placement.put(os.path.join(cwd, parsed.deps.file), placement.FOPEN, 0o666 & ~req.umask, write_depfile)
             from ggcc.launcher.compile_thunk import OBJECT_TAG
 
-            done = _deliver(result, OBJECT_TAG, os.path.join(cwd, parsed.output), store, req.umask, placement.BFD)
-            _count_answer(ctx, store, True, result.thunk_id, direct=True)
+            done = deliver(result, OBJECT_TAG, os.path.join(cwd, parsed.output), store, req.umask, placement.BFD)
+            count_answer(ctx, store, True, result.thunk_id, direct=True)
             return done
     from ggcc.dependency_scan import headers
 
@@ -621,7 +335,7 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
 
             return _defer(req, ctx, session, thunk, store, os.path.join(cwd, parsed.output), "object", [],
                           record_deferred)
-        outcome = _force(thunk, store, ctx, env)
+        outcome = force_step(thunk, store, ctx, env)
         if isinstance(outcome, Local):
             return outcome
         result, was_hit = outcome
@@ -646,8 +360,8 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
 
             return _after_speculation(ctx, speculated, was_hit, thunk.id, os.path.join(cwd, parsed.output),
                                       result.output(OBJECT_TAG).ref, {})
-        done = _write_back(result, parsed, cwd, store, "", scan.depfile_tmp, req.umask)
-        _count_answer(ctx, store, was_hit, thunk.id)
+        done = write_back(result, parsed, cwd, store, "", scan.depfile_tmp, req.umask)
+        count_answer(ctx, store, was_hit, thunk.id)
         ctx.record_later(key, record)
         return done
     finally:
@@ -693,7 +407,7 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
         return Local("translated-diagnostics")
     cwd = req.cwd
     host_archive = os.path.join(cwd, cmd.archive)
-    if not _placeable(cwd, (cmd.archive, placement.AR)):
+    if not placeable(cwd, (cmd.archive, placement.AR)):
         return Local("output-not-a-file")
     members = [os.path.join(cwd, m) for m in cmd.members]
     if any(not os.path.isfile(m) for m in members):
@@ -729,12 +443,12 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
     if session is not None and waits and _deferrable(req, host_archive):
         store.put_thunk(thunk)
         return _defer(req, ctx, session, thunk, store, host_archive, "archive", waits, None)
-    outcome = _force(thunk, store, ctx, req.env)
+    outcome = force_step(thunk, store, ctx, req.env)
     if isinstance(outcome, Local):
         return outcome
     result, was_hit = outcome
-    done = _deliver(result, "archive", host_archive, store, req.umask, placement.AR)
-    _count_answer(ctx, store, was_hit, thunk.id)
+    done = deliver(result, "archive", host_archive, store, req.umask, placement.AR)
+    count_answer(ctx, store, was_hit, thunk.id)
     return done
 
 
@@ -814,7 +528,7 @@ def link_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = Non
         inputs.setdefault(i.path, i)
     program = inputs.pop(rt.loader_tree)
     host_out = os.path.join(cwd, cmd.output)
-    if not _placeable(cwd, (cmd.output, placement.BFD)):
+    if not placeable(cwd, (cmd.output, placement.BFD)):
         return Local("output-not-a-file")
     out_tree = tree_path(host_out)
     dirs.add(os.path.dirname(out_tree))
@@ -822,32 +536,16 @@ def link_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = Non
     argv = rt.command_prefix(tree_path(cmd.ld)) + [f"--sysroot={rooted('/')}"] + link.map_args(cmd)
     thunk = Thunk.make(program, argv, thunk_env, list(inputs.values()), [Output("output", out_tree)],
                        cwd=tree_path(cwd) or ".", dirs=sorted(d for d in dirs if d not in inputs))
-    outcome = _force(thunk, store, ctx, req.env)
+    outcome = force_step(thunk, store, ctx, req.env)
     if isinstance(outcome, Local):
         return outcome
     result, was_hit = outcome
     if speculated is not None:
         return _after_speculation(ctx, speculated, was_hit, thunk.id, host_out, result.output("output").ref,
                                   known or {})
-    done = _deliver(result, "output", host_out, store, req.umask, placement.BFD)
-    _count_answer(ctx, store, was_hit, thunk.id, "link")
+    done = deliver(result, "output", host_out, store, req.umask, placement.BFD)
+    count_answer(ctx, store, was_hit, thunk.id, "link")
     return done
-
-
-def _count_answer(ctx: Context, store: LocalStore, was_hit: bool, thunk_id: str, *details: str,
-                  direct: bool = False) -> None:
-    """A step answered with a result: a hit (``direct``: from the
-    manifest; ``hit-shared``: its result came from the shared store for
-    it), or executed. A hit on what a speculation ran for this very step
-    is that step's run, not a hit. Each step, one line of events."""
-    shared = store.took_from_shared(thunk_id)
-    if was_hit and ctx.speculator is not None and ctx.speculator.take(thunk_id):
-        stats.record(ctx.root, "invocation", "executed", *details, "speculation-used")
-    elif was_hit:
-        stats.record(ctx.root, "invocation", "hit", *details, *(("direct",) if direct else ()),
-                     *(("hit-shared",) if shared else ()))
-    else:
-        stats.record(ctx.root, "invocation", "executed", *details)
 
 
 def _after_speculation(ctx: Context, speculated: list[str], was_hit: bool, thunk_id: str, out: str, out_id: str,
@@ -900,21 +598,21 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
         stats.build.set(build)  # this thread's own context: counted for the build that asked
         data = session.pending_data(out)
         try:
-            outcome: tuple[Result, bool] | Local = _force(thunk, store, ctx, req.env)
+            outcome: tuple[Result, bool] | Local = force_step(thunk, store, ctx, req.env)
             if not isinstance(outcome, Local):
                 result, was_hit = outcome
                 # Counted, and its warnings reported, even when the output got
                 # into place another way: moved by the build (zlib's `mv x.o
                 # x.lo`) or made real early for a tool that read it.
-                _count_answer(ctx, store, was_hit, thunk.id)
-                replaced = _deliver_over(result, tag, out, store, req.umask, data)
+                count_answer(ctx, store, was_hit, thunk.id)
+                replaced = deliver_over(result, tag, out, store, req.umask, data)
                 session.check_unread(out, replaced)
                 if replaced is not None:
                     with session.lock:
                         session.hits += was_hit
                         session.out_bytes += os.path.getsize(out)
                 session.note("hit" if was_hit else "built", out)
-                seen = _seen(req, *_host_messages(result))
+                seen = _seen(req, *host_messages(result))
                 if seen:
                     session.add_report(out, 0, seen)
                 if after is not None:
@@ -986,248 +684,12 @@ def _make_real(path: str, store: LocalStore, ctx: Context, req: Request) -> bool
         thunk = store.load_thunk(tid)
     except Exception:
         return False
-    outcome = _force(thunk, store, ctx, req.env)
+    outcome = force_step(thunk, store, ctx, req.env)
     if isinstance(outcome, Local):
         return False
     result, _ = outcome
-    replaced = _deliver_over(result, tag, path, store, req.umask, data)  # None: replaced or moved meanwhile, not ours
+    replaced = deliver_over(result, tag, path, store, req.umask, data)  # None: replaced or moved meanwhile, not ours
     session = ctx.session(req.env)
     if session is not None:
         session.check_unread(path, replaced)
     return True
-
-
-def _force(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -> tuple[Result, bool] | Local:
-    """(result, whether it was a cache hit), or Local if the thunk failed.
-
-    Identical thunks asked for at once (two build directories, one
-    command) run once: the others wait and take its result."""
-    from ggcc.launcher import travel
-    from ggcc.launcher.compile_thunk import OBJECT_TAG
-    from ggcc.scheduler import ForceReport, force
-
-    store.put_thunk(thunk)
-    cached = store.get_result(thunk.id)
-    if cached is not None:
-        return cached, True
-    where = travel.place(thunk, env.get(travel.BASEDIR_ENV, ""), name_free=thunk.output_tags() == [OBJECT_TAG])
-    travelled = _from_travel(where, thunk, store, ctx) if where is not None else None
-    if travelled is not None:
-        return travelled, True
-
-    engine = ctx.engine(store, env)
-
-    def run() -> ForceReport:
-        if engine.name != "local":  # runs elsewhere: the slots bound this machine's compilers only
-            report = force([thunk.id], store, engine, known={thunk.id: thunk})
-        else:
-            with ctx.slots:
-                report = force([thunk.id], store, engine, known={thunk.id: thunk})
-        if where is not None and report.ok and not report.hits:
-            made = store.get_result(thunk.id)
-            if made is not None:  # filed before the requests waiting on this key look for it
-                _to_travel(where, thunk, made, store, ctx)
-        return report
-
-    # Keyed by the travel key: the same step in two build directories at
-    # once runs once, the second taking the first's result if it travels.
-    report = ctx.once(where.key if where is not None else thunk.id, run)
-    if report is None and where is not None:
-        travelled = store.get_result(thunk.id) or _from_travel(where, thunk, store, ctx)
-        if travelled is not None:
-            return travelled, True
-        report = ctx.once(thunk.id, run)  # it was another root's, and tied to it: run ours
-    if report is not None and not report.ok:
-        from ggcc.executor import CORRUPT_INPUT, MISSING_INPUT_HERE
-
-        f = report.failures[0]
-        if f.result is not None and f.result.error.startswith(CORRUPT_INPUT):
-            return Local("corrupt-blob")
-        if f.result is not None and f.result.error.startswith(MISSING_INPUT_HERE):
-            return Local("store-changed")
-        failed_run = f.result is not None and not f.result.error
-        if not failed_run:  # ggcc's fault, not the code's: keep why
-            stats.record(ctx.root, f"error sandbox: {f.message}")
-        elif os.environ.get("GGCC_DEBUG_FAILURES"):
-            assert f.result is not None
-            stats.record(ctx.root, f"error failed-run {f.result.stderr[-400:].decode('utf-8', 'replace')}")
-        return Local("compile-failed-rerun" if failed_run else "sandbox-failure")
-    result = store.get_result(thunk.id)
-    if result is None:
-        # Another request ran it and failed (failures are never stored), or
-        # the store lost it since (a `ggcc cache clear`).
-        return Local("store-changed" if report is not None else "compile-failed-rerun")
-    return result, report is None or bool(report.hits)
-
-
-def _from_travel(where: travel.Place, thunk: Thunk, store: LocalStore, ctx: Context) -> Result | None:
-    """The thunk's result from a record of the same step under another
-    root or output name (see travel.py), its outputs here and checked
-    when used; kept as this thunk's own result from then on."""
-    from ggcc.launcher import travel
-
-    data, from_shared = travel.load(ctx.root, where.key, store)
-    found = travel.use_record(data, where, thunk) if data else None
-    if found is None:
-        return None
-    refs = [o.ref for o in found.result.outputs]
-    fetch_all = getattr(store, "fetch_all", None)
-    if fetch_all is not None:
-        if fetch_all(refs):
-            return None
-    elif not all(store.has(r) for r in refs):
-        return None
-    store.put_result(found.result)
-    stats.record(ctx.root, f"travel-hit {'root' if found.other_root else 'name'}")
-    if from_shared:
-        store.came_from_shared(thunk.id)
-    return found.result
-
-
-def _to_travel(where: travel.Place, thunk: Thunk, result: Result, store: LocalStore, ctx: Context) -> None:
-    """File a result just made under its travel key, if its bytes do not
-    depend on its root; count it if they do."""
-    from ggcc.errors import GgccError
-    from ggcc.launcher import travel
-
-    try:
-        made = travel.make_record(where, thunk, result, lambda ref: store.path_for_use(ref, False))
-    except (OSError, GgccError):  # an output gone from the store (trimmed, corrupt): nothing to share
-        return
-    if made.embeds_root:
-        stats.record(ctx.root, "travel-embeds-root")
-    if made.data is not None:
-        travel.save(ctx.root, where.key, made.data, store)
-
-
-def _write_back(
-    result: Result, parsed: Compile, cwd: str, store: LocalStore, depfile_id: str, depfile_tmp: str, umask: int
-) -> Done:
-    """Object and depfile into place as gcc puts them (see placement.py);
-    the run's output to replay."""
-    from ggcc.launcher.compile_thunk import OBJECT_TAG
-
-    mode = 0o666 & ~umask
-    dest = os.path.join(cwd, parsed.deps.file)
-    if depfile_tmp:
-        placement.put(dest, placement.FOPEN, mode, made=depfile_tmp)
-    elif depfile_id:
-        placement.put(dest, placement.FOPEN, mode, lambda f: store.copy_out(depfile_id, f))
-    return _deliver(result, OBJECT_TAG, os.path.join(cwd, parsed.output), store, umask, placement.BFD)
-
-
-def _deliver(result: Result, tag: str, dest: str, store: LocalStore, umask: int, how: str) -> Done:
-    """An output into place as its tool puts it (``how``: see
-    placement.py), its bytes checked as they are copied, and the run's
-    messages."""
-    value = result.output(tag)
-    mode = (0o777 if value.executable else 0o666) & ~umask
-    placement.put(dest, how, mode, lambda f: store.copy_out(value.ref, f))
-    return Done(0, *_host_messages(result))
-
-
-def _placeable(cwd: str, *outputs: tuple[str, str]) -> bool:
-    """Whether every (output, how) can be written as its tool would
-    (``output`` "" is none)."""
-    try:
-        for path, how in outputs:
-            if path:
-                placement.plan(os.path.join(cwd, path), how)
-    except placement.NotAFile:
-        return False
-    return True
-
-
-def _deliver_over(result: Result, tag: str, dest: str, store: LocalStore, umask: int,
-                  placeholder_data: bytes) -> os.stat_result | None:
-    """An output over its placeholder, only if that is still at ``dest``:
-    the placeholder's last stat (None: the build moved, removed or rewrote
-    it; theirs wins)."""
-    from ggcc.fsutil import copy_over_if_unchanged
-
-    src, mode = _output_file(result, tag, store, umask)
-    return copy_over_if_unchanged(src, dest, placeholder_data, mode)
-
-
-def _output_file(result: Result, tag: str, store: LocalStore, umask: int) -> tuple[str, int]:
-    """(the output's file in the store, the mode it gets in the build)."""
-    value = result.output(tag)
-    return store.path_for_use(value.ref, False), (0o777 if value.executable else 0o666) & ~umask
-
-
-def _host_messages(result: Result) -> tuple[bytes, bytes]:
-    """The run's stdout and stderr as the host would have seen them (the
-    tree stands for "/": the token is nothing)."""
-    from ggcc.thunk import ROOT_TOKEN
-
-    token = ROOT_TOKEN.encode()
-    return result.stdout.replace(token, b""), result.stderr.replace(token, b"")
-
-
-def color_flag(family: str, args: tuple[str, ...], env: dict[str, str], stderr_columns: str) -> str:
-    """The flag that makes the sandboxed compiler color its diagnostics as
-    the real one would on this terminal, or "" (no terminal, or the user
-    chose). In the sandbox stderr is a pipe, so "auto" would mean never;
-    the flag changes no output file (DWARF does not record it)."""
-    if not stderr_columns or any(a.startswith(_COLOR_FLAGS) for a in args):
-        return ""
-    term = env.get("TERM", "")
-    if family == "clang":
-        # LLVM's terminalHasColors: a TERM it knows as colourful.
-        known = ("ansi", "cygwin", "linux", "screen", "xterm", "vt100", "rxvt", "tmux")
-        return "-fcolor-diagnostics" if term.startswith(known) or "color" in term else ""
-    if not term or term == "dumb" or env.get("GCC_COLORS") == "":
-        return ""
-    return "-fdiagnostics-color=always"
-
-
-def thunk_locale(env: dict[str, str]) -> str | None:
-    """LC_ALL for the thunk: what makes gcc print the same characters.
-
-    gcc's diagnostics depend on the codeset (UTF-8 quotes or ASCII ones)
-    and on the message language. English or C messages with a UTF-8 codeset
-    are reproduced with the built-in C.UTF-8 locale; translated messages
-    need catalogs the sandbox does not have: None (compile locally).
-    """
-    def pick(*names: str) -> str:
-        for n in names:
-            v = env.get(n)
-            if v:
-                return v
-        return "C"
-
-    ctype = pick("LC_ALL", "LC_CTYPE", "LANG")
-    messages = pick("LC_ALL", "LC_MESSAGES", "LANG")
-    lang = messages.split(".")[0].split("@")[0]
-    if lang not in ("C", "POSIX") and not lang.startswith("en"):
-        return None
-    codeset = ctype.partition(".")[2].split("@")[0].lower().replace("-", "")
-    return "C.UTF-8" if codeset == "utf8" else "C"
-
-
-def records_flags(args: tuple[str, ...]) -> bool:
-    """Whether the object will record the command's flags (DWARF producer,
-    .GCC.command.line)."""
-    debug = False
-    for a in args:
-        if a == "-frecord-gcc-switches":
-            return True
-        if a == "-g0":
-            debug = False
-        elif a == "-g" or a.startswith(("-ggdb", "-gdwarf", "-g1", "-g2", "-g3", "-gstabs", "-gbtf", "-gctf")):
-            debug = True
-    return debug
-
-
-def logical_cwd(physical: str, env: dict[str, str]) -> str:
-    """$PWD when it names the directory ``physical`` (gcc records it so),
-    else ``physical``."""
-    pwd = env.get("PWD")
-    if pwd and os.path.isabs(pwd):
-        try:
-            a, b = os.stat(pwd), os.stat(physical)
-            if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
-                return os.path.normpath(pwd)
-        except OSError:
-            pass
-    return physical

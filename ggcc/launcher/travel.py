@@ -302,18 +302,20 @@ def load(ggcc_dir: str, key: str, shared: object = None) -> tuple[bytes | None, 
     get = getattr(shared, "get_small", None)
     data: bytes | None = get(f"travel/{key}") if get is not None else None
     if data:
-        _write(path, data)
+        write_quietly(path, data)
     return data, bool(data)
 
 
 def save(ggcc_dir: str, key: str, data: bytes, shared: object = None) -> None:
-    _write(record_path(ggcc_dir, key), data)
+    write_quietly(record_path(ggcc_dir, key), data)
     put = getattr(shared, "put_small", None)
     if put is not None:
         put(f"travel/{key}", data)
 
 
-def _write(path: str, data: bytes) -> None:
+def write_quietly(path: str, data: bytes) -> None:
+    """A small file put in place whole, or not at all: a failure (disk
+    full, read-only) costs a later hit, never a step."""
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         atomic_write_bytes(path, data)

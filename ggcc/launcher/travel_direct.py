@@ -33,7 +33,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ggcc import stats
-from ggcc.fsutil import atomic_write_bytes
 from ggcc.launcher import travel
 from ggcc.launcher.compile_thunk import OBJECT_TAG
 from ggcc.launcher.manifest import key as manifest_key
@@ -162,14 +161,14 @@ def load(ggcc_dir: str, k: str, shared: object = None) -> tuple[Entry, ...]:
         get = getattr(shared, "get_small", None)
         data = get(f"travel-manifests/{k}") if get is not None else None
         if data:
-            _write(path, data)
+            travel.write_quietly(path, data)
     return _parse(data) if data else ()
 
 
 def record(ggcc_dir: str, k: str, entry: Entry, shared: object = None) -> None:
     entries = [entry] + [e for e in load(ggcc_dir, k) if e.travel_key != entry.travel_key or e.files != entry.files]
     data = json.dumps([_obj(e) for e in entries[:MAX_ENTRIES]], separators=(",", ":")).encode("ascii")
-    _write(_path(ggcc_dir, k), data)
+    travel.write_quietly(_path(ggcc_dir, k), data)
     put = getattr(shared, "put_small", None)
     if put is not None:
         put(f"travel-manifests/{k}", data)
@@ -194,14 +193,6 @@ def _parse(data: bytes) -> tuple[Entry, ...]:
         return tuple(out)
     except (KeyError, TypeError, ValueError):
         return ()  # damaged: as if absent (a compile scans again and records anew)
-
-
-def _write(path: str, data: bytes) -> None:
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        atomic_write_bytes(path, data)
-    except OSError:
-        pass  # an optimisation: never fail a compile for it
 
 
 # -- the launcher's two calls ------------------------------------------------------------
@@ -231,10 +222,8 @@ def lookup_across_roots(parts: Sequence[object], output: str, want_depfile: bool
         found = travel.result_for(data, base, e.travel_key, [OBJECT_TAG], names) if data else None
         if found is None or not found.other_root:
             continue
-        refs = [o.ref for o in found.result.outputs]
-        fetch_all = getattr(store, "fetch_all", None)
-        if (fetch_all(refs) if fetch_all is not None else not all(store.has(r) for r in refs)):
-            continue
+        if store.fetch_all([o.ref for o in found.result.outputs]):
+            continue  # an output gone from every store
         stats.record(ggcc_dir, "travel-hit root")
         if from_shared:
             store.came_from_shared(found.result.thunk_id)
