@@ -509,6 +509,14 @@ class LocalStore:
         store, checked)."""
         return [b for b in blob_ids if not self.has(b)]
 
+    def get_small(self, key: str) -> bytes | None:
+        """A small object of the shared store (a manifest, a travel
+        record): a local store alone has no shared tier, so none."""
+        return None
+
+    def put_small(self, key: str, data: bytes) -> None:
+        """Give a small object to the shared store: nothing to do alone."""
+
     def came_from_shared(self, thunk_id: str) -> None:
         """The thunk's result was made from what the shared store held (a
         travel record): counted as that tier's hit (a local store has none)."""

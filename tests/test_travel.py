@@ -28,15 +28,14 @@ GCC = Input("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", ids.value_id_of_byt
 LAUNCHER = " ".join(GGCC)
 
 
-def _compile_thunk(root: str, out: str = "build/a.o", header: bytes = b"#define X 1\n",
-                   extra: tuple[str, ...] = ()) -> Thunk:
+def _compile_thunk(root: str, out: str = "build/a.o", header: bytes = b"#define X 1\n") -> Thunk:
     """A compile's thunk as build_thunk makes it, for a tree at ``root``
     (a host path without its leading '/')."""
     src = Input(f"{root}/src/a.c", ids.value_id_of_bytes(b"int a;\n"))
     hdr = Input(f"{root}/include/a.h", ids.value_id_of_bytes(header))
     sys_hdr = Input("usr/include/stdio.h", ids.value_id_of_bytes(b"stdio"))
     cc1 = Input("usr/lib/gcc/x86_64-linux-gnu/12/cc1", ids.value_id_of_bytes(b"cc1"), True)
-    args = ["gcc", f"-ffile-prefix-map={ROOT_TOKEN}=", f"-I{ROOT_TOKEN}/{root}/include", *extra, "-c",
+    args = ["gcc", f"-ffile-prefix-map={ROOT_TOKEN}=", f"-I{ROOT_TOKEN}/{root}/include", "-c",
             f"{ROOT_TOKEN}/{root}/src/a.c", "-o", os.path.relpath(f"/{root}/{out}", f"/{root}/build")]
     return Thunk.make(GCC, args, {"LC_ALL": "C"}, [src, hdr, sys_hdr, cc1], [Output("object", f"{root}/{out}")],
                       cwd=f"{root}/build", dirs=[f"{root}/build"])
@@ -82,9 +81,6 @@ def test_the_output_name_is_left_out_of_a_compiles_key_only() -> None:
     assert ka is not None and kb is not None and ka.key == kb.key and ka.name_free
     la, lb = travel.place(a, "", False), travel.place(b, "", False)
     assert la is not None and lb is not None and la.key != lb.key  # links, archives: the name stays
-    split = travel.place(_compile_thunk("tmp/p", "build/a.o", extra=("-gsplit-dwarf",)), "", True)
-    split_b = travel.place(_compile_thunk("tmp/p", "build/b.o", extra=("-gsplit-dwarf",)), "", True)
-    assert split is not None and split_b is not None and split.key != split_b.key and not split.name_free
 
 
 def test_ggcc_basedir_sets_the_root_and_slash_turns_travel_off() -> None:
@@ -365,6 +361,5 @@ def test_libuv_with_its_tests_in_a_second_checkout(tmp_path: Path, build_type: s
     assert s["invocations"] >= 400
     travel_counts = s["travel"]
     assert s["cache_hits"] >= least_hits * s["invocations"], s
-    assert travel_counts["hits_from_other_root"] <= s["cache_hits"], s
     if least_hits == 0.0:
         assert travel_counts["hits_from_other_root"] == 0 and travel_counts["tied_to_root"] > 400, s

@@ -34,6 +34,7 @@ from typing import Callable
 
 from ggcc.fsutil import ParsedFiles, atomic_write_bytes
 from ggcc.hash_cache import HashCache
+from ggcc.local_store import LocalStore
 
 Listing = Callable[[str], "frozenset[str]"]  # a directory -> the names of its non-directories
 
@@ -109,14 +110,13 @@ def _path(root: str, k: str) -> str:
     return os.path.join(root, "manifests", k[:2], k)
 
 
-def lookup(root: str, k: str, cwd: str, hashes: HashCache, shared: object = None) -> Entry | None:
+def lookup(root: str, k: str, cwd: str, hashes: HashCache, shared: LocalStore | None = None) -> Entry | None:
     """A valid entry, from the local file or else from the shared store."""
     now: dict[str, str] = {}  # ids taken during this lookup: a just-edited file is not cached
     for e in _load(_path(root, k)):
         if _still_valid(e, cwd, hashes, now):
             return e
-    get = getattr(shared, "get_small", None)
-    data = get(f"manifests/{k}") if get is not None else None
+    data = shared.get_small(f"manifests/{k}") if shared is not None else None
     if data:
         try:
             os.makedirs(os.path.dirname(_path(root, k)), exist_ok=True)
@@ -153,7 +153,7 @@ def _still_valid(e: Entry, cwd: str, hashes: HashCache, now: dict[str, str]) -> 
     return True
 
 
-def record(root: str, k: str, entry: Entry, shared: object = None, listing: Listing | None = None) -> None:
+def record(root: str, k: str, entry: Entry, shared: LocalStore | None = None, listing: Listing | None = None) -> None:
     if not entry.absent_dirs:
         compressed = compress_absent(entry.absent, listing)
         if compressed is None:
@@ -168,9 +168,8 @@ def record(root: str, k: str, entry: Entry, shared: object = None, listing: List
         _manifests.remember(path, tuple(entries))
     except OSError:
         pass  # an optimisation: never fail a compile for it
-    put = getattr(shared, "put_small", None)
-    if put is not None:
-        put(f"manifests/{k}", data)
+    if shared is not None:
+        shared.put_small(f"manifests/{k}", data)
 
 
 def _encoded(e: Entry) -> bytes:

@@ -268,11 +268,7 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
     hit = manifest.lookup(ctx.root, key, cwd, hashes, store)
     if hit is not None:
         result = store.get_result(hit.thunk_id)
-        if hit.depfile_id and not store.has(hit.depfile_id):
-            fetch = getattr(store, "fetch_blob", None)
-            if fetch is not None:
-                fetch(hit.depfile_id)
-        if result is not None and (not hit.depfile_id or store.has(hit.depfile_id)):
+        if result is not None and not (hit.depfile_id and store.fetch_all([hit.depfile_id])):
             if speculated is not None:
                 return Done(0)  # the build will find it as well
             done = write_back(result, parsed, cwd, store, hit.depfile_id, "", req.umask)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from ggcc import ids
 from ggcc.fsutil import atomic_write_bytes
+from ggcc.local_store import LocalStore
 from ggcc.result import OutputValue, Result
 from ggcc.thunk import Thunk
 
@@ -49,12 +50,6 @@ FORMAT = 1
 # Top-level directories of the system's own files (the toolchain, system
 # headers and libraries, locales): an input there does not widen a base.
 _SYSTEM_TOPS = frozenset({"usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin", "etc", "opt", "nix", "gnu"})
-
-# Options that make a compiler write files named after its output, or
-# record that name: with one of them, the name stays in the key (most of
-# them make ggcc run the compiler here anyway: defence in depth).
-_NAMES_OUTPUT = ("-gsplit-dwarf", "-fprofile", "--coverage", "-ftest-coverage", "-save-temps", "-fdump",
-                 "-fstack-usage", "-fcallgraph-info", "-dumpbase", "-dumpdir", "-auxbase")
 
 
 @dataclass(frozen=True)
@@ -89,11 +84,24 @@ def find_base(thunk: Thunk, setting: str) -> str:
 
 
 def place(thunk: Thunk, setting: str, name_free: bool) -> Place | None:
-    """The thunk's travel key, or None if it has no base."""
+    """The thunk's travel key, or None if it has no base. Kept per thunk
+    for a while: a compile's flow asks for it twice (force.py when it
+    runs, travel_direct.py when it records)."""
+    k = (thunk.id, setting, name_free)
+    if k not in _places:
+        if len(_places) >= 4096:
+            _places.clear()
+        _places[k] = _place(thunk, setting, name_free)
+    return _places[k]
+
+
+_places: dict[tuple[str, str, bool], Place | None] = {}
+
+
+def _place(thunk: Thunk, setting: str, name_free: bool) -> Place | None:
     base = find_base(thunk, setting)
     if not base:
         return None
-    name_free = name_free and not any(a.startswith(_NAMES_OUTPUT) for a in thunk.args)
     tree = base[1:]
     swap = _swapper(base)
 
@@ -101,7 +109,10 @@ def place(thunk: Thunk, setting: str, name_free: bool) -> Place | None:
         return BASE_TOKEN + p[len(tree):] if p == tree or p.startswith(tree + "/") else p
 
     args = [swap(a) for a in thunk.args]
-    if name_free:  # a compile's thunk names its one output after its one -o
+    # A compile's thunk names its one output after its one -o. (Options
+    # that write files named after the output, -gsplit-dwarf, coverage,
+    # -save-temps, -fdump-*, never reach a thunk: args.py runs them here.)
+    if name_free:
         at = len(args) - 1 - args[::-1].index("-o") if "-o" in args else -1
         if 0 <= at < len(args) - 1:
             args[at + 1] = f"{OUT_TOKEN}0"
@@ -286,31 +297,35 @@ def _root_id(base: str) -> str:
     return hashlib.sha256(base.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
-def record_path(ggcc_dir: str, key: str) -> str:
-    return os.path.join(ggcc_dir, "travel", key[:2], key)
+def load(ggcc_dir: str, key: str, store: LocalStore | None = None) -> tuple[bytes | None, bool]:
+    """The travel record for ``key`` (see load_small)."""
+    return load_small(ggcc_dir, "travel", key, store)
 
 
-def load(ggcc_dir: str, key: str, shared: object = None) -> tuple[bytes | None, bool]:
-    """The record for ``key`` from the local store, else the shared one
-    (kept locally then), and whether it came from the shared one."""
-    path = record_path(ggcc_dir, key)
+def save(ggcc_dir: str, key: str, data: bytes, store: LocalStore | None = None) -> None:
+    save_small(ggcc_dir, "travel", key, data, store)
+
+
+def load_small(ggcc_dir: str, kind: str, key: str, store: LocalStore | None) -> tuple[bytes | None, bool]:
+    """A small record (``kind``: travel, travel-manifests) from its file
+    under GGCC_DIR, else from the shared store (kept as that file then),
+    and whether it came from the shared store."""
+    path = os.path.join(ggcc_dir, kind, key[:2], key)
     try:
         with open(path, "rb") as f:
             return f.read(), False
     except OSError:
         pass
-    get = getattr(shared, "get_small", None)
-    data: bytes | None = get(f"travel/{key}") if get is not None else None
+    data = store.get_small(f"{kind}/{key}") if store is not None else None
     if data:
         write_quietly(path, data)
     return data, bool(data)
 
 
-def save(ggcc_dir: str, key: str, data: bytes, shared: object = None) -> None:
-    write_quietly(record_path(ggcc_dir, key), data)
-    put = getattr(shared, "put_small", None)
-    if put is not None:
-        put(f"travel/{key}", data)
+def save_small(ggcc_dir: str, kind: str, key: str, data: bytes, store: LocalStore | None) -> None:
+    write_quietly(os.path.join(ggcc_dir, kind, key[:2], key), data)
+    if store is not None:
+        store.put_small(f"{kind}/{key}", data)
 
 
 def write_quietly(path: str, data: bytes) -> None:

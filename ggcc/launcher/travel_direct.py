@@ -69,36 +69,34 @@ class Entry:
 def key(parts: Sequence[object], base: str) -> str:
     """The manifest key's parts (manifest.key) with ``base`` swapped for a
     token in every string."""
-    swap = travel._swapper(base)
-
-    def relative(v: object) -> object:
-        if isinstance(v, str):
-            return swap(v)
-        if isinstance(v, (list, tuple)):
-            return [relative(x) for x in v]
-        return v
-
-    return manifest_key(["travel", FORMAT, *[relative(p) for p in parts]])
+    return manifest_key(["travel", FORMAT, *_strings_mapped(parts, travel._swapper(base))])
 
 
 def index_key(parts: Sequence[object], cwd: str) -> str:
     """A key for the parts that does not depend on where the tree is: each
     path that shares a directory with ``cwd`` is written relative to it,
     through their deepest common ancestor."""
-    ups = [(a, f"@@GGCC_UP{n}@@") for n, a in enumerate(ancestors(cwd))]
-    swaps = [(travel._swapper(a), token) for a, token in ups]
+    swaps = [(travel._swapper(a), f"@@GGCC_UP{n}@@") for n, a in enumerate(ancestors(cwd))]
 
-    def relative(v: object) -> object:
-        if isinstance(v, str):
-            if "/" in v:
-                for swap, token in swaps:  # deepest first: a path takes its nearest ancestor
-                    v = swap(v).replace(travel.BASE_TOKEN, token)
-            return v
-        if isinstance(v, (list, tuple)):
-            return [relative(x) for x in v]
+    def relative(v: str) -> str:
+        if "/" in v:
+            for swap, token in swaps:  # deepest first: a path takes its nearest ancestor
+                v = swap(v).replace(travel.BASE_TOKEN, token)
         return v
 
-    return manifest_key(["travel-index", FORMAT, *[relative(p) for p in parts]])
+    return manifest_key(["travel-index", FORMAT, *_strings_mapped(parts, relative)])
+
+
+def _strings_mapped(parts: Sequence[object], fn: Callable[[str], str]) -> list[object]:
+    """``parts`` with ``fn`` applied to every string, in lists too."""
+    def walk(v: object) -> object:
+        if isinstance(v, str):
+            return fn(v)
+        if isinstance(v, (list, tuple)):
+            return [walk(x) for x in v]
+        return v
+
+    return [walk(p) for p in parts]
 
 
 def ancestors(cwd: str) -> list[str]:
@@ -128,10 +126,10 @@ def make_entry(base: str, cwd: str, parts: Sequence[object], files: Sequence[tup
         groups.setdefault(d or "/", set()).add(name)
     rel_absent = tuple(sorted((swap(d), tuple(sorted(names))) for d, names in groups.items()))
     rel_files = tuple((swap(p) if p[:1] == "/" else p, i) for p, i in files)
-    up = ancestors(cwd).index(base) if base in ancestors(cwd) else -1
-    if up < 0:
+    above = ancestors(cwd)
+    if base not in above:
         return None  # a base that does not hold the working directory: nothing to find it by
-    return Entry(up, key(parts, base), rel_files, rel_absent, travel_key, pieces)
+    return Entry(above.index(base), key(parts, base), rel_files, rel_absent, travel_key, pieces)
 
 
 def still_valid(files: list[tuple[str, str]], absent: list[tuple[str, tuple[str, ...]]], cwd: str,
@@ -148,30 +146,15 @@ def still_valid(files: list[tuple[str, str]], absent: list[tuple[str, tuple[str,
 
 
 # -- storage -------------------------------------------------------------------------
-def _path(ggcc_dir: str, k: str) -> str:
-    return os.path.join(ggcc_dir, "travel-manifests", k[:2], k)
-
-
-def load(ggcc_dir: str, k: str, shared: object = None) -> tuple[Entry, ...]:
-    path = _path(ggcc_dir, k)
-    try:
-        with open(path, "rb") as f:
-            data: bytes | None = f.read()
-    except OSError:
-        get = getattr(shared, "get_small", None)
-        data = get(f"travel-manifests/{k}") if get is not None else None
-        if data:
-            travel.write_quietly(path, data)
+def load(ggcc_dir: str, k: str, store: LocalStore | None = None) -> tuple[Entry, ...]:
+    data, _ = travel.load_small(ggcc_dir, "travel-manifests", k, store)
     return _parse(data) if data else ()
 
 
-def record(ggcc_dir: str, k: str, entry: Entry, shared: object = None) -> None:
+def record(ggcc_dir: str, k: str, entry: Entry, store: LocalStore | None = None) -> None:
     entries = [entry] + [e for e in load(ggcc_dir, k) if e.travel_key != entry.travel_key or e.files != entry.files]
     data = json.dumps([_obj(e) for e in entries[:MAX_ENTRIES]], separators=(",", ":")).encode("ascii")
-    travel.write_quietly(_path(ggcc_dir, k), data)
-    put = getattr(shared, "put_small", None)
-    if put is not None:
-        put(f"travel-manifests/{k}", data)
+    travel.save_small(ggcc_dir, "travel-manifests", k, data, store)
 
 
 def _obj(e: Entry) -> dict[str, object]:
