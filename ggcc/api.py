@@ -39,10 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ggcc.thunk import Input, Output, Thunk
+from ggcc.formats.thunk import Input, Output, Thunk
 
 # The ggcc modules a thunk needs to run the runner (api imports only these).
-RUNTIME_MODULES = ("__init__.py", "api.py", "api_runner.py", "ids.py", "thunk.py")
+RUNTIME_MODULES = ("__init__.py", "api.py", "api_runner.py", "formats/__init__.py", "formats/ids.py", "formats/thunk.py")
 CONTEXT_ENV = "GGCC_API_INPUTS"
 PY_BIN = ".ggcc/bin/python"
 OUT = "out"
@@ -95,8 +95,8 @@ class _Context:
 
     @staticmethod
     def from_host() -> _Context:
-        from ggcc import config
-        from ggcc.hash_cache import HashCache
+        from ggcc.base import config
+        from ggcc.storage.hash_cache import HashCache
 
         hashes = HashCache(config.ggcc_dir())
         pkg = os.path.dirname(os.path.abspath(__file__))
@@ -130,7 +130,7 @@ class _Context:
                 vid = hashes.file_id(path)
                 self.host_paths[dest] = path  # type: ignore[attr-defined]
             else:
-                from ggcc.ids import hash_file
+                from ggcc.formats.ids import hash_file
 
                 vid = hash_file(path)
             self.file_ids[path] = vid
@@ -204,11 +204,12 @@ def function(fn: Callable[..., Any]) -> ThunkFunction:
 
 def force_with_report(lazy: Lazy, jobs: int | None = None, quiet: bool = True) -> tuple[Any, Any]:
     """Force ``lazy`` on the local engine; (decoded result, ForceReport)."""
-    from ggcc import config, progress
+    from ggcc.base import config
+    from ggcc.base.errors import GgccError
+    from ggcc.commands import progress
     from ggcc.engines.local import LocalEngine
-    from ggcc.errors import GgccError
-    from ggcc.local_store import LocalStore
-    from ggcc.scheduler import force as force_refs
+    from ggcc.engines.scheduler import force as force_refs
+    from ggcc.storage.local_store import LocalStore
 
     store = LocalStore(config.ggcc_dir())
     ctx = _Context.current()

@@ -16,7 +16,7 @@ import os
 import sys
 
 from ggcc import api
-from ggcc.thunk import NEW_THUNKS_DIR
+from ggcc.formats.thunk import NEW_THUNKS_DIR
 
 
 def main(argv: list[str]) -> int:

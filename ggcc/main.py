@@ -7,6 +7,8 @@ because it runs once per compile.
 
 import sys
 
+from ggcc import ensure_site
+
 SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "stats", "version", "help", "daemon", "infer", "masquerade", "worker", "workers", "lambda", "cmake", "ninja", "make", "config", "doctor"})
 
 
@@ -18,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         args = args[1:]
     if not args or args[0] in SUBCOMMANDS or args[0].startswith("-"):
         ensure_site()
-        from ggcc import cli
+        from ggcc.commands import cli
 
         return cli.main(args)
     miss = near_miss(args[0])
@@ -27,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"of that name through ggcc, give its path (ggcc ./{args[0]} or ggcc /usr/bin/{args[0]})\n")
         return 2
     # Anything else is a compiler: `ggcc gcc -c x.c`, `ggcc /usr/bin/cc ...`.
-    from ggcc.client import main as launch
+    from ggcc.client.launch import main as launch
 
     return launch(args)
 
@@ -48,15 +50,6 @@ def near_miss(word: str) -> str:
 
     close = difflib.get_close_matches(word, sorted(SUBCOMMANDS), n=1, cutoff=0.7)
     return close[0] if close else ""
-
-
-def ensure_site() -> None:
-    """Set up site's paths (ggcc's dependencies, .pth files) if bin/ggcc
-    started Python without them: only the launcher's hot path goes without."""
-    if sys.flags.no_site and "site" not in sys.modules:
-        import site
-
-        site.main()
 
 
 if __name__ == "__main__":

@@ -9,10 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from ggcc.local_store import LocalStore
 from helpers import stop_daemons
 
+from ggcc.storage.local_store import LocalStore
 
 # The longest tests (minutes each on 2 cores), started first: run-tests
 # runs the suite on every core (pytest-xdist), and a long test handed out

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ggcc.launcher.args import Compile, parse
+from ggcc.formats.compile import Compile
+from ggcc.launcher.args import parse
 
 CACHE = Path(os.environ.get("GGCC_TEST_CACHE", Path.home() / ".cache" / "ggcc-test-sources"))
 

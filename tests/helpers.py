@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ggcc.hash_cache import HashCache
-from ggcc.local_store import LocalStore
-from ggcc.thunk import Input, Output, Thunk
+from ggcc.formats.thunk import Input, Output, Thunk
+from ggcc.storage.hash_cache import HashCache
+from ggcc.storage.local_store import LocalStore
 
 
 def sh_thunk(

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from debian_sources import copy_of, zlib_commands
+
 from ggcc.launcher.archive import ArchiveCommand, parse
-from ggcc.launcher.args import Local
+from ggcc.launcher.request import Local
 
 GGCC = [sys.executable, "-m", "ggcc"]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ggcc.launcher.args import Compile, Local, parse
+from ggcc.formats.compile import Compile
+from ggcc.launcher.args import parse
+from ggcc.launcher.request import Local
 
 
 def test_cmake_style_compile() -> None:

@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import GGCC, ggcc_stats, stop_daemons
 
-from ggcc.cmake import configure
-from ggcc.ninja.run import has_jobs_flag
+from ggcc.commands import cmake as configure
+from ggcc.commands.ninja import has_jobs_flag
 
 CMAKELISTS = """
 cmake_minimum_required(VERSION 3.18)

@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from ggcc import config_file
 from helpers import GGCC, ggcc_stats
+
+from ggcc.base import config_file
 
 
 def test_parse_reads_the_flat_toml_users_write() -> None:

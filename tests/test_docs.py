@@ -1,5 +1,5 @@
 """The README stays short and true: its length, every link, and its
-settings table against the catalogue (ggcc/settings.py)."""
+settings table against the catalogue (ggcc/base/settings.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from ggcc import settings
 from helpers import GGCC
+
+from ggcc.base import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 LINK = re.compile(r"\]\(([^)\s]+)\)")

@@ -4,12 +4,12 @@ import os
 import time
 from pathlib import Path
 
-from ggcc import ids
-from ggcc.executor import execute
-from ggcc.local_store import LocalStore
-from ggcc.sandbox import SandboxPool
-
 from helpers import sh_thunk
+
+from ggcc.execution.executor import execute
+from ggcc.execution.sandbox import SandboxPool
+from ggcc.formats import ids
+from ggcc.storage.local_store import LocalStore
 
 
 def test_runs_with_exactly_its_inputs_and_environment(store: LocalStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -128,7 +128,7 @@ def test_missing_input_blob_is_a_clear_failure(store: LocalStore) -> None:
 
 
 def test_program_that_cannot_run(store: LocalStore) -> None:
-    from ggcc.thunk import Input, Output, Thunk
+    from ggcc.formats.thunk import Input, Output, Thunk
 
     not_a_program = store.put_bytes(b"\x7fELF garbage")
     t = Thunk.make(Input("bin/x", not_a_program), ["x"], outputs=[Output("o", "o")])

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from debian_sources import ZLIB_OUTPUTS, copy_of, zlib_outputs
 from helpers import GGCC, flip_in_place, ggcc_stats, unusable_ggcc_dir
 from servers import redis_server
@@ -75,7 +74,7 @@ def test_corrupt_blobs_in_the_local_store(tmp_path: Path, plain: dict[str, bytes
     # Each blob that a step used was found damaged (one is shared by
     # several results: once), removed, and its step ran again.
     assert s["corrupt_blobs"] >= 20 and s["local_fallbacks"] == {} and s["errors"] == 0, s
-    from ggcc import ids
+    from ggcc.formats import ids
 
     for result in (store / "results").glob("*/*"):  # what the store holds now is right
         for _, oid, _ in json.loads(result.read_text())["outputs"]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ggcc.fsutil import copy_over_if_unchanged
+from ggcc.base.fsutil import copy_over_if_unchanged
 
 
 def _files(tmp_path: Path) -> tuple[Path, Path]:
@@ -47,7 +47,7 @@ def test_atomic_writes_skip_a_stray_temporary_and_leave_none(tmp_path: Path) -> 
     with this pid) is neither reused nor overwritten."""
     import threading
 
-    from ggcc import fsutil
+    from ggcc.base import fsutil
 
     n = next(fsutil._serial) + 1
     stray = tmp_path / f".ggcc-tmp-{os.getpid()}-{threading.get_ident():x}-{n}"
@@ -63,7 +63,7 @@ def test_atomic_writes_skip_a_stray_temporary_and_leave_none(tmp_path: Path) -> 
 
 
 def test_parsed_files_are_parsed_again_only_when_rewritten(tmp_path: Path) -> None:
-    from ggcc import fsutil
+    from ggcc.base import fsutil
 
     parsed: list[bytes] = []
 

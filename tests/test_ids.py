@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ggcc import ids
+from ggcc.formats import ids
 
 
 @given(st.binary(max_size=4096))

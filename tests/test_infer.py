@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from debian_sources import build_outputs, zlib_outputs, zlib_plain_and_ours
 from helpers import GGCC
-from ggcc import placeholder
 
+from ggcc.formats import placeholder
 
 
 def _env(store: Path, **extra: str) -> dict[str, str]:

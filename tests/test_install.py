@@ -17,7 +17,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from helpers import ggcc_stats
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,8 +70,8 @@ def test_the_installed_command_starts_python_without_site(venv: Path, tmp_path: 
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     imported = {line.rpartition("|")[2].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
-    assert {"ggcc.client", "ggcc.wire", "_socket"} <= imported, imported
-    assert not imported & {"site", "os", "typing", "re", "ggcc.config", "ggcc.launcher"}, imported & {"site", "os"}
+    assert {"ggcc.client.launch", "ggcc.formats.wire", "_socket"} <= imported, imported
+    assert not imported & {"site", "os", "typing", "re", "ggcc.base.config", "ggcc.launcher"}, imported & {"site", "os"}
     assert (tmp_path / "a.o").read_bytes() == (tmp_path / "plain.o").read_bytes()
     s = ggcc_stats(store)
     assert (s["invocations"], s["executed"], s["cache_hits"], s["local_fallbacks"]) == (2, 1, 1, {}), s

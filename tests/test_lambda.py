@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from debian_sources import build_outputs, configure_libuv, copy_of, zlib_outputs, zlib_plain_and_ours
 from helpers import GGCC, cmake_launcher_flags, ggcc_stats, stop_daemons
 from servers import lambda_harness
 
 from ggcc.aws import protocol
-from ggcc.result import OutputValue, Result
+from ggcc.formats.result import OutputValue, Result
 
 BUCKET = "ggcc-lambda-test"
 

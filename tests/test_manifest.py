@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ggcc.dependency_scan.scan_cache import ScanCache
-from ggcc.hash_cache import HashCache
 from ggcc.launcher import manifest
+from ggcc.storage.hash_cache import HashCache
 
 
 def _age(d: Path, seconds: float = 60) -> int:
@@ -61,7 +61,7 @@ def test_after_edits_a_lookup_hashes_the_edited_source_once_and_finds_a_reverted
     _age(hdr)
     hashes = HashCache(None)
     versions = [f"int v{i};\n".encode() * 100 for i in range(5)]
-    from ggcc import ids
+    from ggcc.formats import ids
 
     for i, v in enumerate(versions):  # one entry per earlier version of the source, as edits leave them
         entry = manifest.Entry((("a.c", ids.value_id_of_bytes(v)), ("a.h", hashes.file_id(str(hdr)))),

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from ggcc.launcher.rewrites import PROBE_STREAK, QUICK_S, Rewrites
-from ggcc.probe import is_probe, run_by_configure
 from helpers import GGCC
+
+from ggcc.client.probe import is_probe, run_by_configure
+from ggcc.launcher.rewrites import PROBE_STREAK, QUICK_S, Rewrites
 
 
 @pytest.mark.parametrize("argv, cwd, want", [

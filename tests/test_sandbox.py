@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-from ggcc.executor import execute
-from ggcc.local_store import LocalStore
-from ggcc.sandbox import SandboxPool
-
 from helpers import flip_in_place, sh_thunk
+
+from ggcc.execution.executor import execute
+from ggcc.execution.sandbox import SandboxPool
+from ggcc.storage.local_store import LocalStore
 
 # The listing is taken before the file that holds it exists.
 LIST = 'L=$(find . -path ./.ggcc -prune -o -print | sort); M=$(ls -l a.h | cut -c1-10); printf "%s\n%s\n" "$L" "$M" > listing'
@@ -84,7 +84,7 @@ def test_output_in_a_reused_tree_is_not_stale(store: LocalStore) -> None:
 
 
 def test_declared_directories_exist_and_do_not_linger(store: LocalStore) -> None:
-    from ggcc.thunk import Input, Output, Thunk
+    from ggcc.formats.thunk import Input, Output, Thunk
 
     pool = SandboxPool(store, kept=1)  # one sandbox: every run reuses it
     sh = Input(".ggcc/bin/sh", store.put_file("/bin/sh"), True)
@@ -129,7 +129,7 @@ def test_an_input_damaged_in_the_store_between_runs_is_never_used(store: LocalSt
     sandbox waits in the pool (size and mtime kept) are found before the
     next run, which then fails to set up (the blob is gone) instead of
     reading them; the store knows it from then on."""
-    from ggcc.executor import CORRUPT_INPUT
+    from ggcc.execution.executor import CORRUPT_INPUT
     
     pool = SandboxPool(store, kept=1)
     header = b"#define K 12345\n" * 50
@@ -148,7 +148,7 @@ def test_an_input_kept_from_before_the_store_replaced_it_is_not_reused(store: Lo
     """The kept file was the store's inode; the store then found that inode
     damaged (through another sandbox), removed it and stored the bytes
     afresh: the old inode, still kept here, must not be used."""
-    from ggcc.local_store import CorruptBlob
+    from ggcc.storage.local_store import CorruptBlob
 
     pool = SandboxPool(store, kept=1)
     header = b"#define K 12345\n" * 50

@@ -9,15 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
-
 from debian_sources import copy_of, libuv_compiles, zlib_commands
 from helpers import GGCC, ggcc_stats
+
 from ggcc.dependency_scan import cpp_expr, directives, headers, scanner
 from ggcc.dependency_scan.scan_cache import ScanCache
-from ggcc.hash_cache import HashCache
-from ggcc.launcher.args import Compile, parse
-
-
+from ggcc.formats.compile import Compile
+from ggcc.launcher.args import parse
+from ggcc.storage.hash_cache import HashCache
 
 # -- directives ------------------------------------------------------------
 

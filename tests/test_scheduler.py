@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from ggcc.engines.local import LocalEngine
-from ggcc.local_store import LocalStore
-from ggcc.scheduler import force
-from ggcc.thunk import Input, Output, Thunk
-
 from helpers import sh_thunk
+
+from ggcc.engines.local import LocalEngine
+from ggcc.engines.scheduler import force
+from ggcc.formats.thunk import Input, Output, Thunk
+from ggcc.storage.local_store import LocalStore
 
 
 def _force(store: LocalStore, refs: list[str], jobs: int = 2):  # type: ignore[no-untyped-def]
@@ -76,7 +76,7 @@ def test_long_chain_does_not_hit_recursion_limits(store: LocalStore) -> None:
 
 
 def test_unknown_thunk_is_a_clear_failure(store: LocalStore) -> None:
-    from ggcc import ids
+    from ggcc.formats import ids
 
     missing = ids.thunk_id_of_bytes(b"never stored")
     report = _force(store, [missing])

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from debian_sources import copy_of, zlib_commands
 from servers import redis_server, s3_server
 
@@ -103,9 +102,10 @@ def test_corrupt_object_in_the_shared_store_is_not_used(tmp_path: Path) -> None:
 
 
 def test_a_blob_damaged_here_is_never_sent(tmp_path: Path) -> None:
-    from ggcc.local_store import CorruptBlob
-    from ggcc.storage import open_store
     from helpers import flip_in_place
+
+    from ggcc.storage import open_store
+    from ggcc.storage.local_store import CorruptBlob
 
     with redis_server(tmp_path) as r:
         store = open_store(str(tmp_path / "s"), r.uri)

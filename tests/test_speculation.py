@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from ggcc.inotify import Inotify
+from ggcc.daemon.inotify import Inotify
 
 GGCC = [sys.executable, "-m", "ggcc"]
 CFLAGS = ["-O2", "-g", "-Wall", "-c", "a.c", "-o", "a.o", "-MD", "-MF", "a.d"]

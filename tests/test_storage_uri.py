@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ggcc.errors import GgccError
+from ggcc.base.errors import GgccError
 from ggcc.storage import open_store
 from ggcc.storage.tiered import TieredStore
 from ggcc.storage.uri import open_backend

@@ -6,13 +6,14 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import flip_in_place as _flip_in_place
+from helpers import ggcc_stats
 
-from ggcc import ids
-from ggcc.errors import GgccError
-from ggcc.hash_cache import RACY_WINDOW_S, HashCache
-from ggcc.local_store import CorruptBlob, LocalStore
-from ggcc.result import OutputValue, Result
-from helpers import flip_in_place as _flip_in_place, ggcc_stats
+from ggcc.base.errors import GgccError
+from ggcc.formats import ids
+from ggcc.formats.result import OutputValue, Result
+from ggcc.storage.hash_cache import RACY_WINDOW_S, HashCache
+from ggcc.storage.local_store import CorruptBlob, LocalStore
 
 
 def _writer(root: str, worker: int, rounds: int) -> list[str]:
@@ -156,7 +157,7 @@ def test_a_blob_removed_by_another_process_is_not_reported_present(tmp_path: Pat
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # The daemon remembers which blobs it has seen (no stat per header per
     # compile); a trim or a clear elsewhere must end that memory.
-    monkeypatch.setattr("ggcc.local_store.REMOVALS_CHECK_S", 0.0)
+    monkeypatch.setattr("ggcc.storage.local_store.REMOVALS_CHECK_S", 0.0)
     root = str(tmp_path / "s")
     daemon, other = LocalStore(root), LocalStore(root)
     kept, trimmed = daemon.put_bytes(b"k" * 10_000), daemon.put_bytes(b"t" * 10_000)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ggcc import ids
-from ggcc.thunk import MAGIC, Input, Output, Thunk, ThunkFormatError, parse_thunk
+from ggcc.formats import ids
+from ggcc.formats.thunk import MAGIC, Input, Output, Thunk, ThunkFormatError, parse_thunk
 
 segment = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-+.", min_size=1, max_size=8).filter(
     lambda s: s not in (".", "..")
@@ -77,8 +77,8 @@ def test_non_canonical_bytes_are_refused(t: Thunk) -> None:
 
 def test_id_is_stable_across_processes_and_hash_seeds() -> None:
     code = (
-        "from ggcc.thunk import Thunk, Input, Output\n"
-        "from ggcc import ids\n"
+        "from ggcc.formats.thunk import Thunk, Input, Output\n"
+        "from ggcc.formats import ids\n"
         "v = ids.value_id_of_bytes(b'x')\n"
         "t = Thunk.make(Input('bin/cc', v), ['cc', '-c', 'a.c', '\u00e9\\udc80'], {'B': '1', 'A': '2'},\n"
         "  [Input('z.c', v), Input('a.c', v, True)], [Output('o', 'a.o')])\n"

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from debian_sources import build_outputs, copy_of, zlib_outputs
 from helpers import GGCC, ggcc_stats
-from ggcc import ids
-from ggcc.launcher import travel
-from ggcc.result import OutputValue, Result
-from ggcc.thunk import ROOT_TOKEN, Input, Output, Thunk
 from servers import redis_server
+
+from ggcc.formats import ids
+from ggcc.formats.result import OutputValue, Result
+from ggcc.formats.thunk import ROOT_TOKEN, Input, Output, Thunk
+from ggcc.launcher import travel
 
 GCC = Input("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", ids.value_id_of_bytes(b"loader"))
 LAUNCHER = " ".join(GGCC)

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from helpers import flip_in_place as _flip_in_place, ggcc_stats, unusable_ggcc_dir
+from helpers import flip_in_place as _flip_in_place
+from helpers import ggcc_stats, unusable_ggcc_dir
 
 GGCC = [sys.executable, "-m", "ggcc"]
 
@@ -217,7 +217,7 @@ def test_a_wrong_setting_is_said_once_per_build_and_the_build_completes(tmp_path
 
 
 def test_said_again_for_the_next_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ggcc import notice
+    from ggcc.base import notice
 
     assert notice.first_in_build(str(tmp_path), "x") and not notice.first_in_build(str(tmp_path), "x")
     assert notice.first_in_build(str(tmp_path), "y")
@@ -430,7 +430,7 @@ def test_an_interrupted_infer_leaves_no_placeholder_and_says_how_many_it_removed
     import re
     import signal
 
-    from ggcc import placeholder
+    from ggcc.formats import placeholder
 
     d = tmp_path / "p"
     _many_files(d, 40, size=400)

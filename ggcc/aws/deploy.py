@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ggcc.aws.package import HANDLER, build_zip, code_sha256
-from ggcc.errors import GgccError
+from ggcc.base.errors import GgccError
 
 DEFAULT_ROLE = "ggcc-lambda"
 RUNTIME = "python3.12"
@@ -65,7 +65,7 @@ def _say(e: BaseException) -> str:
 
 def policy_document(storage_uri: str) -> dict[str, Any]:
     """The least the function needs: its storage prefix, and its logs."""
-    from ggcc.storage.uri import parse
+    from ggcc.base.storage_uri import parse
 
     spec = parse(storage_uri) if storage_uri else None  # refuses credentials in it: they would be in the ARN
     statements: list[dict[str, Any]] = [{
@@ -114,7 +114,7 @@ def ensure_role(iam: Any, storage_uri: str, name: str = DEFAULT_ROLE) -> str:
 def deploy(s: Settings, storage_uri: str, create_role: bool, say: Any = print) -> dict[str, Any]:
     """Create or update the function and wait until it can be invoked."""
     if storage_uri:
-        from ggcc.storage.uri import parse
+        from ggcc.base.storage_uri import parse
 
         parse(storage_uri)  # a wrong one (credentials in it) stops here, before anything is made
     lam, iam = _clients(s.region)

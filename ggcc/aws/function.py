@@ -29,11 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ggcc.aws import protocol
-from ggcc.local_store import LocalStore
-from ggcc.remote_exec import run_fetched
-from ggcc.result import Result
-from ggcc.sandbox import SandboxPool
+from ggcc.execution.remote_exec import run_fetched
+from ggcc.execution.sandbox import SandboxPool
+from ggcc.formats.result import Result
 from ggcc.storage.backend import StorageError
+from ggcc.storage.local_store import LocalStore
 from ggcc.storage.tiered import TieredStore
 
 _FETCH_THREADS = 16

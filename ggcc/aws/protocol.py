@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from ggcc import ids
-from ggcc.result import Result
+from ggcc.formats import ids
+from ggcc.formats.result import Result
 
 VERSION = 1
 # Lambda's limit is 6 MB (6,291,456 bytes) each way; keep a margin for the

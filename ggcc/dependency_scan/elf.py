@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from ggcc.errors import GgccError
+from ggcc.base.errors import GgccError
 
 _DEFAULT_DIRS = ("/lib64", "/usr/lib64", "/lib", "/usr/lib")
 

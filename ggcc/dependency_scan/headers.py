@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from ggcc.dependency_scan.depfile import parse_depfile
-from ggcc.launcher.args import Compile
+from ggcc.formats.compile import Compile
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def _fallback_cache() -> object:
     """A process-wide cache for callers without a daemon context."""
     global _default_cache
     from ggcc.dependency_scan.scan_cache import ScanCache
-    from ggcc.hash_cache import HashCache
+    from ggcc.storage.hash_cache import HashCache
 
     if _default_cache is None:
         _default_cache = ScanCache(None, HashCache(None))
@@ -200,8 +200,8 @@ def own_scan(compiler: str, comp: Compile, cwd: str, env: dict[str, str], cache:
 def _temp_beside(dest: str) -> str:
     """A temporary file for the depfile ``dest``: beside where it will be
     renamed to (a depfile that is /dev/null or a FIFO gets one elsewhere)."""
-    from ggcc import placement
-    from ggcc.fsutil import open_temp_beside
+    from ggcc.base import placement
+    from ggcc.base.fsutil import open_temp_beside
 
     where = placement.scratch_dir(dest, placement.FOPEN)
     fd, tmp = open_temp_beside(os.path.join(where, os.path.basename(dest)), ".ggcc-dep-")

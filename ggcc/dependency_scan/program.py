@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ggcc.hash_cache import HashCache
-from ggcc.local_store import LocalStore
-from ggcc.thunk import ROOT_TOKEN
+from ggcc.formats.thunk import ROOT_TOKEN
+from ggcc.storage.hash_cache import HashCache
+from ggcc.storage.local_store import LocalStore
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def load_or_capture(program: str, invoked: str, store: LocalStore, hashes: HashC
     import hashlib
     import json
 
-    from ggcc.fsutil import atomic_write_bytes
+    from ggcc.base.fsutil import atomic_write_bytes
 
     where = hashlib.sha256(os.path.abspath(invoked).encode()).hexdigest()[:16]
     path = os.path.join(store.root, "runtimes", f"{hashes.file_id(program)[1:]}-{where}.json")

@@ -25,10 +25,10 @@ import marshal
 import os
 import time
 
-from ggcc import ids
+from ggcc.base.fsutil import atomic_write_bytes
 from ggcc.dependency_scan.directives import Directive, extract
-from ggcc.fsutil import atomic_write_bytes
-from ggcc.hash_cache import HashCache
+from ggcc.formats import ids
+from ggcc.storage.hash_cache import HashCache
 
 RACY_WINDOW_S = 2.0
 _FORMAT = "v2"

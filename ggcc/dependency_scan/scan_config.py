@@ -27,7 +27,7 @@ from ggcc.dependency_scan.cpp_expr import CLANG_QUERIES, GCC_QUERIES, Macro
 from ggcc.dependency_scan.directives import _define
 from ggcc.dependency_scan.scan_cache import ScanCache
 from ggcc.dependency_scan.scanner import Config, Unsupported
-from ggcc.launcher.args import Compile
+from ggcc.formats.compile import Compile
 
 # Flags that change preprocessing in ways the scanner does not model.
 _UNMODELLED = {

@@ -25,12 +25,12 @@ import json
 import os
 from dataclasses import asdict, dataclass
 
+from ggcc.base.errors import GgccError
+from ggcc.base.fsutil import ParsedFiles, atomic_write_bytes
 from ggcc.dependency_scan.program import Runtime, ToolFile, capture_runtime, still_valid, tree_path
-from ggcc.errors import GgccError
-from ggcc.fsutil import ParsedFiles, atomic_write_bytes
-from ggcc.hash_cache import HashCache
-from ggcc.local_store import LocalStore
-from ggcc.thunk import ROOT_TOKEN
+from ggcc.formats.thunk import ROOT_TOKEN
+from ggcc.storage.hash_cache import HashCache
+from ggcc.storage.local_store import LocalStore
 
 FORMAT = 4
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import Protocol
 
-from ggcc.result import Result
-from ggcc.thunk import Thunk
+from ggcc.formats.result import Result
+from ggcc.formats.thunk import Thunk
 
 
 class Engine(Protocol):
@@ -25,25 +25,25 @@ class Engine(Protocol):
 
 
 def make_engine(name: str, store: object, jobs: int, strict: bool = False) -> Engine:
-    from ggcc.errors import GgccError
+    from ggcc.base.errors import GgccError
 
     if name == "local":
         from ggcc.engines.local import LocalEngine
-        from ggcc.local_store import LocalStore
+        from ggcc.storage.local_store import LocalStore
 
         assert isinstance(store, LocalStore)
         return LocalEngine(store, jobs, strict)
     if name == "workers":
         from ggcc.engines.local import LocalEngine
         from ggcc.engines.workers import open_workers_engine
-        from ggcc.local_store import LocalStore
+        from ggcc.storage.local_store import LocalStore
 
         assert isinstance(store, LocalStore)
         return open_workers_engine(store, LocalEngine(store, jobs, strict), in_flight=max(64, jobs))
     if name == "lambda":
         from ggcc.engines.aws_lambda import open_lambda_engine
         from ggcc.engines.local import LocalEngine
-        from ggcc.local_store import LocalStore
+        from ggcc.storage.local_store import LocalStore
 
         assert isinstance(store, LocalStore)
         return open_lambda_engine(store, LocalEngine(store, jobs, strict))

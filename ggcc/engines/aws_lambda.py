@@ -46,18 +46,19 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from ggcc import ids, stats
 from ggcc.aws import protocol
 from ggcc.aws.invoke import Invoker
+from ggcc.base import stats
+from ggcc.base.errors import GgccError
 from ggcc.engines.local import LocalEngine
-from ggcc.executor import blobs_needed
-from ggcc.errors import GgccError
-from ggcc.local_store import LocalStore
-from ggcc.remote_exec import MISSING_INPUT
-from ggcc.result import Result
+from ggcc.execution.executor import blobs_needed
+from ggcc.execution.remote_exec import MISSING_INPUT
+from ggcc.formats import ids
+from ggcc.formats.result import Result
+from ggcc.formats.thunk import Thunk
 from ggcc.storage.backend import StorageError
+from ggcc.storage.local_store import LocalStore
 from ggcc.storage.tiered import TieredStore
-from ggcc.thunk import Thunk
 
 _THROTTLE_TRIES = 12  # with backoff capped at 2 s: about 15 s of trying
 _BACKOFF_FIRST_S = 0.05

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ggcc.executor import execute
-from ggcc.local_store import LocalStore
-from ggcc.result import Result
-from ggcc.sandbox import SandboxPool
-from ggcc.thunk import Thunk
+from ggcc.execution.executor import execute
+from ggcc.execution.sandbox import SandboxPool
+from ggcc.formats.result import Result
+from ggcc.formats.thunk import Thunk
+from ggcc.storage.local_store import LocalStore
 
 
 class LocalEngine:

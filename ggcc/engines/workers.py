@@ -21,13 +21,13 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ggcc import stats
+from ggcc.base import stats
 from ggcc.engines.local import LocalEngine
-from ggcc.executor import blobs_needed
-from ggcc.local_store import LocalStore
-from ggcc.result import Result
+from ggcc.execution.executor import blobs_needed
+from ggcc.formats.result import Result
+from ggcc.formats.thunk import Thunk
+from ggcc.storage.local_store import LocalStore
 from ggcc.storage.tiered import TieredStore
-from ggcc.thunk import Thunk
 from ggcc.workers.queue import EntryLost, Queue
 
 ALIVE_CHECK_S = 5.0  # how long "no worker is alive" is believed
@@ -122,7 +122,7 @@ class WorkersEngine:
 
 def open_workers_engine(store: LocalStore, local: LocalEngine, in_flight: int = 256) -> WorkersEngine:
     """The engine for a redis:// shared store (GgccError otherwise)."""
-    from ggcc.errors import GgccError
+    from ggcc.base.errors import GgccError
     from ggcc.storage.redis_backend import RedisBackend
 
     if not isinstance(store, TieredStore) or not isinstance(store.backend, RedisBackend):

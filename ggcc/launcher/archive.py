@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ggcc.launcher.args import Local
+from ggcc.launcher.request import Local
 
 _AR_NAMES = ("ar", "x86_64-linux-gnu-ar")
 _RANLIB_NAMES = ("ranlib", "x86_64-linux-gnu-ranlib")

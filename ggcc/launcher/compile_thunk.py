@@ -17,10 +17,11 @@ from collections.abc import Iterable, Mapping
 
 from ggcc.dependency_scan.program import rooted, tree_path
 from ggcc.dependency_scan.toolchain import Toolchain
-from ggcc.hash_cache import HashCache
-from ggcc.launcher.args import PREFIX_MAP_OPTIONS, Compile
-from ggcc.local_store import LocalStore
-from ggcc.thunk import ROOT_TOKEN, Input, Output, Thunk
+from ggcc.formats.compile import Compile
+from ggcc.formats.thunk import ROOT_TOKEN, Input, Output, Thunk
+from ggcc.launcher.args import PREFIX_MAP_OPTIONS
+from ggcc.storage.hash_cache import HashCache
+from ggcc.storage.local_store import LocalStore
 
 OBJECT_TAG = "object"
 

@@ -8,9 +8,10 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, Protocol, TypeVar
 
-from ggcc import stats
+from ggcc.base import stats
+from ggcc.launcher.request import Request
 from ggcc.launcher.rewrites import Rewrites
 
 if TYPE_CHECKING:
@@ -18,12 +19,23 @@ if TYPE_CHECKING:
 
     from ggcc.dependency_scan.scan_cache import ScanCache
     from ggcc.engines import Engine
-    from ggcc.hash_cache import HashCache
     from ggcc.launcher.deferred import Session
-    from ggcc.local_store import LocalStore
-    from ggcc.speculation import Speculator
+    from ggcc.storage.hash_cache import HashCache
+    from ggcc.storage.local_store import LocalStore
 
 T = TypeVar("T")
+
+
+class SaveWatch(Protocol):
+    """What the steps tell the daemon's compiling-on-save (daemon/speculation.py)
+    and ask of it; the launcher knows it only by this face."""
+
+    def remember(self, req: Request, source: str) -> None: ...
+    def forget(self, source: str) -> None: ...
+    def remember_link(self, req: Request, inputs: list[str]) -> None: ...
+    def made(self, path: str, id_: str, known: dict[str, str]) -> None: ...
+    def wait_for(self, req: Request) -> None: ...
+    def take(self, thunk_id: str) -> bool: ...
 
 
 RECORD_DELAY_S = 2.0  # the longest a direct-mode record waits for the daemon to be quiet
@@ -58,7 +70,7 @@ class Context:
     _answering: int = field(default=0, init=False)  # requests being answered now
     _settling: int = field(default=0, init=False)  # lookups waiting for a record
     _quiet: threading.Condition = field(init=False)
-    speculator: Speculator | None = field(default=None, init=False)  # the daemon's: compiling on save
+    speculator: SaveWatch | None = field(default=None, init=False)  # the daemon's: compiling on save
     rewrites: Rewrites = field(default_factory=Rewrites, init=False)  # probe files, by behaviour
 
     def __post_init__(self) -> None:
@@ -76,7 +88,7 @@ class Context:
     def hashes(self) -> HashCache:
         with self._lock:
             if self._hashes is None:
-                from ggcc.hash_cache import HashCache
+                from ggcc.storage.hash_cache import HashCache
 
                 self._hashes = HashCache(self.root)
             return self._hashes
@@ -104,9 +116,8 @@ class Context:
 
     def engine(self, store: LocalStore, env: dict[str, str]) -> Engine:
         """The engine GGCC_ENGINE names (local, workers, lambda), kept per store."""
+        from ggcc.base.config import strict_sandbox
         from ggcc.engines.local import LocalEngine
-
-        from ggcc.config import strict_sandbox
 
         strict = strict_sandbox(env)
         name = env.get("GGCC_ENGINE") or "local"
@@ -117,16 +128,16 @@ class Context:
                 local = LocalEngine(store, self.jobs, strict=strict)
                 e = local
                 if name == "workers":
+                    from ggcc.base.errors import GgccError
                     from ggcc.engines.workers import open_workers_engine
-                    from ggcc.errors import GgccError
 
                     try:
                         e = open_workers_engine(store, local)
                     except GgccError as why:
                         stats.record(self.root, f"error engine: {why.message}")
                 elif name == "lambda":
+                    from ggcc.base.errors import GgccError
                     from ggcc.engines.aws_lambda import open_lambda_engine
-                    from ggcc.errors import GgccError
 
                     try:
                         e = open_lambda_engine(store, local, env, say=self.say_later)
@@ -150,7 +161,7 @@ class Context:
 
     def dir_problem(self) -> str:
         """config.dir_problem(root), looked at again at most once a second."""
-        from ggcc.config import dir_problem
+        from ggcc.base.config import dir_problem
 
         now = time.monotonic()
         if now >= self._dir_checked_until:
@@ -160,7 +171,7 @@ class Context:
 
     def bad_settings(self, env: dict[str, str]) -> list[str]:
         """settings.problems(env), remembered per distinct set of values."""
-        from ggcc import settings
+        from ggcc.base import settings
 
         key = settings.relevant(env)
         got = self._checked_settings.get(key)

@@ -35,7 +35,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ggcc import placeholder
+from ggcc.formats import placeholder
 
 SESSION_ENV = "GGCC_INFER"
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 
-from ggcc import placement
-from ggcc.launcher.args import Compile
+from ggcc.base import placement
+from ggcc.formats.compile import Compile
+from ggcc.formats.result import Result
 from ggcc.launcher.request import Done
-from ggcc.local_store import LocalStore
-from ggcc.result import Result
+from ggcc.storage.local_store import LocalStore
 
 
 def write_back(
@@ -56,7 +56,7 @@ def deliver_over(result: Result, tag: str, dest: str, store: LocalStore, umask: 
     """An output over its placeholder, only if that is still at ``dest``:
     the placeholder's last stat (None: the build moved, removed or rewrote
     it; theirs wins)."""
-    from ggcc.fsutil import copy_over_if_unchanged
+    from ggcc.base.fsutil import copy_over_if_unchanged
 
     src, mode = output_file(result, tag, store, umask)
     return copy_over_if_unchanged(src, dest, placeholder_data, mode)
@@ -71,7 +71,7 @@ def output_file(result: Result, tag: str, store: LocalStore, umask: int) -> tupl
 def host_messages(result: Result) -> tuple[bytes, bytes]:
     """The run's stdout and stderr as the host would have seen them (the
     tree stands for "/": the token is nothing)."""
-    from ggcc.thunk import ROOT_TOKEN
+    from ggcc.formats.thunk import ROOT_TOKEN
 
     token = ROOT_TOKEN.encode()
     return result.stdout.replace(token, b""), result.stderr.replace(token, b"")

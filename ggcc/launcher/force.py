@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 
-from ggcc import stats
+from ggcc.base import stats
+from ggcc.formats.result import Result
+from ggcc.formats.thunk import Thunk
 from ggcc.launcher import travel
-from ggcc.launcher.args import Local
 from ggcc.launcher.context import Context
-from ggcc.local_store import LocalStore
-from ggcc.result import Result
-from ggcc.thunk import Thunk
+from ggcc.launcher.request import Local
+from ggcc.storage.local_store import LocalStore
 
 
 def force_step(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -> tuple[Result, bool] | Local:
@@ -20,9 +20,9 @@ def force_step(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str
 
     Identical thunks asked for at once (two build directories, one
     command) run once: the others wait and take its result."""
+    from ggcc.engines.scheduler import ForceReport, force
     from ggcc.launcher import travel
     from ggcc.launcher.compile_thunk import OBJECT_TAG
-    from ggcc.scheduler import ForceReport, force
 
     store.put_thunk(thunk)
     cached = store.get_result(thunk.id)
@@ -56,7 +56,7 @@ def force_step(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str
             return travelled, True
         report = ctx.once(thunk.id, run)  # it was another root's, and tied to it: run ours
     if report is not None and not report.ok:
-        from ggcc.executor import CORRUPT_INPUT, MISSING_INPUT_HERE
+        from ggcc.execution.executor import CORRUPT_INPUT, MISSING_INPUT_HERE
 
         f = report.failures[0]
         if f.result is not None and f.result.error.startswith(CORRUPT_INPUT):
@@ -100,7 +100,7 @@ def _from_travel(where: travel.Place, thunk: Thunk, store: LocalStore, ctx: Cont
 def _to_travel(where: travel.Place, thunk: Thunk, result: Result, store: LocalStore, ctx: Context) -> None:
     """File a result just made under its travel key, if its bytes do not
     depend on its root; count it if they do."""
-    from ggcc.errors import GgccError
+    from ggcc.base.errors import GgccError
     from ggcc.launcher import travel
 
     try:

@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from ggcc.launcher.args import Local
+from ggcc.launcher.request import Local
 
 # ld's options with a value, by what the value is. SEPARATE: the value is
 # the next word; JOINED: written in the same word after these prefixes.
@@ -281,7 +281,7 @@ def map_args(cmd: LdCommand) -> list[str]:
 
 
 def _archive_holds_placeholders(path: str) -> bool:
-    from ggcc import placeholder
+    from ggcc.formats import placeholder
 
     try:
         with open(path, "rb") as f:
@@ -320,7 +320,7 @@ def load_record(root: str, key: str) -> tuple[LdCommand, list[str]] | None:
 
 
 def save_record(root: str, key: str, cmd: LdCommand, files: list[str]) -> None:
-    from ggcc.fsutil import atomic_write_bytes
+    from ggcc.base.fsutil import atomic_write_bytes
 
     path = _record_path(root, key)
     data = json.dumps({"ld": cmd.ld, "args": list(cmd.args), "output": cmd.output, "files": files}).encode()

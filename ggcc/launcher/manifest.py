@@ -32,9 +32,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from ggcc.fsutil import ParsedFiles, atomic_write_bytes
-from ggcc.hash_cache import HashCache
-from ggcc.local_store import LocalStore
+from ggcc.base.fsutil import ParsedFiles, atomic_write_bytes
+from ggcc.storage.hash_cache import HashCache
+from ggcc.storage.local_store import LocalStore
 
 Listing = Callable[[str], "frozenset[str]"]  # a directory -> the names of its non-directories
 

@@ -1,5 +1,6 @@
 """What a launcher asks the daemon (a compiler or archiver invocation as it
-saw it) and the answer when ggcc did the work."""
+saw it), and the two answers: done (ggcc did the work) or local (the real
+compiler runs in the launcher, and why)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,9 @@ class Done:
     code: int
     stdout: bytes = b""
     stderr: bytes = b""
+
+
+@dataclass(frozen=True)
+class Local:
+    reason: str
+    say: str = ""  # a line for the user's terminal (a wrong setting), said once per build

@@ -3,7 +3,7 @@
 A hand-written configure (zlib's, ffmpeg's, x264's, a project's own
 script) writes its probes into one file, again and again, and compiles
 each version once; autoconf's, CMake's and meson's are known by name
-(ggcc/probe.py), these only by what they do: the file is rewritten within
+(ggcc/client/probe.py), these only by what they do: the file is rewritten within
 QUICK_S of the end of its previous compile, every time. PROBE_STREAK such
 rewrites in a row make a probe file: its compiles go to the real compiler
 (for STICKY_S after the last one). One such rewrite is enough for

@@ -26,21 +26,22 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
-from ggcc import placement, stats
-from ggcc.launcher.args import Compile, Local, parse
+from ggcc.base import placement, stats
+from ggcc.formats.compile import Compile
+from ggcc.launcher.args import parse
 from ggcc.launcher.compiler_env import CLANG_OUT_OF_PROCESS, UNMODELLED_ENV, color_flag, records_flags, thunk_locale
 from ggcc.launcher.context import Context
 from ggcc.launcher.deliver import deliver, deliver_over, host_messages, placeable, write_back
 from ggcc.launcher.force import count_answer, force_step
-from ggcc.launcher.request import Done, Request
+from ggcc.launcher.request import Done, Local, Request
 from ggcc.launcher.rewrites import PROBE_STREAK
 
 if TYPE_CHECKING:
     from ggcc.dependency_scan.headers import Scan, Verification
+    from ggcc.formats.result import Result
+    from ggcc.formats.thunk import Thunk
     from ggcc.launcher.deferred import Session
-    from ggcc.local_store import LocalStore
-    from ggcc.result import Result
-    from ggcc.thunk import Thunk
+    from ggcc.storage.local_store import LocalStore
 
 
 
@@ -122,7 +123,7 @@ def _dir_line(root: str, why: str) -> str:
 def _off(ctx: Context, reason: str, lines: list[str], same: str = "") -> Local:
     """ggcc off for this compile: counted, and said once per build
     (``same``: what makes two notices the same one, if not their text)."""
-    from ggcc import notice
+    from ggcc.base import notice
 
     stats.record(ctx.root, "invocation", f"local {reason}")
     say = ""
@@ -132,7 +133,7 @@ def _off(ctx: Context, reason: str, lines: list[str], same: str = "") -> Local:
 
 
 def _attempt(step: Callable[[Request, Context], Done | Local], req: Request, ctx: Context) -> Done | Local:
-    from ggcc.local_store import CorruptBlob, MissingBlob
+    from ggcc.storage.local_store import CorruptBlob, MissingBlob
 
     try:
         return step(req, ctx)
@@ -154,7 +155,7 @@ def _make_arguments_real(req: Request, ctx: Context) -> None:
     place first, so the tool never reads one."""
     if ctx.session(req.env) is None:
         return
-    from ggcc import placeholder
+    from ggcc.formats import placeholder
 
     store = ctx.store(req.env)
     for a in req.argv[1:]:
@@ -171,7 +172,7 @@ def _make_arguments_real(req: Request, ctx: Context) -> None:
 
 def speculate(req: Request, ctx: Context, known: dict[str, str]) -> str | None:
     """Run ``req`` again for the store (and a compile's manifest) only: its
-    source was just saved, or a link input made (see ggcc/speculation.py).
+    source was just saved, or a link input made (see ggcc/daemon/speculation.py).
     The id of the thunk it executed, or None if it executed nothing."""
     made: list[str] = []
     compile_as_thunk(req, ctx, made, known)
@@ -231,9 +232,9 @@ def _compile(req: Request, ctx: Context, speculated: list[str] | None, known: di
     if not placeable(cwd, (parsed.output, placement.BFD), (parsed.deps.file, placement.FOPEN)):
         return Local("output-not-a-file")
 
+    from ggcc.base.errors import GgccError
     from ggcc.dependency_scan import toolchain
     from ggcc.dependency_scan.program import tree_path
-    from ggcc.errors import GgccError
     from ggcc.launcher import manifest
     from ggcc.launcher.compile_thunk import build_thunk, diagnostic_columns
 
@@ -390,11 +391,11 @@ def _count_scan(root: str, source: str, cwd: str, scan: Scan, v: Verification | 
 
 def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
     """ar r/q and ranlib as thunks; the archive comes back byte-identical."""
+    from ggcc.base.errors import GgccError
     from ggcc.dependency_scan.program import load_or_capture, rooted, tree_path
-    from ggcc.errors import GgccError
+    from ggcc.formats.thunk import Input, Output, Thunk
     from ggcc.launcher import archive
     from ggcc.launcher.compile_thunk import add_host_files
-    from ggcc.thunk import Input, Output, Thunk
 
     cmd = archive.parse(req.argv[0], list(req.argv[1:]))
     if isinstance(cmd, Local):
@@ -415,7 +416,7 @@ def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:
             rt = load_or_capture(os.path.realpath(req.compiler), req.compiler, store, hashes)
     except GgccError:
         return Local("toolchain-capture-failed")
-    from ggcc import placeholder
+    from ggcc.formats import placeholder
 
     session = ctx.session(req.env)
     inputs = {f.tree_path: Input(f.tree_path, f.id, f.executable) for f in rt.files}
@@ -453,11 +454,11 @@ def link_as_thunk(req: Request, ctx: Context, speculated: list[str] | None = Non
     """A link by gcc, g++ or clang as a thunk running ld; the output comes
     back byte-identical (see link.py). ``speculated`` and ``known``: as for
     compile_as_thunk, a link run early with the inputs a speculation made."""
+    from ggcc.base.errors import GgccError
     from ggcc.dependency_scan.program import load_or_capture, rooted, tree_path
-    from ggcc.errors import GgccError
+    from ggcc.formats.thunk import Input, Output, Thunk
     from ggcc.launcher import link
     from ggcc.launcher.compile_thunk import add_host_files, add_search_dirs, locale_setup
-    from ggcc.thunk import Input, Output, Thunk
 
     args = list(req.argv[1:])
     direct = link.is_ld(req.argv[0])  # `ggcc ld ...`: no driver in between
@@ -586,7 +587,7 @@ def _defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Lo
     """Placeholder at ``out`` now; the thunk forced in the background, its
     output put over the placeholder, or the real command run if it fails."""
     from ggcc.launcher.deferred import run_real
-    from ggcc.local_store import CorruptBlob
+    from ggcc.storage.local_store import CorruptBlob
 
     build = _build_id(req.env)
 
@@ -665,8 +666,8 @@ def make_real(path: str, req: Request, ctx: Context) -> bool:
 def _make_real(path: str, store: LocalStore, ctx: Context, req: Request) -> bool:
     """If ``path`` is a placeholder, force its thunk and put the output
     there; False if that failed. Identical thunks in flight run once."""
-    from ggcc import placeholder
-    from ggcc.thunk import split_ref
+    from ggcc.formats import placeholder
+    from ggcc.formats.thunk import split_ref
 
     try:
         ref = placeholder.read(path)

@@ -36,11 +36,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ggcc import ids
-from ggcc.fsutil import atomic_write_bytes
-from ggcc.local_store import LocalStore
-from ggcc.result import OutputValue, Result
-from ggcc.thunk import Thunk
+from ggcc.base.fsutil import atomic_write_bytes
+from ggcc.formats import ids
+from ggcc.formats.result import OutputValue, Result
+from ggcc.formats.thunk import Thunk
+from ggcc.storage.local_store import LocalStore
 
 BASEDIR_ENV = "GGCC_BASEDIR"
 BASE_TOKEN = "@@GGCC_BASE@@"

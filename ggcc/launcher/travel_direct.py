@@ -32,13 +32,13 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ggcc import stats
+from ggcc.base import stats
+from ggcc.formats.result import Result
+from ggcc.formats.thunk import Thunk
 from ggcc.launcher import travel
 from ggcc.launcher.compile_thunk import OBJECT_TAG
 from ggcc.launcher.manifest import key as manifest_key
-from ggcc.local_store import LocalStore
-from ggcc.result import Result
-from ggcc.thunk import Thunk
+from ggcc.storage.local_store import LocalStore
 
 FORMAT = 1
 MAX_ENTRIES = 4

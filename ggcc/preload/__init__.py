@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 
-from ggcc.errors import GgccError
+from ggcc.base.errors import GgccError
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.c")
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-from ggcc.local_store import LocalStore
+from ggcc.storage.local_store import LocalStore
 
 
 def storage_uri(env: Mapping[str, str] | None = None) -> str:
@@ -34,7 +34,8 @@ def open_store(root: str, uri: str | None = None, env: Mapping[str, str] | None 
     uri = storage_uri(env) if uri is None else uri
     if not uri:
         return LocalStore(root)
-    from ggcc.storage.uri import open_backend, parse
+    from ggcc.base.storage_uri import parse
+    from ggcc.storage.uri import open_backend
 
     spec = parse(uri)
     if spec.scheme == "file":

@@ -22,11 +22,12 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TypeVar
 
-from ggcc import ids, stats
-from ggcc.fsutil import open_temp_beside
-from ggcc.local_store import CorruptBlob, LocalStore
-from ggcc.result import Result
+from ggcc.base import stats
+from ggcc.base.fsutil import open_temp_beside
+from ggcc.formats import ids
+from ggcc.formats.result import Result
 from ggcc.storage.backend import Backend, StorageError
+from ggcc.storage.local_store import CorruptBlob, LocalStore
 
 T = TypeVar("T")
 _TRIES = 3

@@ -24,8 +24,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ggcc import settings
-from ggcc.result import Result
+from ggcc.base import settings
+from ggcc.formats.result import Result
 
 STREAM = "ggcc:queue"
 GROUP = "ggcc-workers"

@@ -18,11 +18,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ggcc import stats
-from ggcc.errors import GgccError
-from ggcc.remote_exec import run_fetched
-from ggcc.result import Result
-from ggcc.sandbox import SandboxPool
+from ggcc.base import stats
+from ggcc.base.errors import GgccError
+from ggcc.execution.remote_exec import run_fetched
+from ggcc.execution.sandbox import SandboxPool
+from ggcc.formats.result import Result
 from ggcc.storage.tiered import TieredStore
 from ggcc.workers.queue import CLAIM_AFTER_S, HEARTBEAT_EVERY_S, MAX_DELIVERIES, Job, Queue
 

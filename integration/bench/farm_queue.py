@@ -31,11 +31,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
 from ggcc.engines.local import LocalEngine  # noqa: E402
+from ggcc.engines.scheduler import force  # noqa: E402
 from ggcc.engines.workers import open_workers_engine  # noqa: E402
-from ggcc.local_store import LocalStore  # noqa: E402
-from ggcc.scheduler import force  # noqa: E402
+from ggcc.formats.thunk import Input, Thunk  # noqa: E402
 from ggcc.storage import open_store  # noqa: E402
-from ggcc.thunk import Input, Thunk  # noqa: E402
+from ggcc.storage.local_store import LocalStore  # noqa: E402
 from ggcc.workers.queue import Queue  # noqa: E402
 
 

@@ -27,10 +27,10 @@ import threading
 import time
 
 from ggcc.engines.local import LocalEngine
-from ggcc.local_store import LocalStore
-from ggcc.result import Result
-from ggcc.scheduler import force
-from ggcc.thunk import Input, Thunk
+from ggcc.engines.scheduler import force
+from ggcc.formats.result import Result
+from ggcc.formats.thunk import Input, Thunk
+from ggcc.storage.local_store import LocalStore
 
 
 def startup_baseline(n: int, jobs: int, scratch: str) -> float:

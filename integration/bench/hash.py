@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 
-from ggcc import ids
+from ggcc.formats import ids
 
 
 def main() -> int:

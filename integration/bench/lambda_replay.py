@@ -39,15 +39,15 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from ggcc import ids  # noqa: E402
 from ggcc.aws import protocol  # noqa: E402
 from ggcc.aws.invoke import Reply  # noqa: E402
 from ggcc.engines.aws_lambda import LambdaEngine  # noqa: E402
 from ggcc.engines.local import LocalEngine  # noqa: E402
-from ggcc.result import OutputValue, Result  # noqa: E402
-from ggcc.scheduler import force  # noqa: E402
+from ggcc.engines.scheduler import force  # noqa: E402
+from ggcc.formats import ids  # noqa: E402
+from ggcc.formats.result import OutputValue, Result  # noqa: E402
+from ggcc.formats.thunk import Input, Output, Thunk  # noqa: E402
 from ggcc.storage.tiered import TieredStore  # noqa: E402
-from ggcc.thunk import Input, Output, Thunk  # noqa: E402
 
 
 # -- recording ----------------------------------------------------------------------

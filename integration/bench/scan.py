@@ -48,8 +48,8 @@ from debian_sources import copy_of, libuv_compiles  # noqa: E402
 from ggcc.dependency_scan import headers, scan_config  # noqa: E402
 from ggcc.dependency_scan.scan_cache import ScanCache  # noqa: E402
 from ggcc.dependency_scan.scanner import Config  # noqa: E402
-from ggcc.hash_cache import HashCache  # noqa: E402
-from ggcc.launcher.args import Compile  # noqa: E402
+from ggcc.formats.compile import Compile  # noqa: E402
+from ggcc.storage.hash_cache import HashCache  # noqa: E402
 
 
 def gcc_m(compiler: str, comp: Compile, cwd: str, env: dict[str, str]) -> tuple[float, set[str]]:

@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE.parent.parent / "tests"))  # the server fixtures
 
 from servers import redis_server, s3_server  # noqa: E402
 
-from ggcc.local_store import LocalStore  # noqa: E402
+from ggcc.storage.local_store import LocalStore  # noqa: E402
 from ggcc.storage.tiered import TieredStore  # noqa: E402
 from ggcc.storage.uri import open_backend  # noqa: E402
 

@@ -1,0 +1,1 @@
+"""What every part uses: settings and where state lives, counters, errors, file helpers."""

@@ -1,0 +1,99 @@
+"""`ggcc ninja ARGS`, `ggcc make ARGS`: the build tool, -j fitted to the engine.
+
+How many steps to run at once depends on where they run: the cores for
+the local engine (plus two, so a core is never idle while a launcher
+writes back), hundreds for Lambda, the farm's slots for workers. A -j the
+user gave is kept. The daemon is started before the build, so the first
+compiles do not each wait for it. Nothing in the build tree is changed:
+the compilers come from the build files (`ggcc cmake`, CC="ggcc gcc").
+A one-line summary of what ggcc did for this build goes to stderr at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import subprocess
+import sys
+
+from ggcc.base import config, stats
+from ggcc.base.errors import GgccError
+from ggcc.client import launch
+
+LAMBDA_JOBS_CAP = 500  # launchers are ~9 MB each: 500 fit in a laptop
+
+
+def has_jobs_flag(args: list[str]) -> bool:
+    for a in args:
+        if a == "--":
+            break
+        if a.startswith("--jobs"):
+            return True
+        # -j, -j8, and make's bundled short flags (-kj8): flag letters up to the j
+        if a.startswith("-") and not a.startswith("--") and "j" in a and a[1:a.index("j") + 1].isalpha():
+            return True
+    return False
+
+
+def jobs_for(env: dict[str, str]) -> int:
+    engine = env.get("GGCC_ENGINE") or "local"
+    cores = config.default_jobs()
+    if engine == "lambda":
+        return min(LAMBDA_JOBS_CAP, int(env.get("GGCC_LAMBDA_CONCURRENCY", "1000")))
+    if engine == "workers":
+        return cores + 2 + _farm_slots(env)
+    return int(env.get("GGCC_JOBS") or cores) + 2
+
+
+def _farm_slots(env: dict[str, str]) -> int:
+    try:
+        from ggcc.storage import storage_uri
+        from ggcc.storage.redis_backend import RedisBackend
+        from ggcc.storage.uri import open_backend
+        from ggcc.workers.queue import Queue
+
+        backend = open_backend(storage_uri(env))
+        if not isinstance(backend, RedisBackend):
+            return 0
+        return sum(int(w.get("jobs", 0)) for w in Queue(backend.client(timeout_s=3)).live_workers())
+    except Exception:
+        return 0  # the farm is unreachable: the build will run here
+
+
+def main(tool: str, args: list[str]) -> int:
+    env = dict(os.environ)
+    root = config.ggcc_dir()
+    if not launch.start(root, launch.compiler_env(), retry_now=True):
+        sys.stderr.write(f"ggcc {tool}: the daemon did not start (see {os.path.join(root, 'daemon.log')}); "
+                         "compiles will start it or run locally\n")
+    cmd = [tool, *args] if has_jobs_flag(args) else [tool, f"-j{jobs_for(env)}", *args]
+    sys.stderr.write(f"ggcc: running {shlex.join(cmd)}\n")
+    # The build's own id: its launchers' steps are counted for it too, so
+    # the summary is this build's, whatever else runs beside it.
+    build = secrets.token_hex(8)
+    try:
+        rc = subprocess.run(cmd, env=dict(os.environ, **{stats.BUILD_ENV: build})).returncode
+    except FileNotFoundError:
+        raise GgccError(f"{tool}: command not found (Debian: apt-get install {'ninja-build' if tool == 'ninja' else tool})") from None
+    except KeyboardInterrupt:
+        rc = 130
+    try:
+        sys.stderr.write(summary_line(stats.summary(root, build)) + "\n")
+    finally:
+        try:
+            os.unlink(stats.build_log(root, build))
+        except OSError:
+            pass
+    return rc
+
+
+def summary_line(s: dict[str, object]) -> str:
+    fallbacks = s["local_fallbacks"]
+    assert isinstance(fallbacks, dict)
+    why = ", ".join(f"{n} {k}" for k, n in sorted(fallbacks.items(), key=lambda kv: -kv[1]))
+    travel = s.get("travel")
+    other = travel.get("hits_from_other_root", 0) if isinstance(travel, dict) else 0
+    hits = f"{s['cache_hits']} cache hits" + (f" ({other} from another build root)" if other else "")
+    return (f"ggcc: {s['invocations']} steps: {hits}, {s['executed']} run, "
+            f"{sum(fallbacks.values())} run without ggcc" + (f" ({why})" if why else ""))

@@ -1,0 +1,699 @@
+"""The local store: blobs by content id and results by thunk id, on disk.
+
+Layout under the store root (GGCC_DIR)::
+
+    blobs/ab/<key>      content, read-only (0444); <key> is the id minus its type letter
+    blobs/ab/<key>.x    the same content, executable (0555), made on first need
+    results/ab/<key>    a successful result of thunk T<key> (JSON)
+    hashes/             the file-hash cache (see hash_cache.py)
+    removals            rewritten whenever a blob is removed (see has())
+    tmp/                temporary files and sandboxes (same file system, so
+                        renames into the store and hard links out of it work)
+
+Many processes may write at once: every file is written under a temporary
+name and then linked into place only if absent, so the first complete copy
+of a blob wins and its inode never changes under a reader (results, which
+are not content-addressed, are renamed over).
+
+Nothing is trusted because it is in the store: a blob is checked against
+its id whenever it is used, i.e. copied into a build's tree, linked into a
+sandbox, or sent to another machine (``check``). A blob this process has
+checked, or written itself, is remembered with its (inode, size, mtime,
+ctime): any write to it changes its ctime, which nothing can set back, so
+an unchanged signature means unchanged bytes, and a use costs a stat. A
+blob that fails is counted (``corrupt-blob``), removed, and CorruptBlob
+raised: the step that wanted it runs again.
+
+Recency for LRU eviction is each file's atime, which ggcc sets itself on use
+(the kernel's relatime/noatime updates are not relied on), at most once an
+hour per file so that a hit costs no write. A blob's mtime never changes
+after it is written: sandboxes hard-link blobs and use (inode, size, mtime)
+to tell whether a command wrote through a link.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
+
+from ggcc.base import stats
+from ggcc.base.errors import GgccError
+from ggcc.base.fsutil import atomic_write_bytes, copy_fd, open_temp_beside, umask
+from ggcc.formats import ids
+from ggcc.formats.result import Result
+from ggcc.formats.thunk import Thunk, ThunkFormatError, parse_thunk
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+_TRIM_INTERVAL_S = 60.0
+_RECENCY_GRANULARITY_S = 3600.0
+_TMP_PREFIX = ".new-"  # files being written; never served, swept by trim
+_TRIM_TARGET = 0.9  # trim to 90% of the limit so that trims are rare
+_REMOVALS = "removals"
+REMOVALS_CHECK_S = 1.0
+_PRESENT_LIMIT = 1_000_000  # ids remembered present (~100 MB at most)
+_COPY_WHILE_HASHING = 256 * 1024  # below this, hash first: a blob already stored costs no temporary file
+
+
+class CorruptBlob(GgccError):
+    """A stored blob whose bytes are not its id's; it has been removed."""
+
+    def __init__(self, id_: str, root: str) -> None:
+        super().__init__(f"{_kind_name(id_)} {id_} in the store at {root} was corrupt and has been removed")
+        self.id = id_
+
+
+class MissingBlob(GgccError):
+    """A blob that is not in the store (trimmed, cleared, removed by hand)."""
+
+    def __init__(self, id_: str, root: str) -> None:
+        super().__init__(f"{_kind_name(id_)} {id_} is not in the store at {root}")
+        self.id = id_
+
+
+_Sig = tuple[int, int, int, int]  # (inode, size, mtime_ns, ctime_ns)
+
+
+def _sig(st: os.stat_result) -> _Sig:
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    blobs: int
+    blob_bytes: int
+    results: int
+    result_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.blob_bytes + self.result_bytes
+
+
+class LocalStore:
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.tmp = os.path.join(self.root, "tmp")
+        self._made_dirs: set[str] = set()
+        self._present: set[str] = set()  # ids seen present (see has())
+        self._present_until = 0.0  # until then, no look at the removals stamp
+        self._removals: bytes | None = None  # the removals stamp's text that _present goes with
+        self._checked: dict[str, _Sig] = {}  # blob path -> its signature when its bytes were known right
+
+    # -- paths -----------------------------------------------------------
+    def blob_path(self, id_: str) -> str:
+        key = ids.store_key(id_)
+        return os.path.join(self.root, "blobs", key[:2], key)
+
+    def result_path(self, thunk_id: str) -> str:
+        key = ids.store_key(thunk_id)
+        return os.path.join(self.root, "results", key[:2], key)
+
+    def _ensure_dir(self, d: str) -> None:
+        if d not in self._made_dirs:
+            os.makedirs(d, exist_ok=True)
+            self._made_dirs.add(d)
+
+    def _link_in(self, src: str, dest: str) -> bool:
+        """_link_if_absent, making dest's directory (again) if need be."""
+        d = os.path.dirname(dest)
+        self._ensure_dir(d)
+        try:
+            return _link_if_absent(src, dest)
+        except FileNotFoundError:
+            if not os.path.exists(src):
+                raise
+            self._made_dirs.discard(d)
+            self._ensure_dir(d)
+            return _link_if_absent(src, dest)
+
+    def _open_temp(self, dest: str, mode: int) -> tuple[int, str]:
+        """A temporary file beside dest. The directory is made once per
+        process, and again if it has gone since (`ggcc cache clear` while
+        this process runs)."""
+        d = os.path.dirname(dest)
+        self._ensure_dir(d)
+        try:
+            return open_temp_beside(dest, _TMP_PREFIX, mode)
+        except FileNotFoundError:
+            self._made_dirs.discard(d)
+            self._made_dirs.discard(self.tmp)
+            self._ensure_dir(d)
+            return open_temp_beside(dest, _TMP_PREFIX, mode)
+
+    def tmp_dir(self) -> str:
+        os.makedirs(self.tmp, exist_ok=True)  # not remembered: `ggcc cache clear` may remove it
+        return self.tmp
+
+    # -- blobs -------------------------------------------------------------
+    def has(self, id_: str) -> bool:
+        """True if the blob is present with the size its id promises.
+
+        An id once seen present is remembered: a compile asks this of each
+        of its ~200 headers and a link of each of its objects, and a stat
+        and its path cost ~10 us each time. Blobs leave the store only by
+        trim, verify, clear or the removal of a damaged one, and each of
+        those, in any process, rewrites the ``removals`` stamp: what is
+        remembered is forgotten when the stamp changes (looked at at most
+        every REMOVALS_CHECK_S), and a blob found missing on use at once.
+        A blob removed by hand is found so, and a use of it fails as it
+        would have without the memory (the compile then runs locally)."""
+        if id_ in self._present and self._memory_holds():
+            return True
+        try:
+            ok = os.stat(self.blob_path(id_)).st_size == ids.id_size(id_)
+        except FileNotFoundError:
+            return False
+        if ok:
+            self._seen_present(id_)
+        return ok
+
+    def forget(self) -> None:
+        """Drop what this process remembers of the store's content (a blob
+        it believed present was not: the store was cleared or trimmed)."""
+        self._present.clear()
+        self._checked.clear()
+        self._made_dirs.clear()
+        self._present_until = 0.0
+
+    def _memory_holds(self) -> bool:
+        now = time.monotonic()
+        if now < self._present_until:
+            return True
+        self._present_until = now + REMOVALS_CHECK_S
+        # Its text, not its stat: a freed inode number comes back, and two
+        # rewrites within one tick of the file system's clock share an mtime.
+        try:
+            with open(os.path.join(self.root, _REMOVALS), "rb") as f:
+                stamp: bytes | None = f.read(64)
+        except FileNotFoundError:
+            stamp = None
+        if stamp == self._removals:
+            return True
+        self._present.clear()
+        self._removals = stamp
+        return False
+
+    def _seen_present(self, id_: str) -> None:
+        if len(self._present) >= _PRESENT_LIMIT:
+            self._present.clear()
+        self._present.add(id_)
+
+    def _removed(self, *ids_: str) -> None:
+        """Blobs were removed (these, or any number if none is named):
+        forget them here, and tell other processes."""
+        for i in ids_:
+            self._present.discard(i)
+        if not ids_:
+            self._present.clear()
+            self._checked.clear()
+        try:
+            os.makedirs(self.root, exist_ok=True)
+            atomic_write_bytes(os.path.join(self.root, _REMOVALS), b"%d %d\n" % (time.time_ns(), os.getpid()))
+        except OSError:
+            pass  # a store that cannot be written has had nothing removed from it either
+
+    def put_bytes(self, data: bytes, kind: str = ids.VALUE) -> str:
+        id_ = ids.value_id_of_bytes(data)
+        if kind == ids.THUNK:
+            id_ = ids.as_thunk_id(id_)
+        if not self.has(id_):
+            self._install(self.blob_path(id_), lambda f: f.write(data), known_good=True)
+            self._seen_present(id_)
+        return id_
+
+    def put_thunk(self, thunk: Thunk) -> str:
+        data = thunk.serialize()
+        tid = self.put_bytes(data, ids.THUNK)
+        return tid
+
+    def put_file(self, path: str, id_: str | None = None) -> str:
+        """Copy a file into the store (if absent); returns its value id.
+
+        With ``id_`` (the caller hashed the file earlier, maybe through the
+        hash cache), the bytes copied are hashed on the way and must match
+        it: a file edited since would otherwise be stored under an id that
+        is not its content's. GgccError then; nothing is stored.
+        """
+        if id_ is None:
+            if os.stat(path).st_size >= _COPY_WHILE_HASHING:
+                return self._put_unknown(path)
+            id_ = ids.hash_file(path)
+        if not self.has(id_):
+            expected = id_
+
+            def copy(f: BinaryIO) -> None:
+                if ids.hash_file(path, expected[0], copy_to=f) != expected:
+                    raise GgccError(f"{path}: changed while being stored; retry")
+
+            self._install(self.blob_path(id_), copy, known_good=True)
+            self._seen_present(id_)
+        return id_
+
+    def _put_unknown(self, path: str) -> str:
+        """A large file in one read: copied to a temporary file while it is
+        hashed, then linked in under its id (if absent). Hashing first and
+        copying after would read it twice, and it is usually new."""
+        fd, tmp = self._open_temp(os.path.join(self.tmp, "blob"), 0o444)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                id_ = ids.hash_file(path, copy_to=f)
+            if umask() & 0o444:
+                os.chmod(tmp, 0o444)
+            dest = self.blob_path(id_)
+            linked = self._link_in(tmp, dest)
+        finally:
+            self._remove_quiet(tmp)
+        if linked:
+            self._remember_good(dest)
+        self._seen_present(id_)
+        return id_
+
+    def adopt_file(self, path: str, id_: str) -> None:
+        """Move a file whose id is known into the store (used for outputs)."""
+        dest = self.blob_path(id_)
+        os.chmod(path, 0o444)
+        linked = self._link_in(path, dest)
+        self._remove_quiet(path)
+        if linked:
+            self._remember_good(dest)
+        self._seen_present(id_)
+
+    def _install(self, dest: str, write: object, mode: int = 0o444, replace: bool = False,
+                 known_good: bool = False) -> None:
+        """``write`` fills a new file that then goes to ``dest``;
+        ``known_good``: ``write`` checked the bytes against dest's id."""
+        try:
+            self._install_once(dest, write, mode, replace, known_good)
+        except FileNotFoundError:
+            # The shard went (with our temporary file) while we wrote: a
+            # `ggcc cache clear` by another process. Once more, from scratch.
+            self._made_dirs.discard(os.path.dirname(dest))
+            self._install_once(dest, write, mode, replace, known_good)
+
+    def _install_once(self, dest: str, write: object, mode: int, replace: bool, known_good: bool) -> None:
+        # The temporary file is made in the destination's own shard, so the
+        # rename stays within one directory and concurrent writers of
+        # different shards do not queue on one directory lock. The mode is
+        # set at creation (the open fd may still write): one chmod fewer.
+        fd, tmp = self._open_temp(dest, mode)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)  # type: ignore[operator]
+            if mode & ~umask() != mode:
+                os.chmod(tmp, mode)
+            if replace:
+                os.replace(tmp, dest)
+            else:
+                linked = _link_if_absent(tmp, dest)
+                self._remove_quiet(tmp)  # before remembering: the unlink moves the inode's ctime
+                if linked and known_good:
+                    self._remember_good(dest)
+        except BaseException:
+            self._remove_quiet(tmp)
+            raise
+
+    def read_bytes(self, id_: str) -> bytes:
+        """The blob's content, checked against its id (size and hash)."""
+        path = self.blob_path(id_)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            self._present.discard(id_)
+            raise MissingBlob(id_, self.root) from None
+        got = ids.value_id_of_bytes(data)
+        if got[1:] != id_[1:]:
+            raise self._corrupt(id_)
+        return data
+
+    def load_thunk(self, thunk_id: str) -> Thunk:
+        if not ids.is_valid_id(thunk_id) or thunk_id[0] != ids.THUNK:
+            raise GgccError(f"{thunk_id!r} is not a thunk id")
+        data = self.read_bytes(thunk_id)
+        try:
+            return parse_thunk(data)
+        except ThunkFormatError as e:
+            raise GgccError(f"thunk {thunk_id}: {e}") from None
+
+    def path_for_use(self, id_: str, executable: bool) -> str:
+        """A store path holding the blob, with the executable bit as asked,
+        its bytes checked against the id (see ``check``).
+
+        Raises GgccError if the blob is missing, CorruptBlob if it is damaged.
+        """
+        path = self.blob_path(id_)
+        st = self._stat_blob(id_, path)
+        self._check(id_, path, st)
+        _mark_used(path, st)
+        if not executable:
+            return path
+        xpath = path + ".x"
+        try:
+            xst = os.stat(xpath)
+        except FileNotFoundError:
+            # A hard link would share the mode bits, so the executable
+            # variant is a copy; only programs need one.
+            self._install(xpath, lambda f: self._copy_checked(id_, path, f), 0o555, known_good=True)
+            return xpath
+        if xst.st_size != st.st_size:
+            self._remove_quiet(xpath)
+            raise self._corrupt(id_)
+        self._check(id_, xpath, xst)
+        _mark_used(xpath, xst)
+        return xpath
+
+    def check(self, id_: str, executable: bool = False) -> os.stat_result:
+        """The blob's bytes (or its executable copy's) are its id's: a
+        stat if this process knows them unchanged since it last read or
+        wrote them, a hash otherwise. CorruptBlob (and the blob removed) if
+        not; MissingBlob if it is missing. Its stat."""
+        path = self.blob_path(id_) + (".x" if executable else "")
+        st = self._stat_blob(id_, path)
+        self._check(id_, path, st)
+        return st
+
+    def _stat_blob(self, id_: str, path: str) -> os.stat_result:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self._present.discard(id_)
+            raise MissingBlob(id_, self.root) from None
+        if st.st_size != ids.id_size(id_):
+            raise self._corrupt(id_)
+        return st
+
+    def _check(self, id_: str, path: str, st: os.stat_result) -> None:
+        if self._checked.get(path) == _sig(st):
+            return
+        if ids.hash_file(path)[1:] != id_[1:]:
+            raise self._corrupt(id_)
+        self._remember(path, st)
+
+    def _remember(self, path: str, before: os.stat_result) -> None:
+        """Remember path's bytes as right if it did not change while read."""
+        try:
+            after = os.stat(path)
+        except FileNotFoundError:
+            return
+        if _sig(after) == _sig(before):
+            if len(self._checked) >= _PRESENT_LIMIT:
+                self._checked.clear()
+            self._checked[path] = _sig(after)
+
+    def _remember_good(self, path: str) -> None:
+        """path now holds bytes known to be its id's (this process wrote them)."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return
+        if len(self._checked) >= _PRESENT_LIMIT:
+            self._checked.clear()
+        self._checked[path] = _sig(st)
+
+    def linked(self, id_: str, executable: bool, st: os.stat_result) -> None:
+        """A hard link to the blob was just made (``st``: its stat after):
+        making it changed the inode's ctime, not its bytes."""
+        path = self.blob_path(id_) + (".x" if executable else "")
+        known = self._checked.get(path)
+        if known is not None and known[:3] == _sig(st)[:3]:
+            self._checked[path] = _sig(st)
+
+    def _corrupt(self, id_: str) -> CorruptBlob:
+        """Count, remove (the blob and its executable copy) and say so."""
+        stats.record(self.root, "corrupt-blob")
+        self.remove_blob(id_)
+        return CorruptBlob(id_, self.root)
+
+    def _copy_checked(self, id_: str, src: str, f: BinaryIO) -> None:
+        if ids.hash_file(src, copy_to=f)[1:] != id_[1:]:
+            raise self._corrupt(id_)
+
+    def copy_out(self, id_: str, f: BinaryIO) -> None:
+        """Write the blob's bytes to f (a file just opened), checked: a
+        kernel copy when this process knows them unchanged (see check),
+        else hashed as they are copied (CorruptBlob after: the caller
+        drops what f holds)."""
+        path = self.blob_path(id_)
+        st = self._stat_blob(id_, path)
+        if self._checked.get(path) == _sig(st):
+            f.flush()
+            with open(path, "rb") as src:
+                copy_fd(src.fileno(), f.fileno())
+        else:
+            self._copy_checked(id_, path, f)
+            self._remember(path, st)
+        _mark_used(path, st)
+
+    def link_into(self, id_: str, dest: str, executable: bool, copy: bool = False) -> os.stat_result:
+        """Place the blob at dest, checked: a hard link, or a private copy
+        if asked (or if the file system cannot link); dest's stat."""
+        src = self.path_for_use(id_, executable)
+        if not copy:
+            try:
+                os.link(src, dest)
+                st = os.lstat(dest)
+                self.linked(id_, executable, st)
+                return st
+            except OSError as e:
+                if e.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.EACCES):
+                    raise
+        shutil.copyfile(src, dest)
+        os.chmod(dest, 0o755 if executable else 0o644)
+        return os.lstat(dest)
+
+    def remove_blob(self, id_: str) -> None:
+        path = self.blob_path(id_)
+        self._remove_quiet(path)
+        self._remove_quiet(path + ".x")
+        self._checked.pop(path, None)
+        self._checked.pop(path + ".x", None)
+        self._removed(id_)
+
+    # -- results -----------------------------------------------------------
+    def get_result(self, thunk_id: str) -> Result | None:
+        """A cached successful result whose outputs are all still present."""
+        path = self.result_path(thunk_id)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        try:
+            res = Result.from_json(data)
+        except ValueError:
+            self._remove_quiet(path)  # corrupt: forget it, the thunk re-runs
+            return None
+        if res.thunk_id != thunk_id or not res.ok:
+            self._remove_quiet(path)
+            return None
+        for o in res.outputs:
+            ost = _stat(self.blob_path(o.ref))
+            if ost is None or ost.st_size != ids.id_size(o.ref):  # evicted or damaged: not a hit
+                self._present.discard(o.ref)
+                return None
+            _mark_used(self.blob_path(o.ref), ost)
+        st = _stat(path)
+        if st is not None:
+            _mark_used(path, st)
+        return res
+
+    def fetch_all(self, blob_ids: list[str], pool: Executor | None = None) -> list[str]:
+        """The blobs of ``blob_ids`` that no store holds (a local store
+        alone: the ones it lacks; a tier also brings them from the shared
+        store, checked)."""
+        return [b for b in blob_ids if not self.has(b)]
+
+    def get_small(self, key: str) -> bytes | None:
+        """A small object of the shared store (a manifest, a travel
+        record): a local store alone has no shared tier, so none."""
+        return None
+
+    def put_small(self, key: str, data: bytes) -> None:
+        """Give a small object to the shared store: nothing to do alone."""
+
+    def came_from_shared(self, thunk_id: str) -> None:
+        """The thunk's result was made from what the shared store held (a
+        travel record): counted as that tier's hit (a local store has none)."""
+
+    def took_from_shared(self, thunk_id: str) -> bool:
+        """Whether the result of ``thunk_id`` was just brought from a shared
+        store (told once; the local store has none)."""
+        return False
+
+    def put_result(self, result: Result) -> None:
+        if not result.ok:
+            raise ValueError("only successful results are cached")
+        path = self.result_path(result.thunk_id)
+        data = result.to_json()
+        self._install(path, lambda f: f.write(data), 0o644, replace=True)
+
+    # -- size and eviction -----------------------------------------------
+    def stats(self) -> StoreStats:
+        nb = bb = nr = rb = 0
+        for _, size, _, is_result in self._scan():
+            if is_result:
+                nr += 1
+                rb += size
+            else:
+                nb += 1
+                bb += size
+        return StoreStats(nb, bb, nr, rb)
+
+    def trim(self, limit: int) -> tuple[int, int]:
+        """Evict least recently used files until the store fits in 90% of
+        ``limit``; returns (files removed, bytes freed). No-op under the limit."""
+        entries = list(self._scan())
+        total = sum(e[1] for e in entries)
+        if total <= limit:
+            return 0, 0
+        target = int(limit * _TRIM_TARGET)
+        entries.sort(key=lambda e: e[2])
+        removed = freed = 0
+        for path, size, _, _ in entries:
+            if total <= target:
+                break
+            self._remove_quiet(path)
+            total -= size
+            removed += 1
+            freed += size
+        if removed:
+            self._removed()
+        self._clean_tmp()
+        return removed, freed
+
+    def maybe_trim(self, limit: int) -> None:
+        """Trim at most once a minute across all processes (a stamp file)."""
+        stamp = os.path.join(self.root, "last-trim")
+        try:
+            if time.time() - os.stat(stamp).st_mtime < _TRIM_INTERVAL_S:
+                return
+        except FileNotFoundError:
+            pass
+        os.makedirs(self.root, exist_ok=True)
+        with open(stamp, "wb"):
+            pass
+        self.trim(limit)
+
+    def verify(self) -> tuple[int, int]:
+        """Rehash every blob and parse every result; remove the bad ones.
+        Returns (files checked, files removed)."""
+        checked = removed = 0
+        for path, _, _, is_result in list(self._scan()):
+            checked += 1
+            name = os.path.basename(path)
+            if is_result:
+                try:
+                    with open(path, "rb") as f:
+                        ok = Result.from_json(f.read()).thunk_id[1:] == name
+                except (OSError, ValueError):
+                    ok = False
+            else:
+                key = name[:-2] if name.endswith(".x") else name
+                try:
+                    ok = ids.hash_file(path)[1:] == key
+                except OSError:
+                    ok = False
+            if not ok:
+                self._remove_quiet(path)
+                removed += 1
+        if removed:
+            self._removed()
+        return checked, removed
+
+    def clear(self) -> None:
+        """Remove every blob and result. Other processes (a running daemon)
+        may be using the store: tmp/ holds their sandboxes and files being
+        written, so only what was left there by dead processes goes."""
+        for sub in ("blobs", "results", "hashes", "travel", "travel-manifests"):
+            shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
+        self._clean_tmp()
+        self._made_dirs.clear()
+        self._removed()
+
+    def _scan(self) -> Iterator[tuple[str, int, int, bool]]:
+        """(path, size, atime_ns (recency), is_result) for every blob and result file."""
+        for sub, is_result in (("blobs", False), ("results", True)):
+            top = os.path.join(self.root, sub)
+            try:
+                shards = list(os.scandir(top))
+            except FileNotFoundError:
+                continue
+            for shard in shards:
+                if not shard.is_dir(follow_symlinks=False):
+                    continue
+                for e in os.scandir(shard.path):
+                    try:
+                        st = e.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if e.name.startswith(_TMP_PREFIX):
+                        # Left by a writer that died, if older than an hour.
+                        if time.time() - st.st_mtime > 3600:
+                            self._remove_quiet(e.path)
+                        continue
+                    yield e.path, st.st_size, st.st_atime_ns, is_result
+
+    def _clean_tmp(self, older_than_s: float = 3600.0) -> None:
+        """Remove temporary files and sandboxes left by crashed processes."""
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.tmp))
+        except FileNotFoundError:
+            return
+        for e in entries:
+            try:
+                if now - e.stat(follow_symlinks=False).st_mtime > older_than_s:
+                    if e.is_dir(follow_symlinks=False):
+                        shutil.rmtree(e.path, ignore_errors=True)
+                    else:
+                        os.unlink(e.path)
+            except OSError:
+                pass
+
+    @staticmethod
+    def _remove_quiet(path: str) -> None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _link_if_absent(src: str, dest: str) -> bool:
+    """Put src at dest unless dest exists (False then): content-addressed
+    files are never replaced. Replacing would drop the old inode's link
+    count to 0 while other processes still resolve its name, and link(2)
+    to such an inode fails with ENOENT: a sandbox could not link a blob
+    that exists."""
+    try:
+        os.link(src, dest)
+        return True
+    except FileExistsError:
+        return False
+
+
+def _mark_used(path: str, st: os.stat_result) -> None:
+    """Record a use for LRU: set atime, keep mtime, at most hourly."""
+    now = time.time_ns()
+    if now - st.st_atime_ns > _RECENCY_GRANULARITY_S * 1e9:
+        try:
+            os.utime(path, ns=(now, st.st_mtime_ns))
+        except OSError:
+            pass
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _kind_name(id_: str) -> str:
+    return "thunk" if id_.startswith(ids.THUNK) else "value"
