@@ -311,11 +311,12 @@ def test_the_breaker_lets_one_probe_through_after_its_spell(tmp_path: Path, monk
 
     from ggcc.engines import aws_lambda
     from ggcc.engines.local import LocalEngine
+    from ggcc.storage.local_store import LocalStore
     from ggcc.storage.tiered import TieredStore
 
     monkeypatch.setattr(aws_lambda, "BREAK_FIRST_S", 0.2)
     said: list[str] = []
-    store = TieredStore(str(tmp_path), object())  # type: ignore[arg-type]  # never reached here
+    store = TieredStore(LocalStore(str(tmp_path)), object())  # type: ignore[arg-type]  # never reached here
     engine = aws_lambda.LambdaEngine(store, LocalEngine(store, 1), "s3://b/x", "f", control_client=lambda: None,
                                      invoker_factory=lambda t: None, say=said.append)  # type: ignore[arg-type,return-value]
     try:

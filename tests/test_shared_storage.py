@@ -109,12 +109,13 @@ def test_a_blob_damaged_here_is_never_sent(tmp_path: Path) -> None:
 
     with redis_server(tmp_path) as r:
         store = open_store(str(tmp_path / "s"), r.uri)
-        vid = store.put_bytes(os.urandom(50_000))
-        flip_in_place(store.blob_path(vid))
+        vid = store.local.put_bytes(os.urandom(50_000))
+        flip_in_place(store.local.blob_path(vid))
         with pytest.raises(CorruptBlob):
-            store.push_blobs([vid])  # type: ignore[attr-defined]
-        assert store.backend.missing([f"blobs/{vid[1:]}"]) == [f"blobs/{vid[1:]}"]  # type: ignore[attr-defined]
-        assert not store.has(vid)
+            store.push_blobs([vid])
+        assert store.shared is not None
+        assert store.shared.missing([f"blobs/{vid[1:]}"]) == [f"blobs/{vid[1:]}"]
+        assert not store.local.has(vid)
 
 
 def test_storage_killed_mid_build_the_build_completes(tmp_path: Path) -> None:

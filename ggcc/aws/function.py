@@ -62,7 +62,7 @@ class _Warm:
         with self.lock:
             s = self.stores.get(uri)
             if s is None:
-                s = self.stores[uri] = TieredStore(self.root, open_backend(uri))
+                s = self.stores[uri] = TieredStore(LocalStore(self.root), open_backend(uri))
             return s
 
     def added(self, n: int) -> None:
@@ -113,7 +113,7 @@ def _answer_part(store: TieredStore, r: Result, budget: int) -> bytes:
     if len(data) <= budget:
         return data
     try:
-        ref = store.put_bytes(data)
+        ref = store.local.put_bytes(data)
         store.push_blobs([ref])
         return protocol.stored_part(ref)
     except (StorageError, OSError) as e:

@@ -14,7 +14,7 @@ from ggcc.storage import open_store
 
 # -- ggcc cache ---------------------------------------------------------------
 def cmd_cache(a: argparse.Namespace) -> int:
-    store = open_store(config.ggcc_dir())
+    store = open_store(config.ggcc_dir()).local  # its size and upkeep: the local store's
     limit = config.parse_size(a.max_size) if getattr(a, "max_size", None) else config.max_size()
     if a.action == "stats":
         s = store.stats()

@@ -219,20 +219,19 @@ def _engine(env: Mapping[str, str]) -> Check:
         return Check(OK, "engine", f"lambda: function {name!r} Active with this ggcc's code")
     if engine == "workers":
         from ggcc.storage import storage_uri
-        from ggcc.storage.redis_backend import RedisBackend
-        from ggcc.storage.uri import open_backend
-        from ggcc.workers.queue import Queue
+        from ggcc.workers.queue import open_queue_at
 
-        backend = open_backend(storage_uri(dict(env)), env)
-        if not isinstance(backend, RedisBackend):
+        try:
+            q, where = open_queue_at(storage_uri(dict(env)), 3, "GGCC_ENGINE=workers", env)
+        except GgccError:
             return Check(FAIL, "engine", "workers need a redis:// GGCC_STORAGE", "set GGCC_STORAGE=redis://host:port/db")
         try:
-            live = Queue(backend.client(timeout_s=3)).live_workers()
+            live = q.live_workers()
         except Exception as e:
-            return Check(FAIL, "engine", f"workers: the farm's Redis {backend.describe()} cannot be reached ({e})",
+            return Check(FAIL, "engine", f"workers: the farm's Redis {where} cannot be reached ({e})",
                          "check GGCC_STORAGE and that the Redis runs")
         if not live:
-            return Check(FAIL, "engine", f"workers: none alive on {backend.describe()}",
+            return Check(FAIL, "engine", f"workers: none alive on {where}",
                          "start `ggcc worker` on the farm's machines")
         return Check(OK, "engine", f"workers: {len(live)} alive, {sum(int(w.get('jobs', 0)) for w in live)} slots")
     jobs = env.get("GGCC_JOBS") or str(config.default_jobs())

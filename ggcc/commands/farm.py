@@ -62,24 +62,18 @@ def cmd_workers(a: argparse.Namespace) -> int:
     import json
 
     from ggcc.storage import storage_uri
-    from ggcc.storage.redis_backend import RedisBackend
-    from ggcc.storage.uri import open_backend
-    from ggcc.workers.queue import Queue
+    from ggcc.workers.queue import open_queue_at
 
-    uri = a.storage or storage_uri()
-    backend = open_backend(uri) if uri.startswith(("redis://", "rediss://")) else None
-    if not isinstance(backend, RedisBackend):
-        raise GgccError("ggcc workers: give --storage redis://host:port/db (or set GGCC_STORAGE)")
-    q = Queue(backend.client(timeout_s=5))
+    q, where = open_queue_at(a.storage or storage_uri(), 5, "ggcc workers")
     try:
         live = q.live_workers()
         backlog = q.backlog()
     except Exception as e:
-        raise GgccError(f"{backend.describe()}: {type(e).__name__}: {e}") from None
+        raise GgccError(f"{where}: {type(e).__name__}: {e}") from None
     if a.json:
         print(json.dumps({"workers": live, "backlog": backlog}, indent=2, sort_keys=True))
         return 0
-    print(f"{len(live)} live workers on {backend.describe()}, {backlog} thunks queued or running")
+    print(f"{len(live)} live workers on {where}, {backlog} thunks queued or running")
     for w in live:
         print(f"  {w.get('name')}: {w.get('running')}/{w.get('jobs')} running, {w.get('done')} done "
               f"(pid {w.get('pid')} on {w.get('host')})")

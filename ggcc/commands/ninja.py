@@ -49,16 +49,12 @@ def jobs_for(env: dict[str, str]) -> int:
 def _farm_slots(env: dict[str, str]) -> int:
     try:
         from ggcc.storage import storage_uri
-        from ggcc.storage.redis_backend import RedisBackend
-        from ggcc.storage.uri import open_backend
-        from ggcc.workers.queue import Queue
+        from ggcc.workers.queue import open_queue_at
 
-        backend = open_backend(storage_uri(env))
-        if not isinstance(backend, RedisBackend):
-            return 0
-        return sum(int(w.get("jobs", 0)) for w in Queue(backend.client(timeout_s=3)).live_workers())
+        q, _ = open_queue_at(storage_uri(env), 3, "GGCC_ENGINE=workers", env)
+        return sum(int(w.get("jobs", 0)) for w in q.live_workers())
     except Exception:
-        return 0  # the farm is unreachable: the build will run here
+        return 0  # no farm, or an unreachable one: the build will run here
 
 
 def main(tool: str, args: list[str]) -> int:

@@ -17,9 +17,10 @@ from ggcc.storage.local_store import CorruptBlob, LocalStore
 
 
 def _store() -> LocalStore:
+    """The local store: thunks made and forced by hand are kept there."""
     from ggcc.storage import open_store
 
-    return open_store(config.ggcc_dir())
+    return open_store(config.ggcc_dir()).local
 
 
 # -- ggcc thunk ---------------------------------------------------------------
@@ -60,10 +61,12 @@ def force_targets(texts: list[str], quiet: bool, jobs: int | None = None, engine
     place; 0 if all were made, 1 if a thunk failed. ``engine_name`` ""
     is GGCC_ENGINE's (local by default)."""
     from ggcc.commands import progress, targets
-    from ggcc.engines import make_engine
+    from ggcc.engines import EngineSettings, make_engine
+    from ggcc.storage import open_store
     from ggcc.engines.scheduler import force
 
-    store = _store()
+    opened = open_store(config.ggcc_dir())
+    store = opened.local
     tlist = []
     for text in texts:
         try:
@@ -73,8 +76,8 @@ def force_targets(texts: list[str], quiet: bool, jobs: int | None = None, engine
                 sys.stderr.write(f"ggcc: {text}: already a real file; nothing to do\n")
     if jobs is not None and jobs < 1:
         raise GgccError("--jobs: must be at least 1")
-    engine = make_engine(engine_name or os.environ.get("GGCC_ENGINE") or "local", store,
-                         jobs or config.default_jobs(), strict=config.strict_sandbox())
+    engine = make_engine(EngineSettings.from_env(os.environ, engine_name), opened,
+                         jobs or config.default_jobs())
     listener = progress.make_progress(quiet)
     todo = tlist
     try:

@@ -248,7 +248,7 @@ class Daemon:
         made is waited for; one the build moved or copied (no longer this
         session's to make) is forced here."""
         from ggcc.formats import placeholder
-        from ggcc.launcher.service import make_real
+        from ggcc.launcher.placeholders import make_real
 
         session = self.ctx.find_session(sid)
         if session is not None:

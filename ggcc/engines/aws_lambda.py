@@ -50,14 +50,16 @@ from ggcc.aws import protocol
 from ggcc.aws.invoke import Invoker
 from ggcc.base import stats
 from ggcc.base.errors import GgccError
+from ggcc.engines import EngineSettings
 from ggcc.engines.local import LocalEngine
+from ggcc.engines.stragglers import Stragglers
 from ggcc.execution.executor import blobs_needed
 from ggcc.execution.remote_exec import MISSING_INPUT
 from ggcc.formats import ids
 from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk
 from ggcc.storage.backend import StorageError
-from ggcc.storage.local_store import LocalStore
+from ggcc.storage.store import Store
 from ggcc.storage.tiered import TieredStore
 
 _THROTTLE_TRIES = 12  # with backoff capped at 2 s: about 15 s of trying
@@ -148,7 +150,7 @@ class LambdaEngine:
         self.concurrency = max(1, concurrency)
         self.batch_max = max(1, batch_max)
         self.retries = max(0, retries)
-        self.straggler_min_s = straggler_min_s
+        self.stragglers = Stragglers(straggler_min_s)
         self._control_client = control_client
         self._invoker_factory = invoker_factory
         self._invoker: Invoker | None = None
@@ -161,7 +163,6 @@ class LambdaEngine:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._closed = False
-        self._durations: deque[float] = deque(maxlen=200)
         # One thread per invocation in flight, plus one per duplicate.
         self._batches = ThreadPoolExecutor(self.concurrency, thread_name_prefix="ggcc-lambda")
         self._calls = ThreadPoolExecutor(self.concurrency * 2, thread_name_prefix="ggcc-invoke")
@@ -284,7 +285,7 @@ class LambdaEngine:
             return
         try:
             for item in sendable:
-                self.store.put_thunk(item.thunk)
+                self.store.local.put_thunk(item.thunk)
             self._push(sorted({b for item in sendable for b in _blobs(item)}))
         except (StorageError, OSError, GgccError) as e:
             raise _Fallback("lambda-storage-unreachable", str(e)) from None
@@ -313,10 +314,10 @@ class LambdaEngine:
 
     def _finish(self, item: _Item, r: Result | str) -> None:
         if isinstance(r, str):  # too big for the answer: stored as a blob
-            if not self.store.has(r) and not self.store.fetch_blob(r):
+            if self.store.fetch_all([r]):
                 return self._run_locally(item, "lambda-output-lost")
             try:
-                r = Result.from_json(self.store.read_bytes(r))
+                r = Result.from_json(self.store.local.read_bytes(r))
             except (ValueError, GgccError):
                 return self._run_locally(item, "lambda-bad-answer")
             if r.thunk_id != item.thunk.id:
@@ -425,7 +426,7 @@ class LambdaEngine:
         """One answer for ``jobs``; a straggler is sent twice, the first answer wins."""
         payload = protocol.encode_request(self.storage_uri, jobs)
         asked = [j.thunk_id for j in jobs]
-        patience = self._straggler_after()
+        patience = self.stragglers.patience()
         if patience is None:  # too few answers yet to tell a straggler
             return self._invoke_until_accepted(payload, asked, info)
         first = self._calls.submit(self._invoke_until_accepted, payload, asked, info)
@@ -445,13 +446,6 @@ class LambdaEngine:
                 error = error or e
         assert error is not None
         raise error
-
-    def _straggler_after(self) -> float | None:
-        with self._lock:
-            recent = sorted(self._durations)
-        if len(recent) < 10:
-            return None
-        return max(self.straggler_min_s, 4 * recent[len(recent) // 2])
 
     def _invoke_until_accepted(self, payload: bytes, asked: list[str], info: FunctionInfo) -> protocol.Answer:
         """Invoke, retrying throttles and service errors with backoff and jitter."""
@@ -494,8 +488,7 @@ class LambdaEngine:
                 raise _Fallback("lambda-bad-answer", str(e)) from None
             self._bill(answer.duration_ms or elapsed * 1e3, info, *(["lambda-cold"] if answer.cold else []))
             self._healed()
-            with self._lock:
-                self._durations.append(elapsed)
+            self.stragglers.answered(elapsed)
             return answer
         raise _Fallback("lambda-throttled", f"still throttled or failing after {_THROTTLE_TRIES} tries")
 
@@ -557,26 +550,23 @@ def control_client(region: str | None = None) -> Callable[[], Any]:
     return make
 
 
-def open_lambda_engine(store: LocalStore, local: LocalEngine, env: dict[str, str] | None = None,
+def open_lambda_engine(store: Store, local: LocalEngine, settings: EngineSettings,
                        say: Callable[[str], None] = lambda line: None) -> LambdaEngine:
     """The engine for an s3:// (or redis://) shared store (GgccError otherwise)."""
-    from ggcc.storage import storage_uri
-
-    e = os.environ if env is None else env
-    uri = storage_uri(e)
-    if not isinstance(store, TieredStore) or not uri:
+    if not isinstance(store, TieredStore) or not settings.storage_uri:
         raise GgccError("GGCC_ENGINE=lambda needs shared storage the function can reach: "
                         "set GGCC_STORAGE=s3://bucket/prefix")
+    region = settings.lambda_region
     return LambdaEngine(
         store,
         local,
-        uri,
-        function=e.get("GGCC_LAMBDA_FUNCTION", "ggcc"),
-        control_client=control_client(e.get("GGCC_LAMBDA_REGION") or None),
-        invoker_factory=lambda timeout: Invoker(e.get("GGCC_LAMBDA_REGION") or None, timeout),
-        concurrency=int(e.get("GGCC_LAMBDA_CONCURRENCY", "1000")),
-        batch_max=int(e.get("GGCC_LAMBDA_BATCH", "4")),
-        retries=int(e.get("GGCC_LAMBDA_RETRIES", "2")),
-        straggler_min_s=float(e.get("GGCC_LAMBDA_STRAGGLER_S", "10")),
+        settings.storage_uri,
+        function=settings.lambda_function,
+        control_client=control_client(region),
+        invoker_factory=lambda timeout: Invoker(region, timeout),
+        concurrency=settings.lambda_concurrency,
+        batch_max=settings.lambda_batch,
+        retries=settings.lambda_retries,
+        straggler_min_s=settings.lambda_straggler_s,
         say=say,
     )

@@ -8,20 +8,20 @@ from ggcc.execution.executor import execute
 from ggcc.execution.sandbox import SandboxPool
 from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk
-from ggcc.storage.local_store import LocalStore
+from ggcc.storage.store import Store
 
 
 class LocalEngine:
     name = "local"
 
-    def __init__(self, store: LocalStore, jobs: int, strict: bool = False) -> None:
+    def __init__(self, store: Store, jobs: int, strict: bool = False) -> None:
         self.store = store
         self.strict = strict
         self.jobs = max(1, jobs)
         # Threads, not processes: each thunk is its own child process anyway,
         # and the executor's Python work is small next to it.
         self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="ggcc-local")
-        self._sandboxes = SandboxPool(store)
+        self._sandboxes = SandboxPool(store.local)
 
     def submit(self, thunk: Thunk, resolved: dict[str, str]) -> Future[Result]:
         return self._pool.submit(self._run, thunk, resolved)

@@ -26,7 +26,7 @@ from ggcc.engines import Engine
 from ggcc.formats import ids
 from ggcc.formats.result import OutputValue, Result
 from ggcc.formats.thunk import Thunk, split_ref
-from ggcc.storage.local_store import LocalStore
+from ggcc.storage.store import Store
 
 
 @dataclass(eq=False)
@@ -75,7 +75,7 @@ class Listener:
 class Scheduler:
     def __init__(
         self,
-        store: LocalStore,
+        store: Store,
         engine: Engine,
         listener: Listener | None = None,
         known: dict[str, Thunk] | None = None,
@@ -148,7 +148,7 @@ class Scheduler:
             self._after_result(node, cached)
             return
         try:
-            node.thunk = self._known.get(node.tid) or self.store.load_thunk(node.tid)
+            node.thunk = self._known.get(node.tid) or self.store.local.load_thunk(node.tid)
         except GgccError as e:
             self._fail(node, e.message, None, root_cause=True)
             return
@@ -260,7 +260,7 @@ class Scheduler:
 
 def force(
     refs: list[str],
-    store: LocalStore,
+    store: Store,
     engine: Engine,
     listener: Listener | None = None,
     known: dict[str, Thunk] | None = None,

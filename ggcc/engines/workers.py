@@ -15,10 +15,8 @@ up, or its outputs are no longer in the shared store.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ggcc.base import stats
@@ -26,9 +24,10 @@ from ggcc.engines.local import LocalEngine
 from ggcc.execution.executor import blobs_needed
 from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk
-from ggcc.storage.local_store import LocalStore
-from ggcc.storage.tiered import TieredStore
-from ggcc.workers.queue import EntryLost, Queue
+from ggcc.engines import EngineSettings
+from ggcc.engines.stragglers import Stragglers
+from ggcc.storage.store import Store
+from ggcc.workers.queue import EntryLost, Queue, open_queue
 
 ALIVE_CHECK_S = 5.0  # how long "no worker is alive" is believed
 
@@ -36,7 +35,8 @@ ALIVE_CHECK_S = 5.0  # how long "no worker is alive" is believed
 class WorkersEngine:
     name = "workers"
 
-    def __init__(self, store: TieredStore, queue: Queue, in_flight: int, local: LocalEngine, timeout_s: float) -> None:
+    def __init__(self, store: Store, queue: Queue, in_flight: int, local: LocalEngine, timeout_s: float,
+                 stragglers: Stragglers) -> None:
         self.store = store
         self.queue = queue
         self.local = local
@@ -44,7 +44,7 @@ class WorkersEngine:
         self._pool = ThreadPoolExecutor(max(1, in_flight), thread_name_prefix="ggcc-workers")
         self._alive_until = 0.0
         self._alive_lock = threading.Lock()
-        self._durations: deque[float] = deque(maxlen=100)  # answer times of recent thunks
+        self.stragglers = stragglers
 
     def submit(self, thunk: Thunk, resolved: dict[str, str]) -> Future[Result]:
         return self._pool.submit(self._run, thunk, resolved)
@@ -55,7 +55,7 @@ class WorkersEngine:
             if not self._anyone_alive():
                 why = "no-workers"
             else:
-                self.store.put_thunk(thunk)
+                self.store.local.put_thunk(thunk)
                 self.store.push_blobs([thunk.id, *blobs_needed(thunk, resolved)])
                 result = self._ask(thunk, resolved)
                 if result is None:
@@ -83,26 +83,15 @@ class WorkersEngine:
         is enqueued once more, and the first answer wins."""
         started = time.monotonic()
         pending = [self.queue.submit(thunk.id, resolved)]
-        patience = min(self.timeout_s, self._straggler_after())
+        patience = min(self.timeout_s, self.stragglers.patience() or self.timeout_s)
         result = self.queue.wait(pending, patience)
         if result is None and patience < self.timeout_s:
             stats.record(self.store.root, "workers-duplicate")
             pending.append(self.queue.submit(thunk.id, resolved))
             result = self.queue.wait(pending, self.timeout_s - patience)
         if result is not None:
-            with self._alive_lock:
-                self._durations.append(time.monotonic() - started)
+            self.stragglers.answered(time.monotonic() - started)
         return result
-
-    def _straggler_after(self) -> float:
-        """GGCC_WORKERS_STRAGGLER_S, or 4x the median answer time of the last
-        100 thunks (at least 30 s: compiles vary)."""
-        fixed = os.environ.get("GGCC_WORKERS_STRAGGLER_S")
-        if fixed:
-            return float(fixed)
-        with self._alive_lock:
-            recent = sorted(self._durations)
-        return max(30.0, 4 * recent[len(recent) // 2]) if recent else self.timeout_s
 
     def _anyone_alive(self) -> bool:
         if time.monotonic() < self._alive_until:
@@ -120,12 +109,9 @@ class WorkersEngine:
         self.local.shutdown()
 
 
-def open_workers_engine(store: LocalStore, local: LocalEngine, in_flight: int = 256) -> WorkersEngine:
+def open_workers_engine(store: Store, local: LocalEngine, settings: EngineSettings, in_flight: int = 256) -> WorkersEngine:
     """The engine for a redis:// shared store (GgccError otherwise)."""
-    from ggcc.base.errors import GgccError
-    from ggcc.storage.redis_backend import RedisBackend
-
-    if not isinstance(store, TieredStore) or not isinstance(store.backend, RedisBackend):
-        raise GgccError("GGCC_ENGINE=workers needs GGCC_STORAGE=redis://host:port/db (the queue and the shared store)")
-    timeout = float(os.environ.get("GGCC_WORKERS_TIMEOUT", "600"))
-    return WorkersEngine(store, Queue(store.backend.client(timeout_s=timeout + 30)), in_flight, local, timeout)
+    timeout = settings.workers_timeout_s
+    queue = open_queue(store.shared, timeout_s=timeout + 30, who="GGCC_ENGINE=workers")
+    # Compiles vary: a farm's thunk is a straggler after 30 s at the least.
+    return WorkersEngine(store, queue, in_flight, local, timeout, Stragglers(30.0, settings.workers_straggler_s))

@@ -33,6 +33,7 @@ from ggcc.formats.result import OutputValue, Result
 from ggcc.formats.thunk import MAGIC as THUNK_MAGIC
 from ggcc.formats.thunk import NEW_THUNKS_DIR, ROOT_TOKEN, Thunk, ThunkFormatError, read_thunk_file, substitute_root
 from ggcc.storage.local_store import CorruptBlob, LocalStore, MissingBlob
+from ggcc.storage.store import Store
 
 # A run's error starts so when an input blob was found damaged in the store
 # (and removed): the step can run again, its inputs stored afresh.
@@ -49,7 +50,7 @@ MAX_LOG_BYTES = 64 << 20
 def execute(
     thunk: Thunk,
     resolved: Mapping[str, str],
-    store: LocalStore,
+    store: Store,
     pool: SandboxPool | None = None,
     strict: bool = False,
 ) -> Result:
@@ -58,10 +59,12 @@ def execute(
     With a pool, the run reuses an idle sandbox (see sandbox.py); without
     one, it gets a fresh sandbox that is removed afterwards. Never raises for
     a problem with the thunk or its inputs: those come back as a failed
-    Result whose ``error`` says what went wrong.
+    Result whose ``error`` says what went wrong. Inputs and outputs live in
+    the local store; a successful result goes through ``store`` (to the
+    shared store too, if one stands behind it).
     """
     step = thunk.outputs[0].path if thunk.outputs else ""
-    sb = pool.acquire(step) if pool is not None else Sandbox(store.tmp_dir())
+    sb = pool.acquire(step) if pool is not None else Sandbox(store.local.tmp_dir())
     try:
         result = _execute_in(sb, thunk, resolved, store, strict)
     except BaseException:
@@ -76,14 +79,14 @@ def execute(
     return result
 
 
-def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: LocalStore, strict: bool) -> Result:
+def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: Store, strict: bool) -> Result:
     """Set up, run, collect the outputs, then clean the tree for its next
     run; the result is stored only if the run left its inputs intact."""
     tid = thunk.id
     t0 = time.perf_counter()
     try:
         files, dirs = _wanted(thunk, resolved)
-        sb.prepare(files, dirs, store)
+        sb.prepare(files, dirs, store.local)
     except CorruptBlob as e:
         sb.reset()
         return Result(tid, -1, error=f"{CORRUPT_INPUT}: {e.message}")
@@ -105,7 +108,7 @@ def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: L
     outputs: tuple[OutputValue, ...] = ()
     if exit_code == 0 and not error:
         try:
-            outputs = _collect(thunk, sb.root, store)
+            outputs = _collect(thunk, sb.root, store.local)
         except (GgccError, OSError) as e:
             error = _msg(e)
     t3 = time.perf_counter()
@@ -115,7 +118,7 @@ def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: L
     if damaged:
         # The input is a hard link: the store's copy changed with it.
         for _, vid in damaged:
-            store.remove_blob(vid)
+            store.local.remove_blob(vid)
         sb.reset()
         return Result(tid, -1, (), stdout, stderr, f"the command wrote into its input {damaged[0][0]!r}; declare it as an output", timings)
     if exit_code != 0 or error:

@@ -24,7 +24,6 @@ from ggcc.execution.sandbox import SandboxPool
 from ggcc.formats import ids
 from ggcc.formats.result import Result
 from ggcc.storage.backend import StorageError
-from ggcc.storage.local_store import LocalStore
 from ggcc.storage.tiered import TieredStore
 
 MISSING_INPUT = "missing from the shared store"
@@ -49,24 +48,24 @@ def run_fetched(
     try:
         if store.fetch_all([thunk_id]):
             return RemoteRun(Result(thunk_id, -1, error=f"{MISSING_INPUT}: the thunk {thunk_id}"), 0)
-        thunk = store.load_thunk(thunk_id)
+        thunk = store.local.load_thunk(thunk_id)
         wanted = sorted(set(blobs_needed(thunk, resolved)))
-        fetched = sum(ids.id_size(b) for b in wanted if not store.has(b))
+        fetched = sum(ids.id_size(b) for b in wanted if not store.local.has(b))
         missing = store.fetch_all(wanted, fetchers)
         if missing:
             return RemoteRun(Result(thunk_id, -1, error=f"{MISSING_INPUT}: input {missing[0]}"), fetched)
     except (GgccError, StorageError, OSError) as e:
         return RemoteRun(Result(thunk_id, -1, error=f"cannot fetch the thunk's inputs: {e}"), fetched)
     fetch_ms = (time.perf_counter() - t0) * 1e3
-    # A plain view of the same store: execute() keeps the result there,
-    # and the shared store gets it below, where a failure can be reported.
-    result = execute(thunk, resolved, LocalStore(store.root), sandboxes, strict)
+    # The local store alone: execute() keeps the result there, and the
+    # shared store gets it below, where a failure can be reported.
+    result = execute(thunk, resolved, store.local, sandboxes, strict)
     result.timings_ms["fetch"] = fetch_ms
     if not result.ok:
         return RemoteRun(result, fetched)
     try:
         store.push_blobs([o.ref for o in result.outputs])
-        store.backend.put_small(f"results/{ids.store_key(result.thunk_id)}", result.to_json())
+        store.shared.put_small(f"results/{ids.store_key(result.thunk_id)}", result.to_json())
     except StorageError as e:
         return RemoteRun(Result(thunk_id, -1, error=f"cannot store the outputs: {e}"), fetched)
     return RemoteRun(result, fetched + sum(ids.id_size(o.ref) for o in result.outputs))

@@ -96,7 +96,7 @@ def view() -> bytes:
     """What this process sees of the file system: its mount namespace, and
     the identity of its root and working directory. A launcher in a
     container or a bwrap sharing GGCC_DIR may see other files at the
-    daemon's paths; the daemon compares (see daemon.py)."""
+    daemon's paths; the daemon compares (see daemon/server.py)."""
     try:
         ns = posix.readlink(b"/proc/self/ns/mnt")
     except OSError:

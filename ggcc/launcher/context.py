@@ -18,10 +18,10 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from ggcc.dependency_scan.scan_cache import ScanCache
-    from ggcc.engines import Engine
+    from ggcc.engines import Engine, EngineSettings
     from ggcc.launcher.deferred import Session
     from ggcc.storage.hash_cache import HashCache
-    from ggcc.storage.local_store import LocalStore
+    from ggcc.storage.store import Store
 
 T = TypeVar("T")
 
@@ -54,8 +54,8 @@ class Context:
     slots: threading.Semaphore = field(init=False)
     _hashes: HashCache | None = field(default=None, init=False)
     _scan_cache: ScanCache | None = field(default=None, init=False)
-    _stores: dict[str, LocalStore] = field(default_factory=dict, init=False)
-    _engines: dict[tuple[int, bool, str], Engine] = field(default_factory=dict, init=False)
+    _stores: dict[str, Store] = field(default_factory=dict, init=False)
+    _engines: dict[tuple[int, EngineSettings], Engine] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _inflight: dict[str, threading.Event] = field(default_factory=dict, init=False)
     _sessions: dict[str, Session] = field(default_factory=dict, init=False)
@@ -103,7 +103,7 @@ class Context:
                 self._scan_cache = ScanCache(self.root, hashes)
             return self._scan_cache
 
-    def store(self, env: dict[str, str]) -> LocalStore:
+    def store(self, env: dict[str, str]) -> Store:
         from ggcc.storage import open_store, storage_uri
 
         uri = storage_uri(env)
@@ -114,38 +114,20 @@ class Context:
                 s = self._stores[key] = open_store(self.root, uri, env)
             return s
 
-    def engine(self, store: LocalStore, env: dict[str, str]) -> Engine:
-        """The engine GGCC_ENGINE names (local, workers, lambda), kept per store."""
-        from ggcc.base.config import strict_sandbox
-        from ggcc.engines.local import LocalEngine
+    def engine(self, store: Store, env: dict[str, str]) -> Engine:
+        """The engine the build's settings name (local, workers, lambda),
+        kept per store and settings; one that cannot be opened is counted
+        and the local engine answers (engines/__init__.py)."""
+        from ggcc.engines import EngineSettings, make_engine
 
-        strict = strict_sandbox(env)
-        name = env.get("GGCC_ENGINE") or "local"
+        settings = EngineSettings.from_env(env)
         with self._lock:
-            key = (id(store), strict, name)
+            key = (id(store), settings)
             e = self._engines.get(key)
             if e is None:
-                local = LocalEngine(store, self.jobs, strict=strict)
-                e = local
-                if name == "workers":
-                    from ggcc.base.errors import GgccError
-                    from ggcc.engines.workers import open_workers_engine
-
-                    try:
-                        e = open_workers_engine(store, local)
-                    except GgccError as why:
-                        stats.record(self.root, f"error engine: {why.message}")
-                elif name == "lambda":
-                    from ggcc.base.errors import GgccError
-                    from ggcc.engines.aws_lambda import open_lambda_engine
-
-                    try:
-                        e = open_lambda_engine(store, local, env, say=self.say_later)
-                    except GgccError as why:
-                        stats.record(self.root, f"error engine: {why.message}")
-                elif name != "local":
-                    stats.record(self.root, f"error engine: unknown engine {name!r}; using local")
-                self._engines[key] = e
+                e = self._engines[key] = make_engine(
+                    settings, store, self.jobs, say=self.say_later,
+                    on_error=lambda why: stats.record(self.root, f"error engine: {why}"))
             return e
 
     def say_later(self, line: str) -> None:

@@ -11,11 +11,11 @@ from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk
 from ggcc.launcher import travel
 from ggcc.launcher.context import Context
-from ggcc.launcher.request import Local
-from ggcc.storage.local_store import LocalStore
+from ggcc.launcher.request import Done, Local, Speculation
+from ggcc.storage.store import Store
 
 
-def force_step(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str]) -> tuple[Result, bool] | Local:
+def force_step(thunk: Thunk, store: Store, ctx: Context, env: dict[str, str]) -> tuple[Result, bool] | Local:
     """(result, whether it was a cache hit), or Local if the thunk failed.
 
     Identical thunks asked for at once (two build directories, one
@@ -24,7 +24,7 @@ def force_step(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str
     from ggcc.launcher import travel
     from ggcc.launcher.compile_thunk import OBJECT_TAG
 
-    store.put_thunk(thunk)
+    store.local.put_thunk(thunk)
     cached = store.get_result(thunk.id)
     if cached is not None:
         return cached, True
@@ -78,7 +78,7 @@ def force_step(thunk: Thunk, store: LocalStore, ctx: Context, env: dict[str, str
     return result, report is None or bool(report.hits)
 
 
-def _from_travel(where: travel.Place, thunk: Thunk, store: LocalStore, ctx: Context) -> Result | None:
+def _from_travel(where: travel.Place, thunk: Thunk, store: Store, ctx: Context) -> Result | None:
     """The thunk's result from a record of the same step under another
     root or output name (see travel.py), its outputs here and checked
     when used; kept as this thunk's own result from then on."""
@@ -97,14 +97,14 @@ def _from_travel(where: travel.Place, thunk: Thunk, store: LocalStore, ctx: Cont
     return found.result
 
 
-def _to_travel(where: travel.Place, thunk: Thunk, result: Result, store: LocalStore, ctx: Context) -> None:
+def _to_travel(where: travel.Place, thunk: Thunk, result: Result, store: Store, ctx: Context) -> None:
     """File a result just made under its travel key, if its bytes do not
     depend on its root; count it if they do."""
     from ggcc.base.errors import GgccError
     from ggcc.launcher import travel
 
     try:
-        made = travel.make_record(where, thunk, result, lambda ref: store.path_for_use(ref, False))
+        made = travel.make_record(where, thunk, result, lambda ref: store.local.path_for_use(ref, False))
     except (OSError, GgccError):  # an output gone from the store (trimmed, corrupt): nothing to share
         return
     if made.embeds_root:
@@ -113,7 +113,7 @@ def _to_travel(where: travel.Place, thunk: Thunk, result: Result, store: LocalSt
         travel.save(ctx.root, where.key, made.data, store)
 
 
-def count_answer(ctx: Context, store: LocalStore, was_hit: bool, thunk_id: str, *details: str,
+def count_answer(ctx: Context, store: Store, was_hit: bool, thunk_id: str, *details: str,
                   direct: bool = False) -> None:
     """A step answered with a result: a hit (``direct``: from the
     manifest; ``hit-shared``: its result came from the shared store for
@@ -127,3 +127,16 @@ def count_answer(ctx: Context, store: LocalStore, was_hit: bool, thunk_id: str, 
                      *(("hit-shared",) if shared else ()))
     else:
         stats.record(ctx.root, "invocation", "executed", *details)
+
+
+def after_speculation(ctx: Context, spec: Speculation, was_hit: bool, thunk_id: str, out: str, out_id: str,
+                      known: dict[str, str]) -> Done:
+    """A speculation's end: count what it ran, and start the links that
+    read what it made (nothing goes into the build tree)."""
+    if not was_hit:
+        spec.ran = thunk_id
+        stats.record(ctx.root, "speculation")
+    if ctx.speculator is not None:
+        ctx.speculator.made(os.path.normpath(out), out_id, known)
+    return Done(0)
+

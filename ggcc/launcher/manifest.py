@@ -34,7 +34,7 @@ from typing import Callable
 
 from ggcc.base.fsutil import ParsedFiles, atomic_write_bytes
 from ggcc.storage.hash_cache import HashCache
-from ggcc.storage.local_store import LocalStore
+from ggcc.storage.store import Store
 
 Listing = Callable[[str], "frozenset[str]"]  # a directory -> the names of its non-directories
 
@@ -110,7 +110,7 @@ def _path(root: str, k: str) -> str:
     return os.path.join(root, "manifests", k[:2], k)
 
 
-def lookup(root: str, k: str, cwd: str, hashes: HashCache, shared: LocalStore | None = None) -> Entry | None:
+def lookup(root: str, k: str, cwd: str, hashes: HashCache, shared: Store | None = None) -> Entry | None:
     """A valid entry, from the local file or else from the shared store."""
     now: dict[str, str] = {}  # ids taken during this lookup: a just-edited file is not cached
     for e in _load(_path(root, k)):
@@ -153,7 +153,7 @@ def _still_valid(e: Entry, cwd: str, hashes: HashCache, now: dict[str, str]) -> 
     return True
 
 
-def record(root: str, k: str, entry: Entry, shared: LocalStore | None = None, listing: Listing | None = None) -> None:
+def record(root: str, k: str, entry: Entry, shared: Store | None = None, listing: Listing | None = None) -> None:
     if not entry.absent_dirs:
         compressed = compress_absent(entry.absent, listing)
         if compressed is None:

@@ -4,7 +4,9 @@ compiler runs in the launcher, and why)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ggcc.base.stats import BUILD_ENV
 
 
 @dataclass(frozen=True)
@@ -29,3 +31,22 @@ class Done:
 class Local:
     reason: str
     say: str = ""  # a line for the user's terminal (a wrong setting), said once per build
+
+
+def build_id(env: dict[str, str]) -> str:
+    """The build a request belongs to (GGCC_BUILD, set by `ggcc make` and
+    friends), for its counters; "" if none or not a plain name."""
+    b = env.get(BUILD_ENV, "")
+    return b if b.isalnum() else ""
+
+
+@dataclass
+class Speculation:
+    """A step run for the store only, because its source was saved or a
+    link input made (daemon/speculation.py): nothing goes into the build
+    tree. ``known``: inputs of a link made by speculations, not yet on disk
+    (normalised host path -> id); ``ran``: set to the thunk it executed, if
+    it executed one (a hit executes none)."""
+
+    known: dict[str, str] = field(default_factory=dict)
+    ran: str | None = None

@@ -40,7 +40,7 @@ from ggcc.base.fsutil import atomic_write_bytes
 from ggcc.formats import ids
 from ggcc.formats.result import OutputValue, Result
 from ggcc.formats.thunk import Thunk
-from ggcc.storage.local_store import LocalStore
+from ggcc.storage.store import Store
 
 BASEDIR_ENV = "GGCC_BASEDIR"
 BASE_TOKEN = "@@GGCC_BASE@@"
@@ -297,16 +297,16 @@ def _root_id(base: str) -> str:
     return hashlib.sha256(base.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
-def load(ggcc_dir: str, key: str, store: LocalStore | None = None) -> tuple[bytes | None, bool]:
+def load(ggcc_dir: str, key: str, store: Store | None = None) -> tuple[bytes | None, bool]:
     """The travel record for ``key`` (see load_small)."""
     return load_small(ggcc_dir, "travel", key, store)
 
 
-def save(ggcc_dir: str, key: str, data: bytes, store: LocalStore | None = None) -> None:
+def save(ggcc_dir: str, key: str, data: bytes, store: Store | None = None) -> None:
     save_small(ggcc_dir, "travel", key, data, store)
 
 
-def load_small(ggcc_dir: str, kind: str, key: str, store: LocalStore | None) -> tuple[bytes | None, bool]:
+def load_small(ggcc_dir: str, kind: str, key: str, store: Store | None) -> tuple[bytes | None, bool]:
     """A small record (``kind``: travel, travel-manifests) from its file
     under GGCC_DIR, else from the shared store (kept as that file then),
     and whether it came from the shared store."""
@@ -322,7 +322,7 @@ def load_small(ggcc_dir: str, kind: str, key: str, store: LocalStore | None) -> 
     return data, bool(data)
 
 
-def save_small(ggcc_dir: str, kind: str, key: str, data: bytes, store: LocalStore | None) -> None:
+def save_small(ggcc_dir: str, kind: str, key: str, data: bytes, store: Store | None) -> None:
     write_quietly(os.path.join(ggcc_dir, kind, key[:2], key), data)
     if store is not None:
         store.put_small(f"{kind}/{key}", data)

@@ -38,7 +38,7 @@ from ggcc.formats.thunk import Thunk
 from ggcc.launcher import travel
 from ggcc.launcher.compile_thunk import OBJECT_TAG
 from ggcc.launcher.manifest import key as manifest_key
-from ggcc.storage.local_store import LocalStore
+from ggcc.storage.store import Store
 
 FORMAT = 1
 MAX_ENTRIES = 4
@@ -146,12 +146,12 @@ def still_valid(files: list[tuple[str, str]], absent: list[tuple[str, tuple[str,
 
 
 # -- storage -------------------------------------------------------------------------
-def load(ggcc_dir: str, k: str, store: LocalStore | None = None) -> tuple[Entry, ...]:
+def load(ggcc_dir: str, k: str, store: Store | None = None) -> tuple[Entry, ...]:
     data, _ = travel.load_small(ggcc_dir, "travel-manifests", k, store)
     return _parse(data) if data else ()
 
 
-def record(ggcc_dir: str, k: str, entry: Entry, store: LocalStore | None = None) -> None:
+def record(ggcc_dir: str, k: str, entry: Entry, store: Store | None = None) -> None:
     entries = [entry] + [e for e in load(ggcc_dir, k) if e.travel_key != entry.travel_key or e.files != entry.files]
     data = json.dumps([_obj(e) for e in entries[:MAX_ENTRIES]], separators=(",", ":")).encode("ascii")
     travel.save_small(ggcc_dir, "travel-manifests", k, data, store)
@@ -180,7 +180,7 @@ def _parse(data: bytes) -> tuple[Entry, ...]:
 
 # -- the launcher's two calls ------------------------------------------------------------
 def lookup_across_roots(parts: Sequence[object], output: str, want_depfile: bool, cwd: str, env: Mapping[str, str],
-                        store: LocalStore, ggcc_dir: str, file_id: Callable[[str], str], listing: Listing
+                        store: Store, ggcc_dir: str, file_id: Callable[[str], str], listing: Listing
                         ) -> tuple[Result, bytes | None] | None:
     """A compile's result and depfile from another root's entry, its
     outputs here (checked when used), or None."""
@@ -215,7 +215,7 @@ def lookup_across_roots(parts: Sequence[object], output: str, want_depfile: bool
 
 
 def record_across_roots(parts: Sequence[object], thunk: Thunk, cwd: str, files: Sequence[tuple[str, str]],
-                        absent: Sequence[str], depfile_id: str, env: Mapping[str, str], store: LocalStore,
+                        absent: Sequence[str], depfile_id: str, env: Mapping[str, str], store: Store,
                         ggcc_dir: str) -> None:
     """After a compile whose result travels: its entry for other roots."""
     where = travel.place(thunk, env.get(travel.BASEDIR_ENV, ""), name_free=True)
@@ -224,7 +224,7 @@ def record_across_roots(parts: Sequence[object], thunk: Thunk, cwd: str, files: 
     data, _ = travel.load(ggcc_dir, where.key)
     if not data or not travel.travels(data):
         return
-    depfile = store.read_bytes(depfile_id) if depfile_id else None
+    depfile = store.local.read_bytes(depfile_id) if depfile_id else None
     entry = make_entry(where.base, cwd, parts, files, absent, where.key, depfile)
     if entry is not None:
         record(ggcc_dir, index_key(parts, cwd), entry, store)

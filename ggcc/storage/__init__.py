@@ -1,4 +1,5 @@
-"""Shared storage behind the local store: one small interface, one module per scheme.
+"""Storage: the local store, and shared stores behind it, all asked through one
+interface (store.py); one module per scheme.
 
     GGCC_STORAGE (or gg's GG_STORAGE_URI)
       file:///path              the local store alone (the default)
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 from ggcc.storage.local_store import LocalStore
+from ggcc.storage.store import Store
 
 
 def storage_uri(env: Mapping[str, str] | None = None) -> str:
@@ -27,7 +29,7 @@ def storage_uri(env: Mapping[str, str] | None = None) -> str:
     return e.get("GGCC_STORAGE") or e.get("GG_STORAGE_URI") or ""
 
 
-def open_store(root: str, uri: str | None = None, env: Mapping[str, str] | None = None) -> LocalStore:
+def open_store(root: str, uri: str | None = None, env: Mapping[str, str] | None = None) -> Store:
     """The store for GGCC_DIR ``root`` and a storage URI (default: the
     environment's); ``env`` (default the process's) for the shared store's
     credentials. GgccError if the URI is not one ggcc can use."""
@@ -42,4 +44,4 @@ def open_store(root: str, uri: str | None = None, env: Mapping[str, str] | None 
         return LocalStore(spec.path)
     from ggcc.storage.tiered import TieredStore
 
-    return TieredStore(root, open_backend(uri, env))
+    return TieredStore(LocalStore(root), open_backend(uri, env))

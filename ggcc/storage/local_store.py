@@ -51,6 +51,8 @@ from ggcc.formats.thunk import Thunk, ThunkFormatError, parse_thunk
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
+    from ggcc.storage.backend import Backend
+
 _TRIM_INTERVAL_S = 60.0
 _RECENCY_GRANULARITY_S = 3600.0
 _TMP_PREFIX = ".new-"  # files being written; never served, swept by trim
@@ -504,28 +506,48 @@ class LocalStore:
             _mark_used(path, st)
         return res
 
+    # -- the Store interface, alone (store.py; a tier behind: tiered.py) -----
+    @property
+    def local(self) -> LocalStore:
+        return self
+
+    @property
+    def shared(self) -> Backend | None:
+        return None
+
+    def fetch_blob(self, id_: str) -> bool:
+        return self.has(id_)
+
     def fetch_all(self, blob_ids: list[str], pool: Executor | None = None) -> list[str]:
-        """The blobs of ``blob_ids`` that no store holds (a local store
-        alone: the ones it lacks; a tier also brings them from the shared
-        store, checked)."""
         return [b for b in blob_ids if not self.has(b)]
 
+    def push_blobs(self, blob_ids: list[str]) -> None:
+        pass
+
+    def adopt_result(self, result: Result) -> bool:
+        if self.fetch_all([o.ref for o in result.outputs]):
+            return False
+        self.put_result(result)
+        return True
+
     def get_small(self, key: str) -> bytes | None:
-        """A small object of the shared store (a manifest, a travel
-        record): a local store alone has no shared tier, so none."""
         return None
 
     def put_small(self, key: str, data: bytes) -> None:
-        """Give a small object to the shared store: nothing to do alone."""
+        pass
 
     def came_from_shared(self, thunk_id: str) -> None:
-        """The thunk's result was made from what the shared store held (a
-        travel record): counted as that tier's hit (a local store has none)."""
+        pass
 
     def took_from_shared(self, thunk_id: str) -> bool:
-        """Whether the result of ``thunk_id`` was just brought from a shared
-        store (told once; the local store has none)."""
         return False
+
+    def temp_for_blob(self, id_: str) -> str:
+        """A new empty file beside where the blob goes, under the prefix
+        trim sweeps: for a download to be checked, then adopted."""
+        fd, tmp = self._open_temp(self.blob_path(id_), 0o600)
+        os.close(fd)
+        return tmp
 
     def put_result(self, result: Result) -> None:
         if not result.ok:

@@ -23,7 +23,6 @@ from concurrent.futures import Executor
 from typing import TypeVar
 
 from ggcc.base import stats
-from ggcc.base.fsutil import open_temp_beside
 from ggcc.formats import ids
 from ggcc.formats.result import Result
 from ggcc.storage.backend import Backend, StorageError
@@ -39,14 +38,24 @@ _FIRST_DELAY_S = 0.05
 RETRY_AFTER_S = 30.0
 
 
-class TieredStore(LocalStore):
-    def __init__(self, root: str, backend: Backend) -> None:
-        super().__init__(root)
+class TieredStore:
+    """A Store (store.py): the local store, with a shared one behind it."""
+
+    def __init__(self, local: LocalStore, backend: Backend) -> None:
+        self.local = local
         self.backend = backend
         self._down_until = 0.0  # monotonic time until which the shared tier is skipped
         self._lock = threading.Lock()
         self._uploading: dict[str, threading.Event] = {}  # blob key -> set when its upload ends
         self._from_shared: set[str] = set()  # thunks whose result was fetched, until a step asks (took_from_shared)
+
+    @property
+    def root(self) -> str:
+        return self.local.root
+
+    @property
+    def shared(self) -> Backend:
+        return self.backend
 
     @property
     def _down(self) -> bool:
@@ -77,10 +86,7 @@ class TieredStore(LocalStore):
     def fetch_blob(self, id_: str) -> bool:
         """Download a blob into the local store, checked against its id."""
         key = ids.store_key(id_)
-        dest = self.blob_path(id_)
-        self._ensure_dir(os.path.dirname(dest))
-        fd, tmp = open_temp_beside(dest, ".new-")  # the store's prefix: trim sweeps a stray one
-        os.close(fd)
+        tmp = self.local.temp_for_blob(id_)
         try:
             if not self._call(self.backend.get_file, f"blobs/{key}", tmp):
                 return False
@@ -95,7 +101,7 @@ class TieredStore(LocalStore):
                 except StorageError:
                     pass
                 return False
-            self.adopt_file(tmp, id_)
+            self.local.adopt_file(tmp, id_)
             return True
         except StorageError:
             return False
@@ -124,9 +130,9 @@ class TieredStore(LocalStore):
                     theirs.append(ev)
         try:
             for k in mine:  # nothing leaves this machine unchecked
-                self.check(keys[k])
+                self.local.check(keys[k])
             if mine:
-                self._call(self.backend.put_files, [(k, self.blob_path(keys[k])) for k in mine])
+                self._call(self.backend.put_files, [(k, self.local.blob_path(keys[k])) for k in mine])
                 stats.record(self.root, f"bytes-up {sum(ids.id_size(keys[k]) for k in mine)}")
         finally:
             with self._lock:
@@ -141,7 +147,7 @@ class TieredStore(LocalStore):
 
     # -- results ----------------------------------------------------------------
     def get_result(self, thunk_id: str) -> Result | None:
-        res = super().get_result(thunk_id)
+        res = self.local.get_result(thunk_id)
         if res is not None or self._down:
             return res
         key = f"results/{ids.store_key(thunk_id)}"
@@ -165,7 +171,7 @@ class TieredStore(LocalStore):
         if not self.adopt_result(remote):
             return None
         self.came_from_shared(thunk_id)
-        return super().get_result(thunk_id)
+        return self.local.get_result(thunk_id)
 
     def came_from_shared(self, thunk_id: str) -> None:
         stats.record(self.root, "remote-hit")
@@ -185,7 +191,7 @@ class TieredStore(LocalStore):
         """Bring the blobs the local store lacks from the shared one, each
         checked against its id (in parallel with ``pool``); the ids the
         shared store does not have either."""
-        missing = [b for b in blob_ids if not self.has(b)]
+        missing = [b for b in blob_ids if not self.local.has(b)]
         got = list(pool.map(self.fetch_blob, missing)) if pool is not None else [self.fetch_blob(b) for b in missing]
         return [b for b, ok in zip(missing, got) if not ok]
 
@@ -196,11 +202,11 @@ class TieredStore(LocalStore):
         output is gone from the shared store."""
         if self.fetch_all([o.ref for o in result.outputs]):
             return False
-        super().put_result(result)
+        self.local.put_result(result)
         return True
 
     def put_result(self, result: Result) -> None:
-        super().put_result(result)
+        self.local.put_result(result)
         if self._down:
             return
         try:

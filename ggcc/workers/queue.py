@@ -21,6 +21,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,3 +187,27 @@ class Queue:
 
 def _s(v: object) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def open_queue(backend: object, timeout_s: float, who: str) -> Queue:
+    """The queue on a shared store's Redis; GgccError naming ``who`` (the
+    command or setting that needs it) if the store is not Redis. The one
+    place a queue is made from a store."""
+    from ggcc.base.errors import GgccError
+    from ggcc.storage.redis_backend import RedisBackend
+
+    if not isinstance(backend, RedisBackend):
+        raise GgccError(f"{who} needs the farm's Redis: set GGCC_STORAGE=redis://host:port/db (or give --storage)")
+    return Queue(backend.client(timeout_s=timeout_s))
+
+
+def open_queue_at(uri: str, timeout_s: float, who: str, env: Mapping[str, str] | None = None) -> tuple[Queue, str]:
+    """The queue at a storage URI (its credentials from ``env``, default the
+    process's), and the store's description (for messages)."""
+    from ggcc.storage.uri import open_backend
+
+    backend = open_backend(uri, env) if uri.startswith(("redis://", "rediss://")) else None
+    q = open_queue(backend, timeout_s, who)
+    assert backend is not None
+    return q, backend.describe()
+

@@ -24,7 +24,7 @@ from ggcc.execution.remote_exec import run_fetched
 from ggcc.execution.sandbox import SandboxPool
 from ggcc.formats.result import Result
 from ggcc.storage.tiered import TieredStore
-from ggcc.workers.queue import CLAIM_AFTER_S, HEARTBEAT_EVERY_S, MAX_DELIVERIES, Job, Queue
+from ggcc.workers.queue import CLAIM_AFTER_S, HEARTBEAT_EVERY_S, MAX_DELIVERIES, Job, Queue, open_queue
 
 
 class Worker:
@@ -40,7 +40,7 @@ class Worker:
         self._entries: set[str] = set()  # stream entries being run here
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="ggcc-worker")
-        self._sandboxes = SandboxPool(store)
+        self._sandboxes = SandboxPool(store.local)
 
     def run(self) -> None:
         beat = threading.Thread(target=self._heartbeats, daemon=True)
@@ -119,15 +119,13 @@ class Worker:
 
 def main(storage_uri: str, root: str, jobs: int, strict: bool, name: str) -> int:
     from ggcc.storage import open_store
-    from ggcc.storage.redis_backend import RedisBackend
 
     store = open_store(root, storage_uri)
-    if not isinstance(store, TieredStore) or not isinstance(store.backend, RedisBackend):
-        raise GgccError(f"ggcc worker: --storage must be a redis:// or rediss:// URI (got {storage_uri or 'none'!r})")
-    queue = Queue(store.backend.client(timeout_s=30))
+    queue = open_queue(store.shared, 30, "ggcc worker")
+    assert isinstance(store, TieredStore)  # a Redis behind it: open_queue said so
     w = Worker(store, queue, jobs, strict, name)
     signal.signal(signal.SIGTERM, lambda *_: w.stop.set())
     signal.signal(signal.SIGINT, lambda *_: w.stop.set())
-    print(f"ggcc worker {w.name}: {jobs} jobs, queue {store.backend.describe()}", flush=True)
+    print(f"ggcc worker {w.name}: {jobs} jobs, queue {store.shared.describe()}", flush=True)
     w.run()
     return 0

@@ -30,13 +30,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
+from ggcc.engines import EngineSettings  # noqa: E402
 from ggcc.engines.local import LocalEngine  # noqa: E402
 from ggcc.engines.scheduler import force  # noqa: E402
 from ggcc.engines.workers import open_workers_engine  # noqa: E402
 from ggcc.formats.thunk import Input, Thunk  # noqa: E402
 from ggcc.storage import open_store  # noqa: E402
 from ggcc.storage.local_store import LocalStore  # noqa: E402
-from ggcc.workers.queue import Queue  # noqa: E402
+from ggcc.workers.queue import open_queue  # noqa: E402
 
 
 def free_port() -> int:
@@ -73,7 +74,7 @@ def main() -> int:
                 workers.append(subprocess.Popen([sys.executable, "-m", "ggcc", "worker", "--storage", uri, "--jobs", "1",
                                                  "--name", f"w{i}"], env=env, stdout=subprocess.DEVNULL))
             store = open_store(os.path.join(d, "forcer"), uri)
-            q = Queue(store.backend.client(timeout_s=5))  # type: ignore[attr-defined]
+            q = open_queue(store.shared, 5, "the bench")
             while len(q.live_workers()) < a.workers:
                 time.sleep(0.2)
             local_store = LocalStore(os.path.join(d, "local"))
@@ -84,8 +85,9 @@ def main() -> int:
             assert force(list(made), local_store, engine, known=made).ok
             local_s = time.perf_counter() - t
 
-            made = thunks(store, a.thunks, "farm")
-            farm = open_workers_engine(store, LocalEngine(store, 1), in_flight=max(64, a.workers * 16))
+            made = thunks(store.local, a.thunks, "farm")
+            farm = open_workers_engine(store, LocalEngine(store, 1), EngineSettings("workers"),
+                                       in_flight=max(64, a.workers * 16))
             t = time.perf_counter()
             report = force(list(made), store, farm, known=made)
             farm_s = time.perf_counter() - t
@@ -94,7 +96,7 @@ def main() -> int:
             lat_local: list[float] = []
             lat_farm: list[float] = []
             one_local = thunks(local_store, a.latency, "lat-local")
-            one_farm = thunks(store, a.latency, "lat-farm")
+            one_farm = thunks(store.local, a.latency, "lat-farm")
             for (tl, thl), (tf, thf) in zip(one_local.items(), one_farm.items()):
                 t = time.perf_counter()
                 assert force([tl], local_store, engine, known={tl: thl}).ok

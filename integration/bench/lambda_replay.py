@@ -47,6 +47,7 @@ from ggcc.engines.scheduler import force  # noqa: E402
 from ggcc.formats import ids  # noqa: E402
 from ggcc.formats.result import OutputValue, Result  # noqa: E402
 from ggcc.formats.thunk import Input, Output, Thunk  # noqa: E402
+from ggcc.storage.local_store import LocalStore  # noqa: E402
 from ggcc.storage.tiered import TieredStore  # noqa: E402
 
 
@@ -142,7 +143,7 @@ class SimFunction:
         self.answers: dict[str, bytes] = {}  # thunk id -> its result's JSON
         for tid in times:
             outs = []
-            for o in store.load_thunk(tid).outputs:
+            for o in store.local.load_thunk(tid).outputs:
                 data = f"{tid} {o.tag}".encode()
                 vid = ids.value_id_of_bytes(data)
                 backend.put_small(f"blobs/{ids.store_key(vid)}", data)
@@ -177,7 +178,7 @@ class SimClient:
 
 # -- replay ---------------------------------------------------------------------------------
 def make_thunks(store: TieredStore, steps: dict[str, dict[str, Any]]) -> tuple[dict[str, Thunk], dict[str, float], list[str]]:
-    prog = Input("bin/step", store.put_bytes(b"#!/bin/sh\n"), True)
+    prog = Input("bin/step", store.local.put_bytes(b"#!/bin/sh\n"), True)
     made: dict[str, str] = {}  # output -> thunk id
     known: dict[str, Thunk] = {}
     times: dict[str, float] = {}
@@ -187,7 +188,7 @@ def make_thunks(store: TieredStore, steps: dict[str, dict[str, Any]]) -> tuple[d
             return made[out]
         deps = [Input(f"in/{d}", make(d)) for d in steps[out]["deps"]]
         t = Thunk.make(prog, ["step", out], inputs=deps, outputs=[Output("out", f"out/{out}")])
-        tid = store.put_thunk(t)
+        tid = store.local.put_thunk(t)
         made[out], known[tid], times[tid] = tid, t, steps[out]["time_s"]
         return tid
 
@@ -212,7 +213,7 @@ def critical_path(steps: dict[str, dict[str, Any]]) -> float:
 def replay(steps: dict[str, dict[str, Any]], ways: int, cold_s: float) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as d:
         backend = MemoryBackend()
-        store = TieredStore(d, backend)  # type: ignore[arg-type]
+        store = TieredStore(LocalStore(d), backend)  # type: ignore[arg-type]
         known, times, targets = make_thunks(store, steps)
         sim = SimFunction(backend, store, times, cold_s)
         engine = LambdaEngine(store, LocalEngine(store, 1), "s3://sim/x", "sim",

@@ -66,7 +66,7 @@ def make_blobs(d: str, n: int, size: int) -> tuple[str, list[str], str]:
 
 def timed_push(root: str, uri: str, blob_ids: list[str]) -> tuple[float, int]:
     backend = Counting(open_backend(uri))
-    tier = TieredStore(root, backend)  # type: ignore[arg-type]
+    tier = TieredStore(LocalStore(root), backend)  # type: ignore[arg-type]
     t = time.perf_counter()
     tier.push_blobs(blob_ids)
     return time.perf_counter() - t, backend.puts
