@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
 
         b = fsdecode(env.get(b"GGCC_BUILD", b""))
         stats.build.set(b if b.isalnum() else "")
-        stats.record(root, "invocation", "local daemon-unavailable")
+        stats.record(root, stats.Event.INVOCATION, (stats.Event.LOCAL, "daemon-unavailable"))
         say_off(root, f"the daemon for {root} did not start or answer (see {root}/daemon.log)")
     elif len(reply) > 2 and reply[2]:
         _write_all(2, reply[2])  # a wrong setting, said once per build

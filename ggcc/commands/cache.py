@@ -49,12 +49,13 @@ def cmd_cache(a: argparse.Namespace) -> int:
 
 def cmd_stats(a: argparse.Namespace) -> int:
     from ggcc.base import stats
+    from ggcc.commands import stats_report
 
     root = config.ggcc_dir()
     if a.zero:
         stats.zero(root)
         print("statistics zeroed")
         return 0
-    s = stats.summary(root)
-    print(stats.as_json(s) if a.json else stats.render(s))
+    s = stats_report.summary(root)
+    print(stats_report.as_json(s) if a.json else stats_report.render(s))
     return 0

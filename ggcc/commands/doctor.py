@@ -103,7 +103,7 @@ def _gib(n: int) -> str:
 def _compiler(name: str, lang: str, env: Mapping[str, str]) -> list[Check]:
     """A real compile through ggcc (no daemon, a scratch GGCC_DIR) against
     the compiler's own, byte for byte."""
-    from ggcc.base import stats
+    from ggcc.commands import stats_report
 
     path = shutil.which(name, path=env.get("PATH"))
     if path is None:
@@ -125,15 +125,14 @@ def _compiler(name: str, lang: str, env: Mapping[str, str]) -> list[Check]:
         ours = subprocess.run([*_ggcc_command(), name, "-O2", "-c", src, "-o", os.path.join(tmp, "ours.o")],
                               capture_output=True, env=run_env, cwd=tmp, timeout=300)
         took = time.monotonic() - t0
-        s = stats.summary(scratch)
-        local = s.get("local_fallbacks")
-        assert isinstance(local, dict)
+        s = stats_report.summary(scratch)
+        local = s.local_fallbacks
         same = _read(os.path.join(tmp, "ours.o")) == _read(os.path.join(tmp, "plain.o"))
     version = _version(path)
     if ours.returncode != 0 or not same:
         return [Check(FAIL, name, f"{path}: a compile through ggcc {'failed' if ours.returncode else 'differs'}",
                       "report it; meanwhile GGCC_DISABLE=1 turns ggcc off")]
-    if not local and s.get("executed") != 1:
+    if not local and s.executed != 1:
         return [Check(FAIL, name, f"{path}: the compile through ggcc did not run as a thunk", "report it")]
     if local:
         why = ", ".join(str(k) for k in local)

@@ -20,6 +20,7 @@ import sys
 from ggcc.base import config, stats
 from ggcc.base.errors import GgccError
 from ggcc.client import launch
+from ggcc.commands.stats_report import build_line, summary
 
 LAMBDA_JOBS_CAP = 500  # launchers are ~9 MB each: 500 fit in a laptop
 
@@ -75,21 +76,10 @@ def main(tool: str, args: list[str]) -> int:
     except KeyboardInterrupt:
         rc = 130
     try:
-        sys.stderr.write(summary_line(stats.summary(root, build)) + "\n")
+        sys.stderr.write(build_line(summary(root, build)) + "\n")
     finally:
         try:
             os.unlink(stats.build_log(root, build))
         except OSError:
             pass
     return rc
-
-
-def summary_line(s: dict[str, object]) -> str:
-    fallbacks = s["local_fallbacks"]
-    assert isinstance(fallbacks, dict)
-    why = ", ".join(f"{n} {k}" for k, n in sorted(fallbacks.items(), key=lambda kv: -kv[1]))
-    travel = s.get("travel")
-    other = travel.get("hits_from_other_root", 0) if isinstance(travel, dict) else 0
-    hits = f"{s['cache_hits']} cache hits" + (f" ({other} from another build root)" if other else "")
-    return (f"ggcc: {s['invocations']} steps: {hits}, {s['executed']} run, "
-            f"{sum(fallbacks.values())} run without ggcc" + (f" ({why})" if why else ""))

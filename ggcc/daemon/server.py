@@ -209,7 +209,7 @@ class Daemon:
             # The client sees other files at the same paths (a container or
             # a bwrap sharing GGCC_DIR, a chroot), or its directory is gone:
             # only the compiler there can see what its command means.
-            stats.record(self.root, "invocation", f"local {why}")
+            stats.record(self.root, stats.Event.INVOCATION, (stats.Event.LOCAL, why))
             return Local(why)
         from ggcc.preload import without_guard
 
@@ -221,8 +221,8 @@ class Daemon:
             # Hashing is shared by concurrent requests: count each byte once.
             hashed = self.ctx.hashes.hashed_bytes - self._hashed_counted
             self._hashed_counted += hashed
-        stats.record(self.root, f"wait-ms {int((time.monotonic() - t) * 1000)}",
-                     *([f"bytes-hashed {hashed}"] if hashed > 0 else []))
+        stats.record(self.root, (stats.Event.WAIT_MS, int((time.monotonic() - t) * 1000)),
+                     *([(stats.Event.BYTES_HASHED, hashed)] if hashed > 0 else []))
         return outcome
 
     def other_view(self, client: bytes, cwd: str) -> str:

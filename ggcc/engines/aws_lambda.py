@@ -50,6 +50,7 @@ from ggcc.aws import protocol
 from ggcc.aws.invoke import Invoker
 from ggcc.base import stats
 from ggcc.base.errors import GgccError
+from ggcc.base.stats import Event
 from ggcc.engines import EngineSettings
 from ggcc.engines.local import LocalEngine
 from ggcc.engines.stragglers import Stragglers
@@ -260,7 +261,7 @@ class LambdaEngine:
             self._broken_until = time.monotonic() + self._break_s
             self._broken = why
             self._probing = False
-        stats.record(self.store.root, f"error lambda-broken: {why}")
+        stats.record(self.store.root, (Event.ERROR, f"lambda-broken: {why}"))
         if first:
             self._say(f"the Lambda function {self.function!r} cannot run ({why}): thunks run here meanwhile, "
                       f"and it is tried again in {self._break_s:.0f} s; see `ggcc lambda status`")
@@ -333,13 +334,13 @@ class LambdaEngine:
         if r.ok:
             if not self.store.adopt_result(r):  # the function stored it; the outputs have gone since
                 return self._run_locally(item, "lambda-output-lost")
-            stats.record(self.store.root, "executed-by lambda")
+            stats.record(self.store.root, (Event.EXECUTED_BY, "lambda"))
         item.future.set_result(r)
 
     def _run_locally(self, item: _Item, reason: str, detail: str = "") -> None:
-        events = [f"engine-fallback {reason}"]  # run here, by ggcc: the step is not "without ggcc"
+        events: list[stats.Item] = [(Event.ENGINE_FALLBACK, reason)]  # run here, by ggcc: not "without ggcc"
         if detail:
-            events.append(f"error lambda: {detail}")
+            events.append((Event.ERROR, f"lambda: {detail}"))
         stats.record(self.store.root, *events)
         local = self.local.submit(item.thunk, item.resolved)
         local.add_done_callback(lambda f: item.future.set_result(f.result()))
@@ -433,7 +434,7 @@ class LambdaEngine:
         done, _ = wait([first], timeout=patience)
         if done:
             return first.result()
-        stats.record(self.store.root, "lambda-duplicate")
+        stats.record(self.store.root, Event.LAMBDA_DUPLICATE)
         second = self._calls.submit(self._invoke_until_accepted, payload, asked, info)
         pending: set[Future[protocol.Answer]] = {first, second}
         error: BaseException | None = None
@@ -460,23 +461,23 @@ class LambdaEngine:
             try:
                 reply = invoker.invoke(self.function, payload)
             except (OSError, http.client.HTTPException) as e:  # refused, reset, read timeout
-                stats.record(self.store.root, "lambda-invoke", f"lambda-retry {type(e).__name__}")
+                stats.record(self.store.root, Event.LAMBDA_INVOKE, (Event.LAMBDA_RETRY, type(e).__name__))
                 continue
             body = reply.body
             if reply.status != 200:
                 if reply.error_code in _BROKEN_CODES or reply.status in (401, 403):
-                    stats.record(self.store.root, "lambda-invoke")
+                    stats.record(self.store.root, Event.LAMBDA_INVOKE)
                     raise _Broken(f"{reply.error_code or reply.status}: {body[:200].decode('utf-8', 'replace')}")
                 if reply.status == 429 or reply.status >= 500 or reply.error_code == "ResourceConflictException":
-                    stats.record(self.store.root, "lambda-invoke", "lambda-throttled" if reply.status == 429
-                                 else f"lambda-retry {reply.error_code or reply.status}")
+                    stats.record(self.store.root, Event.LAMBDA_INVOKE, Event.LAMBDA_THROTTLED if reply.status == 429
+                                 else (Event.LAMBDA_RETRY, reply.error_code or reply.status))
                     continue
-                stats.record(self.store.root, "lambda-invoke")
+                stats.record(self.store.root, Event.LAMBDA_INVOKE)
                 raise _Fallback("lambda-rejected", f"{reply.error_code or reply.status}: {body[:200].decode('utf-8', 'replace')}")
             elapsed = time.monotonic() - t0
             if reply.function_error:
                 kind, message = _function_error(body)
-                self._bill(elapsed * 1e3, info, f"lambda-function-error {kind}")
+                self._bill(elapsed * 1e3, info, (Event.LAMBDA_FUNCTION_ERROR, kind))
                 if kind == "broken":
                     raise _Broken(message)
                 self._healed()  # it ran, and failed on this thunk
@@ -486,18 +487,19 @@ class LambdaEngine:
             except protocol.ProtocolError as e:
                 self._bill(elapsed * 1e3, info)
                 raise _Fallback("lambda-bad-answer", str(e)) from None
-            self._bill(answer.duration_ms or elapsed * 1e3, info, *(["lambda-cold"] if answer.cold else []))
+            self._bill(answer.duration_ms or elapsed * 1e3, info, *([Event.LAMBDA_COLD] if answer.cold else []))
             self._healed()
             self.stragglers.answered(elapsed)
             return answer
         raise _Fallback("lambda-throttled", f"still throttled or failing after {_THROTTLE_TRIES} tries")
 
-    def _bill(self, ms: float, info: FunctionInfo, *events: str) -> None:
+    def _bill(self, ms: float, info: FunctionInfo, *events: stats.Item) -> None:
         """Count one invocation and its cost (one stats write)."""
         # Billed in 1 ms steps; summed as MB-ms so the stats stay integers.
         mbms = int(-(-ms // 1)) * info.memory_mb
         nano_usd = int(mbms / 1024 / 1000 * PRICE_GBS.get(info.arch, PRICE_GBS["x86_64"]) * 1e9)
-        stats.record(self.store.root, "lambda-invoke", f"lambda-mbms {mbms}", f"lambda-nusd {nano_usd}", *events)
+        stats.record(self.store.root, Event.LAMBDA_INVOKE, (Event.LAMBDA_MBMS, mbms), (Event.LAMBDA_NUSD, nano_usd),
+                     *events)
 
 
 def _blobs(item: _Item) -> list[str]:

@@ -20,12 +20,13 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ggcc.base import stats
+from ggcc.base.stats import Event
+from ggcc.engines import EngineSettings
 from ggcc.engines.local import LocalEngine
+from ggcc.engines.stragglers import Stragglers
 from ggcc.execution.executor import blobs_needed
 from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk
-from ggcc.engines import EngineSettings
-from ggcc.engines.stragglers import Stragglers
 from ggcc.storage.store import Store
 from ggcc.workers.queue import EntryLost, Queue, open_queue
 
@@ -66,7 +67,7 @@ class WorkersEngine:
                     why = "workers-setup-failed"  # the worker could not run it: not the code's fault
                 elif not result.ok or self.store.adopt_result(result):
                     if result.ok:
-                        stats.record(self.store.root, "executed-by workers")
+                        stats.record(self.store.root, (Event.EXECUTED_BY, "workers"))
                     return result
                 else:
                     why = "workers-output-lost"  # stored in a shared store that has since lost it
@@ -74,8 +75,8 @@ class WorkersEngine:
             why = "workers-entry-lost"
         except Exception as e:  # Redis or the shared store unreachable
             why = "workers-unreachable"
-            stats.record(self.store.root, f"error workers: {type(e).__name__}: {e}")
-        stats.record(self.store.root, f"engine-fallback {why}")
+            stats.record(self.store.root, (Event.ERROR, f"workers: {type(e).__name__}: {e}"))
+        stats.record(self.store.root, (Event.ENGINE_FALLBACK, why))
         return self.local.submit(thunk, resolved).result()
 
     def _ask(self, thunk: Thunk, resolved: dict[str, str]) -> Result | None:
@@ -86,7 +87,7 @@ class WorkersEngine:
         patience = min(self.timeout_s, self.stragglers.patience() or self.timeout_s)
         result = self.queue.wait(pending, patience)
         if result is None and patience < self.timeout_s:
-            stats.record(self.store.root, "workers-duplicate")
+            stats.record(self.store.root, Event.WORKERS_DUPLICATE)
             pending.append(self.queue.submit(thunk.id, resolved))
             result = self.queue.wait(pending, self.timeout_s - patience)
         if result is not None:

@@ -10,6 +10,7 @@ import os
 from typing import TYPE_CHECKING, BinaryIO
 
 from ggcc.base import placement, stats
+from ggcc.base.stats import Event
 from ggcc.launcher.args import parse
 from ggcc.launcher.compiler_env import CLANG_OUT_OF_PROCESS, UNMODELLED_ENV, color_flag, records_flags, thunk_locale
 from ggcc.launcher.context import Context
@@ -142,7 +143,7 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
         with ctx.slots:
             scan, verification = headers.scan(req.compiler, parsed, cwd, env, ctx.scan_cache)
     except headers.ScanFailed:
-        stats.record(ctx.root, "scan")
+        stats.record(ctx.root, Event.SCAN)
         return Local("scan-failed")
     _count_scan(ctx.root, parsed.source, cwd, scan, verification)
     try:
@@ -208,15 +209,15 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
 
 
 def _count_scan(root: str, source: str, cwd: str, scan: Scan, v: Verification | None) -> None:
-    events = ["scan-own" if scan.method == "own" else "scan"]
+    events: list[stats.Item] = [Event.SCAN_OWN if scan.method == "own" else Event.SCAN]
     if scan.fallback:
-        events.append(f"scan-fallback {scan.fallback}")
+        events.append((Event.SCAN_FALLBACK, scan.fallback))
     if v is not None:
-        events += ["scan-verify", f"scan-verify-files {v.total}", f"scan-verify-extra {v.extra}"]
+        events += [Event.SCAN_VERIFY, (Event.SCAN_VERIFY_FILES, v.total), (Event.SCAN_VERIFY_EXTRA, v.extra)]
         if v.missing:
-            events.append("scan-verify-missing")
+            events.append(Event.SCAN_VERIFY_MISSING)
         if v.depfile_equal is False:
-            events.append("scan-verify-depfile-differs")
+            events.append(Event.SCAN_VERIFY_DEPFILE)
         if v.missing or v.depfile_equal is False:
             import json
 

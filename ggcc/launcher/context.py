@@ -127,7 +127,7 @@ class Context:
             if e is None:
                 e = self._engines[key] = make_engine(
                     settings, store, self.jobs, say=self.say_later,
-                    on_error=lambda why: stats.record(self.root, f"error engine: {why}"))
+                    on_error=lambda why: stats.record(self.root, (stats.Event.ERROR, f"engine: {why}")))
             return e
 
     def say_later(self, line: str) -> None:
@@ -235,7 +235,7 @@ class Context:
             try:
                 fn()
             except Exception as e:  # an optimisation: never fail anything for it
-                stats.record(self.root, f"error {type(e).__name__}: {e}")
+                stats.record(self.root, (stats.Event.ERROR, f"{type(e).__name__}: {e}"))
             finally:
                 with self._lock:
                     if self._recording.get(key) is fut:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from ggcc.base import stats
+from ggcc.base.stats import Event
 from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk
 from ggcc.launcher import travel
@@ -65,10 +66,10 @@ def force_step(thunk: Thunk, store: Store, ctx: Context, env: dict[str, str]) ->
             return Local("store-changed")
         failed_run = f.result is not None and not f.result.error
         if not failed_run:  # ggcc's fault, not the code's: keep why
-            stats.record(ctx.root, f"error sandbox: {f.message}")
+            stats.record(ctx.root, (Event.ERROR, f"sandbox: {f.message}"))
         elif os.environ.get("GGCC_DEBUG_FAILURES"):
             assert f.result is not None
-            stats.record(ctx.root, f"error failed-run {f.result.stderr[-400:].decode('utf-8', 'replace')}")
+            stats.record(ctx.root, (Event.ERROR, f"failed-run {f.result.stderr[-400:].decode('utf-8', 'replace')}"))
         return Local("compile-failed-rerun" if failed_run else "sandbox-failure")
     result = store.get_result(thunk.id)
     if result is None:
@@ -91,7 +92,7 @@ def _from_travel(where: travel.Place, thunk: Thunk, store: Store, ctx: Context) 
     if store.fetch_all([o.ref for o in found.result.outputs]):
         return None  # an output gone from every store
     store.put_result(found.result)
-    stats.record(ctx.root, f"travel-hit {'root' if found.other_root else 'name'}")
+    stats.record(ctx.root, (Event.TRAVEL_HIT, "root" if found.other_root else "name"))
     if from_shared:
         store.came_from_shared(thunk.id)
     return found.result
@@ -108,25 +109,25 @@ def _to_travel(where: travel.Place, thunk: Thunk, result: Result, store: Store, 
     except (OSError, GgccError):  # an output gone from the store (trimmed, corrupt): nothing to share
         return
     if made.embeds_root:
-        stats.record(ctx.root, "travel-embeds-root")
+        stats.record(ctx.root, Event.TRAVEL_EMBEDS_ROOT)
     if made.data is not None:
         travel.save(ctx.root, where.key, made.data, store)
 
 
-def count_answer(ctx: Context, store: Store, was_hit: bool, thunk_id: str, *details: str,
-                  direct: bool = False) -> None:
+def count_answer(ctx: Context, store: Store, was_hit: bool, thunk_id: str, *details: Event,
+                 direct: bool = False) -> None:
     """A step answered with a result: a hit (``direct``: from the
     manifest; ``hit-shared``: its result came from the shared store for
     it), or executed. A hit on what a speculation ran for this very step
     is that step's run, not a hit. Each step, one line of events."""
     shared = store.took_from_shared(thunk_id)
     if was_hit and ctx.speculator is not None and ctx.speculator.take(thunk_id):
-        stats.record(ctx.root, "invocation", "executed", *details, "speculation-used")
+        stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, *details, Event.SPECULATION_USED)
     elif was_hit:
-        stats.record(ctx.root, "invocation", "hit", *details, *(("direct",) if direct else ()),
-                     *(("hit-shared",) if shared else ()))
+        stats.record(ctx.root, Event.INVOCATION, Event.HIT, *details, *((Event.DIRECT,) if direct else ()),
+                     *((Event.HIT_SHARED,) if shared else ()))
     else:
-        stats.record(ctx.root, "invocation", "executed", *details)
+        stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, *details)
 
 
 def after_speculation(ctx: Context, spec: Speculation, was_hit: bool, thunk_id: str, out: str, out_id: str,
@@ -135,7 +136,7 @@ def after_speculation(ctx: Context, spec: Speculation, was_hit: bool, thunk_id: 
     read what it made (nothing goes into the build tree)."""
     if not was_hit:
         spec.ran = thunk_id
-        stats.record(ctx.root, "speculation")
+        stats.record(ctx.root, Event.SPECULATION)
     if ctx.speculator is not None:
         ctx.speculator.made(os.path.normpath(out), out_id, known)
     return Done(0)

@@ -70,7 +70,7 @@ def link_as_thunk(req: Request, ctx: Context, spec: Speculation | None = None) -
             return traced
         files = traced
         link.save_record(ctx.root, key, cmd, files)
-        stats.record(ctx.root, "link-trace")
+        stats.record(ctx.root, stats.Event.LINK_TRACE)
     try:
         with ctx.one_at_a_time(("runtime", cmd.ld)):
             rt = load_or_capture(os.path.realpath(cmd.ld), cmd.ld, store.local, hashes)
@@ -110,7 +110,7 @@ def link_as_thunk(req: Request, ctx: Context, spec: Speculation | None = None) -
     if spec is not None:
         return after_speculation(ctx, spec, was_hit, thunk.id, host_out, result.output("output").ref, spec.known)
     done = deliver(result, "output", host_out, store.local, req.umask, placement.BFD)
-    count_answer(ctx, store, was_hit, thunk.id, "link")
+    count_answer(ctx, store, was_hit, thunk.id, stats.Event.LINK)
     return done
 
 

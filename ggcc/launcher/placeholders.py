@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ggcc.base import placement, stats
+from ggcc.base.stats import Event
 from ggcc.launcher.context import Context
 from ggcc.launcher.deliver import deliver_over, host_messages
 from ggcc.launcher.force import count_answer, force_step
@@ -71,7 +72,7 @@ def defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Sto
         except CorruptBlob:  # counted by the store; the real command runs
             outcome = Local("corrupt-blob")
         except Exception as e:  # never leave a placeholder for a bug of ours
-            stats.record(ctx.root, f"error {type(e).__name__}: {e}")
+            stats.record(ctx.root, (Event.ERROR, f"{type(e).__name__}: {e}"))
             outcome = Local("internal-error")
         if not session.still_placeholder(out, data):
             session.note("moved", out)  # by the build: its output is its own business
@@ -81,7 +82,7 @@ def defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Sto
         except OSError:
             pass
         real = run_real(req.argv, req.compiler, req.env, req.cwd)
-        stats.record(ctx.root, "invocation", f"local {outcome.reason}")
+        stats.record(ctx.root, Event.INVOCATION, (Event.LOCAL, outcome.reason))
         with session.lock:
             session.local += 1
         session.note("failed" if real.returncode != 0 else "local", out)
@@ -98,7 +99,7 @@ def defer(req: Request, ctx: Context, session: Session, thunk: Thunk, store: Sto
 def archive_of_placeholders(ctx: Context, args: list[str]) -> Done:
     """A link reads an archive made, outside ggcc, of placeholders: say how
     to fix the build instead of letting ld call them linker scripts."""
-    stats.record(ctx.root, "invocation", "error archive-of-placeholders")
+    stats.record(ctx.root, Event.INVOCATION, (Event.ERROR, "archive-of-placeholders"))
     names = " ".join(a for a in args if a.endswith(".a"))
     msg = (f"ggcc: {names}: an archive of ggcc placeholders: its archiver ran outside ggcc and the placeholder "
            "guard during `ggcc infer` (a static archiver?). Run ar and ranlib through ggcc (CMake: configure with "
@@ -112,7 +113,7 @@ def make_real(path: str, req: Request, ctx: Context) -> bool:
     try:
         return force_placeholder(path, ctx.store(req.env), ctx, req)
     except Exception as e:
-        stats.record(ctx.root, f"error make-real {type(e).__name__}: {e}")
+        stats.record(ctx.root, (Event.ERROR, f"make-real {type(e).__name__}: {e}"))
         return False
 
 

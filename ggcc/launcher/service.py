@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable
 
 from ggcc.base import placement, stats
+from ggcc.base.stats import Event
 from ggcc.launcher.archive_step import archive_as_thunk
 from ggcc.launcher.compile_step import compile_as_thunk
 from ggcc.launcher.context import Context
@@ -72,16 +73,16 @@ def _handle(req: Request, ctx: Context) -> Done | Local:
 
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
             return _off(ctx, "ggcc-dir-unusable", [_dir_line(ctx.root, e.strerror or str(e))], f"ggcc-dir-unusable {ctx.root}")
-        stats.record(ctx.root, "invocation", f"error {type(e).__name__}: {e}", "local internal-error")
+        stats.record(ctx.root, Event.INVOCATION, (Event.ERROR, f"{type(e).__name__}: {e}"), (Event.LOCAL, "internal-error"))
         return Local("internal-error")
     finally:
         ctx.answering(-1)
     if isinstance(outcome, Local):
-        stats.record(ctx.root, "invocation", f"local {outcome.reason}")
+        stats.record(ctx.root, Event.INVOCATION, (Event.LOCAL, outcome.reason))
         try:
             _make_arguments_real(req, ctx)
         except Exception as e:
-            stats.record(ctx.root, f"error {type(e).__name__}: {e}")
+            stats.record(ctx.root, (Event.ERROR, f"{type(e).__name__}: {e}"))
     return outcome
 
 
@@ -105,7 +106,7 @@ def _off(ctx: Context, reason: str, lines: list[str], same: str = "") -> Local:
     (``same``: what makes two notices the same one, if not their text)."""
     from ggcc.base import notice
 
-    stats.record(ctx.root, "invocation", f"local {reason}")
+    stats.record(ctx.root, Event.INVOCATION, (Event.LOCAL, reason))
     say = ""
     if notice.first_in_build(ctx.root, same or "\n".join(lines)):
         say = "".join(f"ggcc: {line} (until then ggcc is off: compilers run without it)\n" for line in lines)

@@ -207,7 +207,7 @@ def lookup_across_roots(parts: Sequence[object], output: str, want_depfile: bool
             continue
         if store.fetch_all([o.ref for o in found.result.outputs]):
             continue  # an output gone from every store
-        stats.record(ggcc_dir, "travel-hit root")
+        stats.record(ggcc_dir, (stats.Event.TRAVEL_HIT, "root"))
         if from_shared:
             store.came_from_shared(found.result.thunk_id)
         return found.result, depfile

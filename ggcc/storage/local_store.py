@@ -429,7 +429,7 @@ class LocalStore:
 
     def _corrupt(self, id_: str) -> CorruptBlob:
         """Count, remove (the blob and its executable copy) and say so."""
-        stats.record(self.root, "corrupt-blob")
+        stats.record(self.root, stats.Event.CORRUPT_BLOB)
         self.remove_blob(id_)
         return CorruptBlob(id_, self.root)
 

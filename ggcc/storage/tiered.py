@@ -23,6 +23,7 @@ from concurrent.futures import Executor
 from typing import TypeVar
 
 from ggcc.base import stats
+from ggcc.base.stats import Event
 from ggcc.formats import ids
 from ggcc.formats.result import Result
 from ggcc.storage.backend import Backend, StorageError
@@ -78,7 +79,7 @@ class TieredStore:
         with self._lock:
             if not self._down:
                 self._down_until = time.monotonic() + RETRY_AFTER_S
-                stats.record(self.root, f"error storage: {last}", "storage-fallback")
+                stats.record(self.root, (Event.ERROR, f"storage: {last}"), Event.STORAGE_FALLBACK)
         assert last is not None
         raise last
 
@@ -91,11 +92,11 @@ class TieredStore:
             if not self._call(self.backend.get_file, f"blobs/{key}", tmp):
                 return False
             got = ids.hash_file(tmp, id_[0])
-            stats.record(self.root, f"bytes-down {os.path.getsize(tmp)}")
+            stats.record(self.root, (Event.BYTES_DOWN, os.path.getsize(tmp)))
             if got[1:] != id_[1:]:
                 # Never used; removed there too, so that the next push of
                 # the blob (a run of the step here) puts the right bytes back.
-                stats.record(self.root, "corrupt-blob")
+                stats.record(self.root, Event.CORRUPT_BLOB)
                 try:
                     self._call(self.backend.delete, f"blobs/{key}")
                 except StorageError:
@@ -133,7 +134,7 @@ class TieredStore:
                 self.local.check(keys[k])
             if mine:
                 self._call(self.backend.put_files, [(k, self.local.blob_path(keys[k])) for k in mine])
-                stats.record(self.root, f"bytes-up {sum(ids.id_size(keys[k]) for k in mine)}")
+                stats.record(self.root, (Event.BYTES_UP, sum(ids.id_size(keys[k]) for k in mine)))
         finally:
             with self._lock:
                 for k in mine:
@@ -162,7 +163,7 @@ class TieredStore:
         except ValueError:
             remote = None
         if remote is None or remote.thunk_id != thunk_id or not remote.ok:
-            stats.record(self.root, f"error storage-corrupt {key}")
+            stats.record(self.root, (Event.ERROR, f"storage-corrupt {key}"))
             try:
                 self._call(self.backend.delete, key)  # the next run here puts the right one back
             except StorageError:
@@ -174,7 +175,7 @@ class TieredStore:
         return self.local.get_result(thunk_id)
 
     def came_from_shared(self, thunk_id: str) -> None:
-        stats.record(self.root, "remote-hit")
+        stats.record(self.root, Event.REMOTE_HIT)
         with self._lock:
             if len(self._from_shared) > 10_000:  # never asked about (a scheduler's hit, say): forget
                 self._from_shared.clear()

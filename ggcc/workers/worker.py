@@ -90,7 +90,7 @@ class Worker:
             with self._lock:
                 self._done += 1
         except Exception as e:  # Redis gone: the entry stays pending and is claimed later
-            stats.record(self.store.root, f"error worker: {type(e).__name__}: {e}")
+            stats.record(self.store.root, (stats.Event.ERROR, f"worker: {type(e).__name__}: {e}"))
         finally:
             with self._lock:
                 self._entries.discard(job.entry)
@@ -101,7 +101,7 @@ class Worker:
             return Result(job.thunk_id, -1, error=f"given up after {MAX_DELIVERIES} deliveries to workers")
         result = run_fetched(self.store, job.thunk_id, job.resolved, self._sandboxes, self.strict).result
         if not (result.exit_code == -1 and result.error):  # it ran (set-up failures are not runs)
-            stats.record(self.store.root, "executed", "executed-by workers")
+            stats.record(self.store.root, stats.Event.EXECUTED, (stats.Event.EXECUTED_BY, "workers"))
         return result
 
     def _heartbeats(self) -> None:
