@@ -300,10 +300,10 @@ def test_a_function_that_cannot_start_is_found_out_fast(harness: dict[str, str],
     ("Runtime.OutOfMemory", "out-of-memory"), ("ValueError", "error"),
 ])
 def test_function_errors_that_mean_the_function_cannot_run(etype: str, kind: str) -> None:
-    from ggcc.engines.aws_lambda import _function_error
+    from ggcc.aws.control import function_error
 
     message = {"Sandbox.Timedout": "Task timed out after 15.00 seconds", "Runtime.ExitError": "Runtime exited"}.get(etype, "x")
-    assert _function_error(json.dumps({"errorType": etype, "errorMessage": message}).encode())[0] == kind
+    assert function_error(json.dumps({"errorType": etype, "errorMessage": message}).encode())[0] == kind
 
 
 def test_the_breaker_lets_one_probe_through_after_its_spell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

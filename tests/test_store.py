@@ -12,6 +12,7 @@ from helpers import ggcc_stats
 from ggcc.base.errors import GgccError
 from ggcc.formats import ids
 from ggcc.formats.result import OutputValue, Result
+from ggcc.storage import upkeep
 from ggcc.storage.hash_cache import RACY_WINDOW_S, HashCache
 from ggcc.storage.local_store import CorruptBlob, LocalStore
 
@@ -39,7 +40,7 @@ def test_many_processes_write_same_and_different_blobs(tmp_path: Path) -> None:
         assert store.read_bytes(i)  # present, complete, hash checked
     leftovers = [n for d, _, names in os.walk(root) for n in names if n.startswith(".new-")]
     assert leftovers == []  # no temporary file survived
-    st = store.stats()
+    st = upkeep.usage(store)
     assert st.blobs == len(all_ids)
 
 
@@ -146,27 +147,27 @@ def test_trim_evicts_least_recently_used(store: LocalStore) -> None:
     for age, vid in enumerate(blobs):  # blobs[0] is the newest
         os.utime(store.blob_path(vid), (now - age * 7200, now))  # atime is the recency
     store.path_for_use(blobs[9], False)  # using the oldest makes it the newest
-    removed, freed = store.trim(60_000)
+    removed, freed = upkeep.trim(store, 60_000)
     assert removed == 5 and freed == 50_000
     kept = {v for v in blobs if store.has(v)}
     assert kept == {blobs[0], blobs[1], blobs[2], blobs[3], blobs[9]}
-    assert store.trim(60_000) == (0, 0)
+    assert upkeep.trim(store, 60_000) == (0, 0)
 
 
 def test_a_blob_removed_by_another_process_is_not_reported_present(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # The daemon remembers which blobs it has seen (no stat per header per
     # compile); a trim or a clear elsewhere must end that memory.
-    monkeypatch.setattr("ggcc.storage.local_store.REMOVALS_CHECK_S", 0.0)
+    monkeypatch.setattr("ggcc.storage.memory.REMOVALS_CHECK_S", 0.0)
     root = str(tmp_path / "s")
     daemon, other = LocalStore(root), LocalStore(root)
     kept, trimmed = daemon.put_bytes(b"k" * 10_000), daemon.put_bytes(b"t" * 10_000)
     assert daemon.has(kept) and daemon.has(trimmed)
     now = time.time()
     os.utime(other.blob_path(trimmed), (now - 7200, now))
-    assert other.trim(15_000) == (1, 10_000)
+    assert upkeep.trim(other, 15_000) == (1, 10_000)
     assert daemon.has(kept) and not daemon.has(trimmed)
-    other.clear()
+    upkeep.clear(other)
     assert not daemon.has(kept)
 
 
@@ -248,7 +249,7 @@ def test_verify_drops_bad_entries(store: LocalStore) -> None:
     broken = ids.thunk_id_of_bytes(b"u")
     store.put_result(Result(broken, 0))
     Path(store.result_path(broken)).write_text("{")
-    assert store.verify() == (4, 2)
+    assert upkeep.verify(store) == (4, 2)
     assert store.has(good) and not store.has(bad)
     assert store.get_result(tid) is not None
-    assert store.verify() == (2, 0)
+    assert upkeep.verify(store) == (2, 0)

@@ -32,6 +32,7 @@ from ggcc.aws import protocol
 from ggcc.execution.remote_exec import run_fetched
 from ggcc.execution.sandbox import SandboxPool
 from ggcc.formats.result import Result
+from ggcc.storage import upkeep
 from ggcc.storage.backend import StorageError
 from ggcc.storage.local_store import LocalStore
 from ggcc.storage.tiered import TieredStore
@@ -50,7 +51,7 @@ class _Warm:
         self.fetchers = ThreadPoolExecutor(_FETCH_THREADS, thread_name_prefix="ggcc-fetch")
         self.stores: dict[str, TieredStore] = {}
         self.limit = _cache_limit(self.root)
-        self.cached_bytes = self.local.stats().total_bytes
+        self.cached_bytes = upkeep.usage(self.local).total_bytes
         self.lock = threading.Lock()
 
     def store(self, uri: str) -> TieredStore:
@@ -70,9 +71,9 @@ class _Warm:
             self.cached_bytes += n
             over = self.cached_bytes > self.limit
         if over:
-            self.local.trim(int(self.limit * _TRIM_TO))
+            upkeep.trim(self.local, int(self.limit * _TRIM_TO))
             with self.lock:
-                self.cached_bytes = self.local.stats().total_bytes
+                self.cached_bytes = upkeep.usage(self.local).total_bytes
 
 
 _warm: _Warm | None = None

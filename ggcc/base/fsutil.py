@@ -226,3 +226,23 @@ class ParsedFiles(Generic[T]):
         if len(self._known) >= self._limit:
             self._known.clear()
         self._known[path] = (sig, value)
+
+
+def link_if_absent(src: str, dest: str) -> bool:
+    """Put src at dest unless dest exists (False then): content-addressed
+    files are never replaced. Replacing would drop the old inode's link
+    count to 0 while other processes still resolve its name, and link(2)
+    to such an inode fails with ENOENT: a sandbox could not link a blob
+    that exists."""
+    try:
+        os.link(src, dest)
+        return True
+    except FileExistsError:
+        return False
+
+
+def stat_or_none(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 
 from ggcc.base import config
-from ggcc.base.errors import GgccError
-from ggcc.storage import open_store
+from ggcc.storage import open_store, upkeep
 
 
 # -- ggcc cache ---------------------------------------------------------------
@@ -17,7 +14,7 @@ def cmd_cache(a: argparse.Namespace) -> int:
     store = open_store(config.ggcc_dir()).local  # its size and upkeep: the local store's
     limit = config.parse_size(a.max_size) if getattr(a, "max_size", None) else config.max_size()
     if a.action == "stats":
-        s = store.stats()
+        s = upkeep.usage(store)
         info = {
             "dir": store.root,
             "blobs": s.blobs,
@@ -35,14 +32,14 @@ def cmd_cache(a: argparse.Namespace) -> int:
             print(f"results    {s.results} ({config.human_size(s.result_bytes)})")
             print(f"size       {config.human_size(s.total_bytes)} of {config.human_size(limit)} ({100 * s.total_bytes / max(limit, 1):.1f}%)")
     elif a.action == "trim":
-        removed, freed = store.trim(limit)
+        removed, freed = upkeep.trim(store, limit)
         print(f"removed {removed} files, freed {config.human_size(freed)}; limit {config.human_size(limit)}")
     elif a.action == "verify":
-        checked, removed = store.verify()
+        checked, removed = upkeep.verify(store)
         print(f"checked {checked} files, removed {removed} bad ones")
         return 1 if removed else 0
     elif a.action == "clear":
-        store.clear()
+        upkeep.clear(store)
         print(f"cleared {store.root}")
     return 0
 

@@ -20,7 +20,6 @@ from ggcc.base.errors import GgccError
 from ggcc.commands.cache import cmd_cache, cmd_stats
 from ggcc.commands.farm import DEFAULT_ROLE_NAME, cmd_lambda, cmd_worker, cmd_workers
 from ggcc.commands.thunks import cmd_cat, cmd_force, cmd_show, cmd_thunk
-from ggcc.formats import ids
 
 
 def cmd_config(a: argparse.Namespace) -> int:

@@ -83,6 +83,7 @@ def _settings(env: Mapping[str, str]) -> list[Check]:
 
 
 def _ggcc_dir(root: str, env: Mapping[str, str]) -> Check:
+    from ggcc.storage import upkeep
     from ggcc.storage.local_store import LocalStore
 
     why = config.dir_problem(root)
@@ -92,7 +93,7 @@ def _ggcc_dir(root: str, env: Mapping[str, str]) -> Check:
     free = st.f_bavail * st.f_frsize
     limit_text = env.get("GGCC_MAX_SIZE")
     limit = config.parse_size(limit_text) if limit_text else config.DEFAULT_MAX_SIZE
-    size = LocalStore(root).stats().total_bytes
+    size = upkeep.usage(LocalStore(root)).total_bytes
     return Check(OK, "GGCC_DIR", f"{root}: writable, {_gib(free)} free; the store holds {_gib(size)} of {_gib(limit)}")
 
 

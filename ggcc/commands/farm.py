@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 
 from ggcc.base import config
 from ggcc.base.errors import GgccError

@@ -62,8 +62,8 @@ def force_targets(texts: list[str], quiet: bool, jobs: int | None = None, engine
     is GGCC_ENGINE's (local by default)."""
     from ggcc.commands import progress, targets
     from ggcc.engines import EngineSettings, make_engine
-    from ggcc.storage import open_store
     from ggcc.engines.scheduler import force
+    from ggcc.storage import open_store, upkeep
 
     opened = open_store(config.ggcc_dir())
     store = opened.local
@@ -114,7 +114,7 @@ def force_targets(texts: list[str], quiet: bool, jobs: int | None = None, engine
         sys.stderr.write(
             f"ggcc: {len(tlist)} target(s): {report.executed} run, {report.hits} cached, {len(report.failures)} failed\n"
         )
-    store.maybe_trim(config.max_size())
+    upkeep.maybe_trim(store, config.max_size())
     return 0 if report.ok else 1
 
 

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from ggcc.dependency_scan import lookup
-from ggcc.dependency_scan.cpp_expr import UNCERTAIN, Expander, Macro, Undecidable
+from ggcc.dependency_scan.cpp_arith import Undecidable
+from ggcc.dependency_scan.cpp_expr import UNCERTAIN, Expander, Macro
 from ggcc.dependency_scan.directives import Directive
 from ggcc.dependency_scan.replay import MAX_SUMMARIES, Identity, Recorder, Summary
 

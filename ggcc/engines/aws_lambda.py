@@ -35,7 +35,6 @@ finisher threads, so that the invocation's thread is free at once.
 from __future__ import annotations
 
 import http.client
-import os
 import platform
 import random
 import threading
@@ -47,11 +46,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ggcc.aws import protocol
+from ggcc.aws.control import ARCH, BROKEN_CODES, PRICE_GBS, aws_message, control_client, function_error
 from ggcc.aws.invoke import Invoker
 from ggcc.base import stats
 from ggcc.base.errors import GgccError
 from ggcc.base.stats import Event
 from ggcc.engines import EngineSettings
+from ggcc.engines.breaker import Breaker
 from ggcc.engines.local import LocalEngine
 from ggcc.engines.stragglers import Stragglers
 from ggcc.execution.executor import blobs_needed
@@ -69,20 +70,10 @@ _BACKOFF_CAP_S = 2.0
 _UNAVAILABLE_FOR_S = 30.0  # after the function cannot be found or reached
 BREAK_FIRST_S = 30.0  # the breaker's first open spell; doubled while the probes fail
 BREAK_MAX_S = 600.0
-# Function errors that say the function cannot run, whatever the thunk:
-# retrying them would cost every thunk the whole init wait.
-_BROKEN_ERRORS = ("Runtime.Init", "Runtime.ImportModuleError", "Runtime.HandlerNotFound", "Runtime.UserCodeSyntaxError",
-                  "Runtime.MalformedHandlerName", "Runtime.InvalidEntrypoint", "Runtime.MissingHandler")
-# Invoke answers that say the same of the function or the caller.
-_BROKEN_CODES = ("AccessDeniedException", "ResourceNotFoundException", "KMSAccessDeniedException",
-                 "KMSDisabledException", "InvalidRuntimeException", "ENILimitReachedException",
-                 "SubnetIPAddressLimitReachedException", "EFSMountFailureException", "InvalidZipFileException")
 _FINISHERS = 8  # threads finishing answers (fetches of outputs run in parallel on them)
 PRESENT_TTL_S = 600.0  # how long a blob seen in the shared store is believed to be there
 _TMP_SHARE = 0.6  # a thunk's inputs may fill this much of the function's /tmp
-_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
-# USD per GB-second (us-east-1, 2026); the estimate in `ggcc stats`.
-PRICE_GBS = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+
 
 
 class _Fallback(Exception):
@@ -141,10 +132,7 @@ class LambdaEngine:
     ) -> None:
         self.store = store
         self._say = say  # a line for the user, once (the daemon passes it to the next launcher)
-        self._broken = ""  # why the breaker is open ("" closed)
-        self._broken_until = 0.0
-        self._break_s = 0.0
-        self._probing = False
+        self._breaker = Breaker(BREAK_FIRST_S, BREAK_MAX_S)
         self.local = local
         self.storage_uri = protocol.strip_credentials(storage_uri)
         self.function = function
@@ -242,36 +230,19 @@ class LambdaEngine:
             self._trip(str(b))
             raise _Fallback("lambda-broken", str(b)) from None
 
-    # -- the circuit breaker ----------------------------------------------------
+    # -- the circuit breaker (breaker.py) ------------------------------------------
     def _may_send(self) -> bool:
-        """Closed: yes. Open: no, until its spell ends; then one batch (the
-        probe) goes, and the others wait no more than they would without it."""
-        with self._lock:
-            if not self._broken:
-                return True
-            if self._probing or time.monotonic() < self._broken_until:
-                return False
-            self._probing = True
-            return True
+        return self._breaker.may_pass()
 
     def _trip(self, why: str) -> None:
-        with self._lock:
-            first = not self._broken
-            self._break_s = BREAK_FIRST_S if first else min(BREAK_MAX_S, self._break_s * 2)
-            self._broken_until = time.monotonic() + self._break_s
-            self._broken = why
-            self._probing = False
+        first = self._breaker.trip(why)
         stats.record(self.store.root, (Event.ERROR, f"lambda-broken: {why}"))
         if first:
             self._say(f"the Lambda function {self.function!r} cannot run ({why}): thunks run here meanwhile, "
-                      f"and it is tried again in {self._break_s:.0f} s; see `ggcc lambda status`")
+                      f"and it is tried again in {self._breaker.spell_s:.0f} s; see `ggcc lambda status`")
 
     def _healed(self) -> None:
-        """A function that answered runs: close the breaker."""
-        if self._broken or self._probing:
-            with self._lock:
-                self._broken = ""
-                self._probing = False
+        self._breaker.heal()
 
     def _send(self, batch: list[_Item]) -> None:
         info = self._function_info()
@@ -395,7 +366,7 @@ class LambdaEngine:
                 cfg = self._control_client().get_function_configuration(FunctionName=self.function)
             except Exception as e:
                 self._unavailable_until = time.monotonic() + _UNAVAILABLE_FOR_S
-                raise _Fallback("lambda-unavailable", f"function {self.function!r}: {_aws_message(e)}; "
+                raise _Fallback("lambda-unavailable", f"function {self.function!r}: {aws_message(e)}; "
                                 "deploy it with `ggcc lambda deploy`") from None
             state, update = cfg.get("State", "Active"), cfg.get("LastUpdateStatus", "Successful")
             if state in ("Failed", "Inactive") or update == "Failed":
@@ -410,7 +381,7 @@ class LambdaEngine:
                 tmp_mb=int(cfg.get("EphemeralStorage", {}).get("Size", 512)),
                 arch=(cfg.get("Architectures") or ["x86_64"])[0],
             )
-            host = _ARCH.get(platform.machine().lower(), platform.machine())
+            host = ARCH.get(platform.machine().lower(), platform.machine())
             if info.arch != host:
                 self._unavailable_until = time.monotonic() + _UNAVAILABLE_FOR_S
                 raise _Fallback("lambda-wrong-architecture", f"function {self.function!r} is {info.arch}, this machine {host}")
@@ -465,7 +436,7 @@ class LambdaEngine:
                 continue
             body = reply.body
             if reply.status != 200:
-                if reply.error_code in _BROKEN_CODES or reply.status in (401, 403):
+                if reply.error_code in BROKEN_CODES or reply.status in (401, 403):
                     stats.record(self.store.root, Event.LAMBDA_INVOKE)
                     raise _Broken(f"{reply.error_code or reply.status}: {body[:200].decode('utf-8', 'replace')}")
                 if reply.status == 429 or reply.status >= 500 or reply.error_code == "ResourceConflictException":
@@ -476,7 +447,7 @@ class LambdaEngine:
                 raise _Fallback("lambda-rejected", f"{reply.error_code or reply.status}: {body[:200].decode('utf-8', 'replace')}")
             elapsed = time.monotonic() - t0
             if reply.function_error:
-                kind, message = _function_error(body)
+                kind, message = function_error(body)
                 self._bill(elapsed * 1e3, info, (Event.LAMBDA_FUNCTION_ERROR, kind))
                 if kind == "broken":
                     raise _Broken(message)
@@ -505,51 +476,6 @@ class LambdaEngine:
 def _blobs(item: _Item) -> list[str]:
     """Every blob the function fetches for the item: the thunk and its inputs."""
     return [item.thunk.id, *blobs_needed(item.thunk, item.resolved)]
-
-
-def _function_error(body: bytes) -> tuple[str, str]:
-    """Classify a function error from its payload (errorType, errorMessage)."""
-    import json
-
-    try:
-        obj = json.loads(body)
-        etype, message = str(obj.get("errorType", "")), str(obj.get("errorMessage", ""))
-    except (ValueError, AttributeError):
-        etype, message = "", body[:200].decode("utf-8", "replace")
-    if etype.startswith(_BROKEN_ERRORS):
-        return "broken", f"{etype}: {message}" if message else etype
-    text = f"{etype} {message}".lower()
-    if "timed out" in text or "timedout" in text:
-        return "timeout", message
-    if "out of memory" in text or "outofmemory" in text or "memoryerror" in text:
-        return "out-of-memory", message
-    if "exiterror" in text or "exited" in text:
-        return "crashed", message
-    return "error", f"{etype}: {message}" if etype else message
-
-
-def _aws_message(e: BaseException) -> str:
-    resp = getattr(e, "response", None)
-    if isinstance(resp, dict):
-        err = resp.get("Error", {})
-        return f"{err.get('Code', type(e).__name__)}: {err.get('Message', '')}".rstrip(": ")
-    return f"{type(e).__name__}: {e}"
-
-
-def control_client(region: str | None = None) -> Callable[[], Any]:
-    """A maker of the boto3 Lambda client the engine reads the function's
-    configuration with (Invoke goes through ggcc/aws/invoke.py). Endpoint,
-    region and credentials come from boto3's own chain (AWS_ENDPOINT_URL,
-    AWS_PROFILE, roles)."""
-
-    def make() -> Any:
-        import boto3
-        from botocore.config import Config
-
-        cfg = Config(region_name=region, connect_timeout=5, read_timeout=30, retries={"max_attempts": 2})
-        return boto3.session.Session().client("lambda", config=cfg)
-
-    return make
 
 
 def open_lambda_engine(store: Store, local: LocalEngine, settings: EngineSettings,

@@ -4,8 +4,6 @@ inputs, the archive written back as ar writes it (archive.py parses)."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
 from ggcc.base import placement
 from ggcc.launcher.compiler_env import thunk_locale
 from ggcc.launcher.context import Context
@@ -13,9 +11,6 @@ from ggcc.launcher.deliver import deliver, placeable
 from ggcc.launcher.force import count_answer, force_step
 from ggcc.launcher.placeholders import defer, deferrable
 from ggcc.launcher.request import Done, Local, Request
-
-if TYPE_CHECKING:
-    from ggcc.formats.thunk import Thunk
 
 
 def archive_as_thunk(req: Request, ctx: Context) -> Done | Local:

@@ -5,8 +5,6 @@ find them (link.py parses and searches)."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
 from ggcc.base import placement, stats
 from ggcc.launcher.compiler_env import thunk_locale
 from ggcc.launcher.context import Context
@@ -14,9 +12,6 @@ from ggcc.launcher.deliver import deliver, placeable
 from ggcc.launcher.force import after_speculation, count_answer, force_step
 from ggcc.launcher.placeholders import archive_of_placeholders, force_placeholder
 from ggcc.launcher.request import Done, Local, Request, Speculation
-
-if TYPE_CHECKING:
-    from ggcc.formats.thunk import Thunk
 
 
 def link_as_thunk(req: Request, ctx: Context, spec: Speculation | None = None) -> Done | Local:

@@ -6,7 +6,7 @@ Layout under the store root (GGCC_DIR)::
     blobs/ab/<key>.x    the same content, executable (0555), made on first need
     results/ab/<key>    a successful result of thunk T<key> (JSON)
     hashes/             the file-hash cache (see hash_cache.py)
-    removals            rewritten whenever a blob is removed (see has())
+    removals            rewritten whenever a blob is removed (see memory.py)
     tmp/                temporary files and sandboxes (same file system, so
                         renames into the store and hard links out of it work)
 
@@ -17,12 +17,10 @@ are not content-addressed, are renamed over).
 
 Nothing is trusted because it is in the store: a blob is checked against
 its id whenever it is used, i.e. copied into a build's tree, linked into a
-sandbox, or sent to another machine (``check``). A blob this process has
-checked, or written itself, is remembered with its (inode, size, mtime,
-ctime): any write to it changes its ctime, which nothing can set back, so
-an unchanged signature means unchanged bytes, and a use costs a stat. A
-blob that fails is counted (``corrupt-blob``), removed, and CorruptBlob
-raised: the step that wanted it runs again.
+sandbox, or sent to another machine (``check``), at the cost of a stat when
+this process knows it unchanged (memory.py). A blob that fails is counted
+(``corrupt-blob``), removed, and CorruptBlob raised: the step that wanted it
+runs again. Size, eviction and checks of the whole store: upkeep.py.
 
 Recency for LRU eviction is each file's atime, which ggcc sets itself on use
 (the kernel's relatime/noatime updates are not relied on), at most once an
@@ -37,29 +35,23 @@ import errno
 import os
 import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from ggcc.base import stats
 from ggcc.base.errors import GgccError
-from ggcc.base.fsutil import atomic_write_bytes, copy_fd, open_temp_beside, umask
+from ggcc.base.fsutil import copy_fd, link_if_absent, open_temp_beside, stat_or_none, umask
 from ggcc.formats import ids
 from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk, ThunkFormatError, parse_thunk
+from ggcc.storage.memory import Checked, Presence
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from ggcc.storage.backend import Backend
 
-_TRIM_INTERVAL_S = 60.0
 _RECENCY_GRANULARITY_S = 3600.0
-_TMP_PREFIX = ".new-"  # files being written; never served, swept by trim
-_TRIM_TARGET = 0.9  # trim to 90% of the limit so that trims are rare
-_REMOVALS = "removals"
-REMOVALS_CHECK_S = 1.0
-_PRESENT_LIMIT = 1_000_000  # ids remembered present (~100 MB at most)
+TMP_PREFIX = ".new-"  # files being written; never served, swept by trim
 _COPY_WHILE_HASHING = 256 * 1024  # below this, hash first: a blob already stored costs no temporary file
 
 
@@ -79,34 +71,13 @@ class MissingBlob(GgccError):
         self.id = id_
 
 
-_Sig = tuple[int, int, int, int]  # (inode, size, mtime_ns, ctime_ns)
-
-
-def _sig(st: os.stat_result) -> _Sig:
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    blobs: int
-    blob_bytes: int
-    results: int
-    result_bytes: int
-
-    @property
-    def total_bytes(self) -> int:
-        return self.blob_bytes + self.result_bytes
-
-
 class LocalStore:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         self.tmp = os.path.join(self.root, "tmp")
         self._made_dirs: set[str] = set()
-        self._present: set[str] = set()  # ids seen present (see has())
-        self._present_until = 0.0  # until then, no look at the removals stamp
-        self._removals: bytes | None = None  # the removals stamp's text that _present goes with
-        self._checked: dict[str, _Sig] = {}  # blob path -> its signature when its bytes were known right
+        self._present = Presence(self.root)  # ids seen present (see has() and memory.py)
+        self._checked = Checked()  # blob files whose bytes are known right (see check())
 
     # -- paths -----------------------------------------------------------
     def blob_path(self, id_: str) -> str:
@@ -127,13 +98,13 @@ class LocalStore:
         d = os.path.dirname(dest)
         self._ensure_dir(d)
         try:
-            return _link_if_absent(src, dest)
+            return link_if_absent(src, dest)
         except FileNotFoundError:
             if not os.path.exists(src):
                 raise
             self._made_dirs.discard(d)
             self._ensure_dir(d)
-            return _link_if_absent(src, dest)
+            return link_if_absent(src, dest)
 
     def _open_temp(self, dest: str, mode: int) -> tuple[int, str]:
         """A temporary file beside dest. The directory is made once per
@@ -142,12 +113,12 @@ class LocalStore:
         d = os.path.dirname(dest)
         self._ensure_dir(d)
         try:
-            return open_temp_beside(dest, _TMP_PREFIX, mode)
+            return open_temp_beside(dest, TMP_PREFIX, mode)
         except FileNotFoundError:
             self._made_dirs.discard(d)
             self._made_dirs.discard(self.tmp)
             self._ensure_dir(d)
-            return open_temp_beside(dest, _TMP_PREFIX, mode)
+            return open_temp_beside(dest, TMP_PREFIX, mode)
 
     def tmp_dir(self) -> str:
         os.makedirs(self.tmp, exist_ok=True)  # not remembered: `ggcc cache clear` may remove it
@@ -157,69 +128,33 @@ class LocalStore:
     def has(self, id_: str) -> bool:
         """True if the blob is present with the size its id promises.
 
-        An id once seen present is remembered: a compile asks this of each
-        of its ~200 headers and a link of each of its objects, and a stat
-        and its path cost ~10 us each time. Blobs leave the store only by
-        trim, verify, clear or the removal of a damaged one, and each of
-        those, in any process, rewrites the ``removals`` stamp: what is
-        remembered is forgotten when the stamp changes (looked at at most
-        every REMOVALS_CHECK_S), and a blob found missing on use at once.
-        A blob removed by hand is found so, and a use of it fails as it
-        would have without the memory (the compile then runs locally)."""
-        if id_ in self._present and self._memory_holds():
+        An id once seen present is remembered (memory.py: a compile asks
+        this of each of its ~200 headers, and a stat costs ~10 us). A blob
+        removed by hand is found so on use, which fails as it would have
+        without the memory (the compile then runs locally)."""
+        if self._present.knows(id_):
             return True
         try:
             ok = os.stat(self.blob_path(id_)).st_size == ids.id_size(id_)
         except FileNotFoundError:
             return False
         if ok:
-            self._seen_present(id_)
+            self._present.seen(id_)
         return ok
 
     def forget(self) -> None:
         """Drop what this process remembers of the store's content (a blob
         it believed present was not: the store was cleared or trimmed)."""
-        self._present.clear()
-        self._checked.clear()
+        self._present.forget()
+        self._checked.forget()
         self._made_dirs.clear()
-        self._present_until = 0.0
 
-    def _memory_holds(self) -> bool:
-        now = time.monotonic()
-        if now < self._present_until:
-            return True
-        self._present_until = now + REMOVALS_CHECK_S
-        # Its text, not its stat: a freed inode number comes back, and two
-        # rewrites within one tick of the file system's clock share an mtime.
-        try:
-            with open(os.path.join(self.root, _REMOVALS), "rb") as f:
-                stamp: bytes | None = f.read(64)
-        except FileNotFoundError:
-            stamp = None
-        if stamp == self._removals:
-            return True
-        self._present.clear()
-        self._removals = stamp
-        return False
-
-    def _seen_present(self, id_: str) -> None:
-        if len(self._present) >= _PRESENT_LIMIT:
-            self._present.clear()
-        self._present.add(id_)
-
-    def _removed(self, *ids_: str) -> None:
+    def removed(self, *ids_: str) -> None:
         """Blobs were removed (these, or any number if none is named):
         forget them here, and tell other processes."""
-        for i in ids_:
-            self._present.discard(i)
+        self._present.removed(*ids_)
         if not ids_:
-            self._present.clear()
-            self._checked.clear()
-        try:
-            os.makedirs(self.root, exist_ok=True)
-            atomic_write_bytes(os.path.join(self.root, _REMOVALS), b"%d %d\n" % (time.time_ns(), os.getpid()))
-        except OSError:
-            pass  # a store that cannot be written has had nothing removed from it either
+            self._checked.forget()
 
     def put_bytes(self, data: bytes, kind: str = ids.VALUE) -> str:
         id_ = ids.value_id_of_bytes(data)
@@ -227,7 +162,7 @@ class LocalStore:
             id_ = ids.as_thunk_id(id_)
         if not self.has(id_):
             self._install(self.blob_path(id_), lambda f: f.write(data), known_good=True)
-            self._seen_present(id_)
+            self._present.seen(id_)
         return id_
 
     def put_thunk(self, thunk: Thunk) -> str:
@@ -255,7 +190,7 @@ class LocalStore:
                     raise GgccError(f"{path}: changed while being stored; retry")
 
             self._install(self.blob_path(id_), copy, known_good=True)
-            self._seen_present(id_)
+            self._present.seen(id_)
         return id_
 
     def _put_unknown(self, path: str) -> str:
@@ -271,10 +206,10 @@ class LocalStore:
             dest = self.blob_path(id_)
             linked = self._link_in(tmp, dest)
         finally:
-            self._remove_quiet(tmp)
+            self.remove_quiet(tmp)
         if linked:
-            self._remember_good(dest)
-        self._seen_present(id_)
+            self._checked.remember_good(dest)
+        self._present.seen(id_)
         return id_
 
     def adopt_file(self, path: str, id_: str) -> None:
@@ -282,10 +217,10 @@ class LocalStore:
         dest = self.blob_path(id_)
         os.chmod(path, 0o444)
         linked = self._link_in(path, dest)
-        self._remove_quiet(path)
+        self.remove_quiet(path)
         if linked:
-            self._remember_good(dest)
-        self._seen_present(id_)
+            self._checked.remember_good(dest)
+        self._present.seen(id_)
 
     def _install(self, dest: str, write: object, mode: int = 0o444, replace: bool = False,
                  known_good: bool = False) -> None:
@@ -313,12 +248,12 @@ class LocalStore:
             if replace:
                 os.replace(tmp, dest)
             else:
-                linked = _link_if_absent(tmp, dest)
-                self._remove_quiet(tmp)  # before remembering: the unlink moves the inode's ctime
+                linked = link_if_absent(tmp, dest)
+                self.remove_quiet(tmp)  # before remembering: the unlink moves the inode's ctime
                 if linked and known_good:
-                    self._remember_good(dest)
+                    self._checked.remember_good(dest)
         except BaseException:
-            self._remove_quiet(tmp)
+            self.remove_quiet(tmp)
             raise
 
     def read_bytes(self, id_: str) -> bytes:
@@ -328,7 +263,7 @@ class LocalStore:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            self._present.discard(id_)
+            self._present.gone(id_)
             raise MissingBlob(id_, self.root) from None
         got = ids.value_id_of_bytes(data)
         if got[1:] != id_[1:]:
@@ -365,7 +300,7 @@ class LocalStore:
             self._install(xpath, lambda f: self._copy_checked(id_, path, f), 0o555, known_good=True)
             return xpath
         if xst.st_size != st.st_size:
-            self._remove_quiet(xpath)
+            self.remove_quiet(xpath)
             raise self._corrupt(id_)
         self._check(id_, xpath, xst)
         _mark_used(xpath, xst)
@@ -385,47 +320,23 @@ class LocalStore:
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            self._present.discard(id_)
+            self._present.gone(id_)
             raise MissingBlob(id_, self.root) from None
         if st.st_size != ids.id_size(id_):
             raise self._corrupt(id_)
         return st
 
     def _check(self, id_: str, path: str, st: os.stat_result) -> None:
-        if self._checked.get(path) == _sig(st):
+        if self._checked.holds(path, st):
             return
         if ids.hash_file(path)[1:] != id_[1:]:
             raise self._corrupt(id_)
-        self._remember(path, st)
-
-    def _remember(self, path: str, before: os.stat_result) -> None:
-        """Remember path's bytes as right if it did not change while read."""
-        try:
-            after = os.stat(path)
-        except FileNotFoundError:
-            return
-        if _sig(after) == _sig(before):
-            if len(self._checked) >= _PRESENT_LIMIT:
-                self._checked.clear()
-            self._checked[path] = _sig(after)
-
-    def _remember_good(self, path: str) -> None:
-        """path now holds bytes known to be its id's (this process wrote them)."""
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return
-        if len(self._checked) >= _PRESENT_LIMIT:
-            self._checked.clear()
-        self._checked[path] = _sig(st)
+        self._checked.remember(path, st)
 
     def linked(self, id_: str, executable: bool, st: os.stat_result) -> None:
         """A hard link to the blob was just made (``st``: its stat after):
         making it changed the inode's ctime, not its bytes."""
-        path = self.blob_path(id_) + (".x" if executable else "")
-        known = self._checked.get(path)
-        if known is not None and known[:3] == _sig(st)[:3]:
-            self._checked[path] = _sig(st)
+        self._checked.linked(self.blob_path(id_) + (".x" if executable else ""), st)
 
     def _corrupt(self, id_: str) -> CorruptBlob:
         """Count, remove (the blob and its executable copy) and say so."""
@@ -444,13 +355,13 @@ class LocalStore:
         drops what f holds)."""
         path = self.blob_path(id_)
         st = self._stat_blob(id_, path)
-        if self._checked.get(path) == _sig(st):
+        if self._checked.holds(path, st):
             f.flush()
             with open(path, "rb") as src:
                 copy_fd(src.fileno(), f.fileno())
         else:
             self._copy_checked(id_, path, f)
-            self._remember(path, st)
+            self._checked.remember(path, st)
         _mark_used(path, st)
 
     def link_into(self, id_: str, dest: str, executable: bool, copy: bool = False) -> os.stat_result:
@@ -472,11 +383,10 @@ class LocalStore:
 
     def remove_blob(self, id_: str) -> None:
         path = self.blob_path(id_)
-        self._remove_quiet(path)
-        self._remove_quiet(path + ".x")
-        self._checked.pop(path, None)
-        self._checked.pop(path + ".x", None)
-        self._removed(id_)
+        self.remove_quiet(path)
+        self.remove_quiet(path + ".x")
+        self._checked.drop(path, path + ".x")
+        self.removed(id_)
 
     # -- results -----------------------------------------------------------
     def get_result(self, thunk_id: str) -> Result | None:
@@ -490,18 +400,18 @@ class LocalStore:
         try:
             res = Result.from_json(data)
         except ValueError:
-            self._remove_quiet(path)  # corrupt: forget it, the thunk re-runs
+            self.remove_quiet(path)  # corrupt: forget it, the thunk re-runs
             return None
         if res.thunk_id != thunk_id or not res.ok:
-            self._remove_quiet(path)
+            self.remove_quiet(path)
             return None
         for o in res.outputs:
-            ost = _stat(self.blob_path(o.ref))
+            ost = stat_or_none(self.blob_path(o.ref))
             if ost is None or ost.st_size != ids.id_size(o.ref):  # evicted or damaged: not a hit
-                self._present.discard(o.ref)
+                self._present.gone(o.ref)
                 return None
             _mark_used(self.blob_path(o.ref), ost)
-        st = _stat(path)
+        st = stat_or_none(path)
         if st is not None:
             _mark_used(path, st)
         return res
@@ -556,148 +466,12 @@ class LocalStore:
         data = result.to_json()
         self._install(path, lambda f: f.write(data), 0o644, replace=True)
 
-    # -- size and eviction -----------------------------------------------
-    def stats(self) -> StoreStats:
-        nb = bb = nr = rb = 0
-        for _, size, _, is_result in self._scan():
-            if is_result:
-                nr += 1
-                rb += size
-            else:
-                nb += 1
-                bb += size
-        return StoreStats(nb, bb, nr, rb)
-
-    def trim(self, limit: int) -> tuple[int, int]:
-        """Evict least recently used files until the store fits in 90% of
-        ``limit``; returns (files removed, bytes freed). No-op under the limit."""
-        entries = list(self._scan())
-        total = sum(e[1] for e in entries)
-        if total <= limit:
-            return 0, 0
-        target = int(limit * _TRIM_TARGET)
-        entries.sort(key=lambda e: e[2])
-        removed = freed = 0
-        for path, size, _, _ in entries:
-            if total <= target:
-                break
-            self._remove_quiet(path)
-            total -= size
-            removed += 1
-            freed += size
-        if removed:
-            self._removed()
-        self._clean_tmp()
-        return removed, freed
-
-    def maybe_trim(self, limit: int) -> None:
-        """Trim at most once a minute across all processes (a stamp file)."""
-        stamp = os.path.join(self.root, "last-trim")
-        try:
-            if time.time() - os.stat(stamp).st_mtime < _TRIM_INTERVAL_S:
-                return
-        except FileNotFoundError:
-            pass
-        os.makedirs(self.root, exist_ok=True)
-        with open(stamp, "wb"):
-            pass
-        self.trim(limit)
-
-    def verify(self) -> tuple[int, int]:
-        """Rehash every blob and parse every result; remove the bad ones.
-        Returns (files checked, files removed)."""
-        checked = removed = 0
-        for path, _, _, is_result in list(self._scan()):
-            checked += 1
-            name = os.path.basename(path)
-            if is_result:
-                try:
-                    with open(path, "rb") as f:
-                        ok = Result.from_json(f.read()).thunk_id[1:] == name
-                except (OSError, ValueError):
-                    ok = False
-            else:
-                key = name[:-2] if name.endswith(".x") else name
-                try:
-                    ok = ids.hash_file(path)[1:] == key
-                except OSError:
-                    ok = False
-            if not ok:
-                self._remove_quiet(path)
-                removed += 1
-        if removed:
-            self._removed()
-        return checked, removed
-
-    def clear(self) -> None:
-        """Remove every blob and result. Other processes (a running daemon)
-        may be using the store: tmp/ holds their sandboxes and files being
-        written, so only what was left there by dead processes goes."""
-        for sub in ("blobs", "results", "hashes", "travel", "travel-manifests"):
-            shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
-        self._clean_tmp()
-        self._made_dirs.clear()
-        self._removed()
-
-    def _scan(self) -> Iterator[tuple[str, int, int, bool]]:
-        """(path, size, atime_ns (recency), is_result) for every blob and result file."""
-        for sub, is_result in (("blobs", False), ("results", True)):
-            top = os.path.join(self.root, sub)
-            try:
-                shards = list(os.scandir(top))
-            except FileNotFoundError:
-                continue
-            for shard in shards:
-                if not shard.is_dir(follow_symlinks=False):
-                    continue
-                for e in os.scandir(shard.path):
-                    try:
-                        st = e.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue
-                    if e.name.startswith(_TMP_PREFIX):
-                        # Left by a writer that died, if older than an hour.
-                        if time.time() - st.st_mtime > 3600:
-                            self._remove_quiet(e.path)
-                        continue
-                    yield e.path, st.st_size, st.st_atime_ns, is_result
-
-    def _clean_tmp(self, older_than_s: float = 3600.0) -> None:
-        """Remove temporary files and sandboxes left by crashed processes."""
-        now = time.time()
-        try:
-            entries = list(os.scandir(self.tmp))
-        except FileNotFoundError:
-            return
-        for e in entries:
-            try:
-                if now - e.stat(follow_symlinks=False).st_mtime > older_than_s:
-                    if e.is_dir(follow_symlinks=False):
-                        shutil.rmtree(e.path, ignore_errors=True)
-                    else:
-                        os.unlink(e.path)
-            except OSError:
-                pass
-
     @staticmethod
-    def _remove_quiet(path: str) -> None:
+    def remove_quiet(path: str) -> None:
         try:
             os.unlink(path)
         except OSError:
             pass
-
-
-def _link_if_absent(src: str, dest: str) -> bool:
-    """Put src at dest unless dest exists (False then): content-addressed
-    files are never replaced. Replacing would drop the old inode's link
-    count to 0 while other processes still resolve its name, and link(2)
-    to such an inode fails with ENOENT: a sandbox could not link a blob
-    that exists."""
-    try:
-        os.link(src, dest)
-        return True
-    except FileExistsError:
-        return False
 
 
 def _mark_used(path: str, st: os.stat_result) -> None:
@@ -708,13 +482,6 @@ def _mark_used(path: str, st: os.stat_result) -> None:
             os.utime(path, ns=(now, st.st_mtime_ns))
         except OSError:
             pass
-
-
-def _stat(path: str) -> os.stat_result | None:
-    try:
-        return os.stat(path)
-    except FileNotFoundError:
-        return None
 
 
 def _kind_name(id_: str) -> str:

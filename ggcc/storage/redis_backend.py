@@ -9,8 +9,6 @@ markers.
 
 from __future__ import annotations
 
-
-
 import os
 from collections.abc import Callable
 from typing import TypeVar

@@ -19,7 +19,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ggcc.base import stats
-from ggcc.base.errors import GgccError
 from ggcc.execution.remote_exec import run_fetched
 from ggcc.execution.sandbox import SandboxPool
 from ggcc.formats.result import Result
