@@ -128,3 +128,25 @@ def test_a_result_that_is_not_the_thunks_is_dropped(tmp_path: Path) -> None:
     backend.objects[f"results/{ids.store_key(other)}"] = r.to_json()  # filed under another thunk's key
     assert store.get_result(other) is None
     assert f"results/{ids.store_key(other)}" not in backend.objects
+
+
+def test_blobs_seen_in_the_shared_store_are_not_asked_about_again_until_forgotten(tmp_path: Path) -> None:
+    from ggcc.engines.uploads import Uploads
+
+    backend = MemoryBackend()
+    store = TieredStore(LocalStore(str(tmp_path)), backend)
+    blobs = [store.local.put_bytes(b"one"), store.local.put_bytes(b"two")]
+    uploads = Uploads(store)
+    uploads.push(blobs)
+    assert backend.missing([f"blobs/{ids.store_key(b)}" for b in blobs]) == []
+    calls = backend.calls
+    uploads.push(blobs)
+    assert backend.calls == calls  # remembered: not asked
+    backend.objects.clear()  # emptied behind the engine's back
+    uploads.forget(blobs[:1])
+    uploads.push(blobs)
+    assert f"blobs/{ids.store_key(blobs[0])}" in backend.objects  # asked again, and sent again
+    assert f"blobs/{ids.store_key(blobs[1])}" not in backend.objects  # still believed there
+    expired = Uploads(store, ttl_s=0.0)
+    expired.push(blobs)
+    assert all(f"blobs/{ids.store_key(b)}" in backend.objects for b in blobs)

@@ -280,3 +280,57 @@ def test_entries_that_are_not_jobs_are_dropped_and_deliveries_counted(tmp_path: 
         assert q.deliveries(entry) == 1
         q.r.xclaim(STREAM, "ggcc-workers", "b", 0, [entry])
         assert q.deliveries(entry) == 2
+
+
+def test_inputs_gone_from_the_shared_store_are_sent_again_once(tmp_path: Path) -> None:
+    """The engine does not ask the shared store again about blobs it saw
+    there lately (engines/uploads.py). When they are gone (a Redis emptied)
+    a fresh worker answers that an input is missing: the engine checks
+    everything, uploads again, and the farm runs the thunk, not this machine."""
+    import redis
+
+    from ggcc.workers.queue import Queue
+
+    def worker(name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(GGCC + ["worker", "--storage", r.uri, "--jobs", "1", "--name", name],
+                                env=dict(os.environ, GGCC_DIR=str(tmp_path / name)),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait_for(name: str) -> None:
+        deadline = time.monotonic() + 30
+        while name not in {w.get("name") for w in q.live_workers()}:
+            assert time.monotonic() < deadline, q.live_workers()
+            time.sleep(0.2)
+
+    with redis_server(tmp_path) as r:
+        client = redis.Redis(port=r.port)
+        q = Queue(client)
+        store = tmp_path / "store"
+        env = _env(store, r.uri)
+        first = worker("first")
+        try:
+            wait_for("first")
+            for name in ("a", "b"):
+                (tmp_path / f"{name}.c").write_text(f"#include <stdio.h>\nint {name}(void) {{ return puts(\"{name}\"); }}\n")
+            subprocess.run(GGCC + ["gcc", "-O2", "-c", "a.c", "-o", "a.o"], cwd=tmp_path, env=env, check=True)
+            first.terminate()
+            first.wait(timeout=30)
+            gone = [k for k in client.scan_iter("blobs/*")]
+            assert gone
+            client.delete(*gone)
+            second = worker("second")  # its own empty store: it must fetch the compiler from the shared store
+            try:
+                wait_for("second")
+                subprocess.run(GGCC + ["gcc", "-O2", "-c", "b.c", "-o", "b.o"], cwd=tmp_path, env=env, check=True)
+            finally:
+                second.terminate()
+                second.wait(timeout=30)
+        finally:
+            if first.poll() is None:
+                first.kill()
+            stop_daemons(tmp_path)
+        subprocess.run(["gcc", "-O2", "-c", "b.c", "-o", "p.o"], cwd=tmp_path, check=True)
+        assert (tmp_path / "b.o").read_bytes() == (tmp_path / "p.o").read_bytes()
+        s = ggcc_stats(store)
+        assert s["engine_fallbacks"] == {} and s["local_fallbacks"] == {}, s
+        assert s["executed_by_engine"]["workers"] == 2, s

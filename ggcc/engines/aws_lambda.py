@@ -55,6 +55,7 @@ from ggcc.engines import EngineSettings
 from ggcc.engines.breaker import Breaker
 from ggcc.engines.local import LocalEngine
 from ggcc.engines.stragglers import Stragglers
+from ggcc.engines.uploads import Uploads
 from ggcc.execution.executor import blobs_needed
 from ggcc.execution.remote_exec import MISSING_INPUT
 from ggcc.formats import ids
@@ -71,7 +72,6 @@ _UNAVAILABLE_FOR_S = 30.0  # after the function cannot be found or reached
 BREAK_FIRST_S = 30.0  # the breaker's first open spell; doubled while the probes fail
 BREAK_MAX_S = 600.0
 _FINISHERS = 8  # threads finishing answers (fetches of outputs run in parallel on them)
-PRESENT_TTL_S = 600.0  # how long a blob seen in the shared store is believed to be there
 _TMP_SHARE = 0.6  # a thunk's inputs may fill this much of the function's /tmp
 
 
@@ -146,8 +146,7 @@ class LambdaEngine:
         self._info: FunctionInfo | None = None
         self._unavailable_until = 0.0
         self._info_lock = threading.Lock()
-        self._present: dict[str, float] = {}  # blob id -> when the shared store was known to hold it
-        self._present_lock = threading.Lock()
+        self._uploads = Uploads(store)
         self._queue: deque[_Item] = deque()
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -258,7 +257,7 @@ class LambdaEngine:
         try:
             for item in sendable:
                 self.store.local.put_thunk(item.thunk)
-            self._push(sorted({b for item in sendable for b in _blobs(item)}))
+            self._uploads.push(sorted({b for item in sendable for b in _blobs(item)}))
         except (StorageError, OSError, GgccError) as e:
             raise _Fallback("lambda-storage-unreachable", str(e)) from None
         jobs = [protocol.Job(i.thunk.id, i.resolved) for i in sendable]
@@ -298,7 +297,7 @@ class LambdaEngine:
             if r.error.startswith(MISSING_INPUT) and item.failures == 0:
                 # Believed uploaded, but gone (an emptied bucket): upload
                 # again, once, without trusting what this engine remembers.
-                self._forget(_blobs(item))
+                self._uploads.forget(_blobs(item))
                 item.failures += 1
                 return self._requeue_alone([item])
             return self._run_locally(item, "lambda-setup-failed", r.error)  # not the code's fault
@@ -324,26 +323,6 @@ class LambdaEngine:
         # A finisher requeues after its invocation gave back its slot:
         # nothing else may come along to send the item.
         self._dispatch()
-
-    def _push(self, blobs: list[str]) -> None:
-        """Upload what the shared store lacks. Blobs confirmed there in the
-        last PRESENT_TTL_S are not asked about again: a compile's ~300
-        toolchain and header blobs would cost 300 HEADs (or a LIST) per
-        thunk. If one vanishes meanwhile, the function says so and the
-        thunk is retried after a full check (see _finish)."""
-        now = time.monotonic()
-        with self._present_lock:
-            unknown = [b for b in blobs if now - self._present.get(b, -PRESENT_TTL_S) >= PRESENT_TTL_S]
-        if unknown:
-            self.store.push_blobs(unknown)
-            with self._present_lock:
-                for b in unknown:
-                    self._present[b] = now
-
-    def _forget(self, blobs: list[str]) -> None:
-        with self._present_lock:
-            for b in blobs:
-                self._present.pop(b, None)
 
     def _too_big(self, item: _Item, info: FunctionInfo) -> str:
         if item.thunk.timeout_ms and item.thunk.timeout_ms > info.timeout_s * 1000:

@@ -24,7 +24,9 @@ from ggcc.base.stats import Event
 from ggcc.engines import EngineSettings
 from ggcc.engines.local import LocalEngine
 from ggcc.engines.stragglers import Stragglers
+from ggcc.engines.uploads import Uploads
 from ggcc.execution.executor import blobs_needed
+from ggcc.execution.remote_exec import MISSING_INPUT
 from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk
 from ggcc.storage.store import Store
@@ -46,6 +48,7 @@ class WorkersEngine:
         self._alive_until = 0.0
         self._alive_lock = threading.Lock()
         self.stragglers = stragglers
+        self.uploads = Uploads(store)
 
     def submit(self, thunk: Thunk, resolved: dict[str, str]) -> Future[Result]:
         return self._pool.submit(self._run, thunk, resolved)
@@ -57,8 +60,15 @@ class WorkersEngine:
                 why = "no-workers"
             else:
                 self.store.local.put_thunk(thunk)
-                self.store.push_blobs([thunk.id, *blobs_needed(thunk, resolved)])
+                blobs = [thunk.id, *blobs_needed(thunk, resolved)]
+                self.uploads.push(blobs)
                 result = self._ask(thunk, resolved)
+                if result is not None and result.exit_code == -1 and result.error.startswith(MISSING_INPUT):
+                    # Believed uploaded, but gone (a Redis restarted empty):
+                    # upload again, once, without trusting what was remembered.
+                    self.uploads.forget(blobs)
+                    self.uploads.push(blobs)
+                    result = self._ask(thunk, resolved)
                 if result is None:
                     why = "workers-timeout"
                 elif result.thunk_id != thunk.id:

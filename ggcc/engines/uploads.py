@@ -1,0 +1,44 @@
+"""Putting a thunk's inputs in the shared store before a remote engine runs
+it, for every remote engine (workers, Lambda).
+
+Blobs the shared store was seen to hold in the last ``ttl_s`` are not asked
+about again: a compile's ~300 toolchain and header blobs would cost 300
+HEADs (or a pipelined EXISTS) per thunk. The memory can be wrong (a bucket
+emptied, a Redis restarted): the remote side then answers that an input is
+missing (execution/remote_exec.MISSING_INPUT), and the engine forgets the
+thunk's blobs and sends it once more after a full check.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ggcc.storage.store import Store
+
+PRESENT_TTL_S = 600.0  # how long a blob seen in the shared store is believed to be there
+
+
+class Uploads:
+    def __init__(self, store: Store, ttl_s: float = PRESENT_TTL_S) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self._seen: dict[str, float] = {}  # blob id -> when the shared store was known to hold it
+        self._lock = threading.Lock()
+
+    def push(self, blobs: list[str]) -> None:
+        """Upload what the shared store lacks (StorageError if it fails)."""
+        now = time.monotonic()
+        with self._lock:
+            unknown = [b for b in blobs if now - self._seen.get(b, -self.ttl_s) >= self.ttl_s]
+        if unknown:
+            self.store.push_blobs(unknown)
+            with self._lock:
+                for b in unknown:
+                    self._seen[b] = now
+
+    def forget(self, blobs: list[str]) -> None:
+        """Ask about these again next time: the remote side did not find one."""
+        with self._lock:
+            for b in blobs:
+                self._seen.pop(b, None)
