@@ -36,7 +36,13 @@ def force_step(thunk: Thunk, store: Store, ctx: Context, env: dict[str, str]) ->
 
     engine = ctx.engine(store, env)
 
-    def run() -> ForceReport:
+    def run() -> ForceReport | None:
+        # The same step from another checkout may have been run and filed
+        # between this request's lookups above and this once-section: look
+        # again (None: found, nothing run), or it would run twice.
+        if store.get_result(thunk.id) is not None or (
+                where is not None and _from_travel(where, thunk, store, ctx) is not None):
+            return None
         if engine.name != "local":  # runs elsewhere: the slots bound this machine's compilers only
             report = force([thunk.id], store, engine, known={thunk.id: thunk})
         else:
