@@ -70,7 +70,7 @@ def test_the_installed_command_starts_python_without_site(venv: Path, tmp_path: 
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     imported = {line.rpartition("|")[2].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
-    assert {"ggcc.client.launch", "ggcc.formats.wire", "_socket"} <= imported, imported
+    assert {"ggcc.client.launch", "ggcc.client.wire", "_socket"} <= imported, imported
     assert not imported & {"site", "os", "typing", "re", "ggcc.base.config", "ggcc.launcher"}, imported & {"site", "os"}
     assert (tmp_path / "a.o").read_bytes() == (tmp_path / "plain.o").read_bytes()
     s = ggcc_stats(store)

@@ -1,4 +1,4 @@
-"""The daemon's wire format (formats/wire.py), over real sockets."""
+"""The daemon's wire format (client/wire.py), over real sockets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ggcc.formats import wire
+from ggcc.client import wire
 
 
 @pytest.mark.parametrize("fields", [[], [b""], [b"compile", b"", b"\x00\xff" * 3, b"x" * 70_000]])

@@ -18,8 +18,7 @@ build. GGCC_DAEMON=0 does the daemon's work in this process instead.
 import posix
 import sys
 
-from ggcc.client import probe
-from ggcc.formats import wire
+from ggcc.client import probe, wire
 
 TYPE_CHECKING = False  # not `from typing`: 3 ms on every compile
 if TYPE_CHECKING:

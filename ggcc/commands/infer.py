@@ -134,7 +134,7 @@ def _guarded(root: str, env: dict[str, str]) -> dict[str, str]:
     """The build's environment with the placeholder guard preloaded (see
     ggcc/preload), or without it, said once, if it cannot be had."""
     from ggcc import preload
-    from ggcc.formats.wire import socket_path
+    from ggcc.client.wire import socket_path
 
     sock = socket_path(root)
     try:

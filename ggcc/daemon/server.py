@@ -33,8 +33,8 @@ import time
 
 from ggcc import __version__
 from ggcc.base import stats
+from ggcc.client import wire
 from ggcc.daemon.speculation import Speculator
-from ggcc.formats import wire
 from ggcc.launcher.compiler_env import logical_cwd
 from ggcc.launcher.context import Context
 from ggcc.launcher.request import Done, Local, Request

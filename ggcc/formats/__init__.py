@@ -1,1 +1,1 @@
-"""What ggcc writes and reads: ids, thunks, results, placeholders, the daemon's wire format."""
+"""What ggcc writes and reads: ids, thunks, results, placeholders, a parsed compile."""
