@@ -31,7 +31,8 @@ def test_absent_paths_compress_to_their_directory_and_a_new_one_is_seen(tmp_path
     absent = (str(inc / "stdio.h"), str(inc / "stdlib.h"), str(tmp_path / "gone" / "x.h"), str(tmp_path / "lone.h"))
     got = manifest.compress_absent(absent, listing)
     assert got is not None
-    singles, dirs = got
+    singles, dirs, listed = got
+    assert listed == ()  # no build tree named
     assert (str(inc), mtime) in dirs and str(tmp_path / "lone.h") in singles
     # One of them created: the directory's mtime moves, the record is refused.
     (inc / "stdlib.h").write_text("")
@@ -50,7 +51,34 @@ def test_a_directory_changed_just_now_keeps_its_paths_one_by_one(tmp_path: Path)
     inc = tmp_path / "inc"
     inc.mkdir()
     absent = (str(inc / "a.h"), str(inc / "b.h"))
-    assert manifest.compress_absent(absent, ScanCache(None, HashCache(None)).session().listing) == (absent, ())
+    assert manifest.compress_absent(absent, ScanCache(None, HashCache(None)).session().listing) == (absent, (), ())
+
+
+def test_the_builds_own_tree_is_checked_by_name_not_by_its_mtime(tmp_path: Path) -> None:
+    """An autotools build looks for every system header in `.` first, and
+    writes its objects and programs there: an entry that stood on `.`'s
+    mtime was invalid by the end of the build that made it."""
+    from ggcc.formats import ids
+
+    build = tmp_path / "build"
+    build.mkdir()
+    hdr = build / "config.h"
+    hdr.write_text("#define X 1\n")
+    _age(hdr)
+    _age(build, 30)
+    root = str(tmp_path / "store")
+    hashes = HashCache(None)
+    absent = (str(build / "stdio.h"), str(build / "stdlib.h"), str(build / "string.h"))
+    entry = manifest.Entry((("config.h", hashes.file_id(str(hdr))),), absent,
+                           ids.as_thunk_id(ids.value_id_of_bytes(b"t")), "")
+    manifest.record(root, "k", entry, inside=str(build))
+    kept = manifest.lookup(root, "k", str(build), hashes)
+    assert kept is not None and kept.absent_listed == ((str(build), ("stdio.h", "stdlib.h", "string.h")),)
+    (build / "main.o").write_bytes(b"an object")  # the build goes on writing here
+    (build / "prog").write_bytes(b"a program")
+    assert manifest.lookup(root, "k", str(build), hashes) is not None
+    (build / "stdlib.h").write_text("")  # a header that would be found first now
+    assert manifest.lookup(root, "k", str(build), hashes) is None
 
 
 def test_after_edits_a_lookup_hashes_the_edited_source_once_and_finds_a_reverted_version(tmp_path: Path) -> None:

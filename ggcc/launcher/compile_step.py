@@ -169,7 +169,7 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
             def record_deferred() -> None:
                 from ggcc.launcher.travel_direct import record_across_roots
 
-                manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing)
+                manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing, inside=cwd)
                 record_across_roots(parts, thunk, cwd, files, absent, depfile_id, env, store, ctx.root)
 
             return defer(req, ctx, session, thunk, store, os.path.join(cwd, parsed.output), "object", [],
@@ -182,13 +182,12 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
         entry = manifest.Entry(files, absent, thunk.id, depfile_id)
 
         def record() -> None:
-            push = getattr(store, "push_blobs", None)
-            if push is not None and depfile_id:
+            if depfile_id:
                 try:
-                    push([depfile_id])
+                    store.push_blobs([depfile_id])
                 except Exception:
                     pass  # the shared store is an optimisation
-            manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing)
+            manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing, inside=cwd)
             from ggcc.launcher.travel_direct import record_across_roots
 
             record_across_roots(parts, thunk, cwd, files, absent, depfile_id, env, store, ctx.root)

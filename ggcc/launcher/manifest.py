@@ -14,7 +14,12 @@ Missing paths are many (every system header is first looked for in each
 with its mtime: creating, renaming or removing an entry changes it, so one
 stat answers for all the names looked for there; a directory that did not
 exist stands for every path under it. A directory modified within
-RACY_WINDOW_S of being recorded keeps its paths one by one.
+RACY_WINDOW_S of being recorded keeps its paths one by one. A directory
+of the build's own tree (the working directory and below) is written to by
+the build itself, every object and program changing its mtime: its names
+are kept, and checked against one listing of it (an autotools project
+looks for every system header in `.` first; by mtime, its first rebuild
+found none of its records valid).
 
 Files found relative to the including file's directory, shadowed later by a
 new header in a project directory, are covered for project headers (every
@@ -50,12 +55,17 @@ class Entry:
     thunk_id: str
     depfile_id: str  # "" if the command writes no depfile
     absent_dirs: tuple[tuple[str, int], ...] = ()  # (directory, mtime_ns or MISSING_DIR): unchanged
+    absent_listed: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (directory, names none of which it holds)
 
 
-def compress_absent(paths: tuple[str, ...], listing: Listing | None = None
-                    ) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]] | None:
-    """(paths kept one by one, directories standing for the rest), or None
-    if one of the paths exists now (the scan is already out of date).
+Compressed = tuple[tuple[str, ...], tuple[tuple[str, int], ...], tuple[tuple[str, tuple[str, ...]], ...]]
+
+
+def compress_absent(paths: tuple[str, ...], listing: Listing | None = None, inside: str = "") -> Compressed | None:
+    """(paths kept one by one, directories standing for the rest by their
+    mtime, directories of the build's tree ``inside`` with the names to
+    look for in one listing), or None if one of the paths exists now (the
+    scan is already out of date).
 
     ``listing`` (the scanner's cached directory listings, ScanCache.listing)
     answers for a directory's hundreds of names with one stat; without it,
@@ -70,10 +80,17 @@ def compress_absent(paths: tuple[str, ...], listing: Listing | None = None
         by_dir.setdefault(d or "/", []).append(name)
     singles: list[str] = []
     dirs: list[tuple[str, int]] = []
+    listed: list[tuple[str, tuple[str, ...]]] = []
     now = time.time()
+    top = inside.rstrip("/")
     for d, names in by_dir.items():
         if len(names) == 1:
             singles.append(os.path.join(d, names[0]))
+            continue
+        if top and (d == top or d.startswith(top + "/")):
+            if not _names_in(d).isdisjoint(names):
+                return None
+            listed.append((d, tuple(sorted(names))))
             continue
         before = _mtime(d)
         if before is not None and before != MISSING_DIR and now - before / 1e9 < RACY_WINDOW_S:
@@ -90,7 +107,17 @@ def compress_absent(paths: tuple[str, ...], listing: Listing | None = None
         dirs.append((d, before))
     if any(os.path.lexists(p) for p in singles):
         return None
-    return tuple(singles), tuple(dirs)
+    return tuple(singles), tuple(dirs), tuple(listed)
+
+
+def _names_in(d: str) -> frozenset[str]:
+    """Every name in directory ``d`` (none if it is not there). Directories
+    count too: a name taken by one is not absent (the check errs towards a
+    miss, never towards a wrong hit)."""
+    try:
+        return frozenset(os.listdir(d))
+    except (FileNotFoundError, NotADirectoryError):
+        return frozenset()
 
 
 def _mtime(d: str) -> int | None:
@@ -147,18 +174,27 @@ def _still_valid(e: Entry, cwd: str, hashes: HashCache, now: dict[str, str]) -> 
     for d, mtime in e.absent_dirs:
         if _mtime(d) != mtime:
             return False
+    for d, names in e.absent_listed:
+        try:
+            if not _names_in(d).isdisjoint(names):
+                return False
+        except OSError:
+            return False
     for p in e.absent:
         if os.path.lexists(p):
             return False
     return True
 
 
-def record(root: str, k: str, entry: Entry, shared: Store | None = None, listing: Listing | None = None) -> None:
-    if not entry.absent_dirs:
-        compressed = compress_absent(entry.absent, listing)
+def record(root: str, k: str, entry: Entry, shared: Store | None = None, listing: Listing | None = None,
+           inside: str = "") -> None:
+    """Keep ``entry`` for key ``k``; ``inside``: the build's working
+    directory (its tree's absent paths are checked by listing)."""
+    if not entry.absent_dirs and not entry.absent_listed:
+        compressed = compress_absent(entry.absent, listing, inside)
         if compressed is None:
             return  # a header appeared since the scan: do not vouch for it
-        entry = replace(entry, absent=compressed[0], absent_dirs=compressed[1])
+        entry = replace(entry, absent=compressed[0], absent_dirs=compressed[1], absent_listed=compressed[2])
     path = _path(root, k)
     entries = ([entry] + [e for e in _load(path) if e.thunk_id != entry.thunk_id])[:MAX_ENTRIES]
     data = b"[" + b",".join(_encoded(e) for e in entries) + b"]"
@@ -179,7 +215,7 @@ def _encoded(e: Entry) -> bytes:
     data = _encodings.get(e.thunk_id)
     if data is None or data[0] is not e:
         obj = {"files": e.files, "absent": e.absent, "thunk": e.thunk_id, "depfile": e.depfile_id,
-               "absent_dirs": e.absent_dirs}
+               "absent_dirs": e.absent_dirs, "absent_listed": e.absent_listed}
         data = (e, json.dumps(obj, separators=(",", ":")).encode())
         if len(_encodings) >= 256:  # the keys being edited; a build's others are written once
             _encodings.clear()
@@ -193,7 +229,8 @@ _encodings: dict[str, tuple[Entry, bytes]] = {}  # thunk id -> (the entry, its J
 def _parse(data: bytes) -> tuple[Entry, ...]:  # a tuple: ParsedFiles shares it between threads
     return tuple(
         Entry(tuple((str(p), str(i)) for p, i in o["files"]), tuple(o["absent"]), str(o["thunk"]), str(o["depfile"]),
-              tuple((str(d), int(m)) for d, m in o.get("absent_dirs", [])))
+              tuple((str(d), int(m)) for d, m in o.get("absent_dirs", [])),
+              tuple((str(d), tuple(str(n) for n in ns)) for d, ns in o.get("absent_listed", [])))
         for o in json.loads(data)
     )
 
