@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ggcc.base.errors import GgccError
 
+ENGINES = ("local", "workers", "lambda")  # GGCC_ENGINE's values (engines/__init__.py makes each)
 Check = Callable[[str], str]  # a value -> "" if fine, else what is wrong and what to write
 
 
@@ -52,24 +53,25 @@ def _number(kind: type, low: float, example: str) -> Check:
     return check
 
 
-def _size(v: str) -> str:
-    from ggcc.base.config import parse_size
-
-    try:
-        parse_size(v)
-    except GgccError as e:
-        return e.message
-    return ""
-
-
-def _storage(v: str) -> str:
-    from ggcc.base.storage_uri import parse
-
+def _refusal(parse: Callable[[str], object], v: str) -> str:
+    """What ``parse`` says is wrong with ``v`` ("" if it takes it)."""
     try:
         parse(v)
     except GgccError as e:
         return e.message
     return ""
+
+
+def _size(v: str) -> str:
+    from ggcc.base.config import parse_size
+
+    return _refusal(parse_size, v)
+
+
+def _storage(v: str) -> str:
+    from ggcc.base.storage_uri import parse
+
+    return _refusal(parse, v)
 
 
 def _not_empty_name(v: str) -> str:
@@ -95,7 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GGCC_REDIS_USERNAME", "", "the Redis user of a redis:// store", _anything),
     Setting("GGCC_REDIS_PASSWORD", "", "the Redis password of a redis:// store", _anything, secret=True),
     Setting("GGCC_ENGINE", "local", "where thunks run: local, workers (`ggcc worker`s on the Redis of GGCC_STORAGE) "
-            "or lambda (the AWS Lambda function, with an s3:// GGCC_STORAGE)", _choice("local", "workers", "lambda")),
+            "or lambda (the AWS Lambda function, with an s3:// GGCC_STORAGE)", _choice(*ENGINES)),
     Setting("GGCC_JOBS", "the cores", "compilers ggcc runs at once on this machine", _number(int, 1, "8"), scope=DAEMON),
     Setting("GGCC_BASEDIR", "detected", "the root a step's paths are keyed relative to, so a checkout at another path "
             "gets hits (docs/sharing.md); default: the deepest directory holding the step's own files; / turns it off",

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from ggcc import __version__
 from ggcc.base import config
 from ggcc.base.errors import GgccError
+from ggcc.base.settings import ENGINES
 from ggcc.commands.cache import cmd_cache, cmd_stats
 from ggcc.commands.farm import DEFAULT_ROLE_NAME, cmd_lambda, cmd_worker, cmd_workers
 from ggcc.commands.thunks import cmd_cat, cmd_force, cmd_show, cmd_thunk
@@ -158,8 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("force", help="run thunks (placeholders, thunk ids or thunk files) and put outputs in place")
     f.add_argument("targets", nargs="+", metavar="TARGET")
     f.add_argument("-j", "--jobs", type=int, default=None, help="thunks at once (default: the number of cores)")
-    f.add_argument("--engine", default=os.environ.get("GGCC_ENGINE") or "local", choices=["local", "workers", "lambda"],
-                   help="where thunks run: here, or on `ggcc worker`s through the Redis of GGCC_STORAGE")
+    f.add_argument("--engine", default="", choices=ENGINES,
+                   help="where thunks run: here, or on `ggcc worker`s through the Redis of GGCC_STORAGE "
+                        "(default: GGCC_ENGINE, else local)")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     f.set_defaults(func=cmd_force)
 

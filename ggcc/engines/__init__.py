@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ggcc.base.errors import GgccError
+from ggcc.base.settings import ENGINES
 from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk
 
 if TYPE_CHECKING:
     from ggcc.storage.store import Store
-
-NAMES = ("local", "workers", "lambda")
 
 
 class Engine(Protocol):
@@ -103,7 +102,7 @@ def make_engine(settings: EngineSettings, store: Store, jobs: int, say: Callable
             from ggcc.engines.aws_lambda import open_lambda_engine
 
             return open_lambda_engine(store, local, settings, say)
-        raise GgccError(f"unknown engine {settings.name!r}: this version of ggcc has {', '.join(NAMES)}")
+        raise GgccError(f"unknown engine {settings.name!r}: this version of ggcc has {', '.join(ENGINES)}")
     except GgccError as e:
         if on_error is None:
             local.shutdown()

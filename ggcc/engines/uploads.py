@@ -17,6 +17,7 @@ import time
 from ggcc.storage.store import Store
 
 PRESENT_TTL_S = 600.0  # how long a blob seen in the shared store is believed to be there
+_LIMIT = 1_000_000  # blobs remembered at most
 
 
 class Uploads:
@@ -34,6 +35,8 @@ class Uploads:
         if unknown:
             self.store.push_blobs(unknown)
             with self._lock:
+                if len(self._seen) > _LIMIT:  # a daemon that lives for weeks: forget all, ask again
+                    self._seen.clear()
                 for b in unknown:
                     self._seen[b] = now
 

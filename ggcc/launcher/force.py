@@ -22,7 +22,6 @@ def force_step(thunk: Thunk, store: Store, ctx: Context, env: dict[str, str]) ->
     Identical thunks asked for at once (two build directories, one
     command) run once: the others wait and take its result."""
     from ggcc.engines.scheduler import ForceReport, force
-    from ggcc.launcher import travel
     from ggcc.launcher.compile_thunk import OBJECT_TAG
 
     store.local.put_thunk(thunk)
@@ -37,11 +36,13 @@ def force_step(thunk: Thunk, store: Store, ctx: Context, env: dict[str, str]) ->
     engine = ctx.engine(store, env)
 
     def run() -> ForceReport | None:
-        # The same step from another checkout may have been run and filed
-        # between this request's lookups above and this once-section: look
-        # again (None: found, nothing run), or it would run twice.
-        if store.get_result(thunk.id) is not None or (
-                where is not None and _from_travel(where, thunk, store, ctx) is not None):
+        # The same step from another checkout may have been run by this
+        # daemon and filed between this request's lookups above and this
+        # once-section: look again (None: found, nothing run), or it would
+        # run twice. Here, in the local store only: the shared store was
+        # asked above, and a second GET on every miss costs tens of ms (S3).
+        if store.local.get_result(thunk.id) is not None or (
+                where is not None and _from_travel(where, thunk, store.local, ctx) is not None):
             return None
         if engine.name != "local":  # runs elsewhere: the slots bound this machine's compilers only
             report = force([thunk.id], store, engine, known={thunk.id: thunk})
@@ -89,8 +90,6 @@ def _from_travel(where: travel.Place, thunk: Thunk, store: Store, ctx: Context) 
     """The thunk's result from a record of the same step under another
     root or output name (see travel.py), its outputs here and checked
     when used; kept as this thunk's own result from then on."""
-    from ggcc.launcher import travel
-
     data, from_shared = travel.load(ctx.root, where.key, store)
     found = travel.use_record(data, where, thunk) if data else None
     if found is None:
@@ -108,7 +107,6 @@ def _to_travel(where: travel.Place, thunk: Thunk, result: Result, store: Store, 
     """File a result just made under its travel key, if its bytes do not
     depend on its root; count it if they do."""
     from ggcc.base.errors import GgccError
-    from ggcc.launcher import travel
 
     try:
         made = travel.make_record(where, thunk, result, lambda ref: store.local.path_for_use(ref, False))

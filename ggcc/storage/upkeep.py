@@ -42,6 +42,7 @@ def usage(store: LocalStore) -> StoreStats:
             bb += size
     return StoreStats(nb, bb, nr, rb)
 
+
 def trim(store: LocalStore, limit: int) -> tuple[int, int]:
     """Evict least recently used files until the store fits in 90% of
     ``limit``; returns (files removed, bytes freed). No-op under the limit."""
@@ -64,6 +65,7 @@ def trim(store: LocalStore, limit: int) -> tuple[int, int]:
     _clean_tmp(store)
     return removed, freed
 
+
 def maybe_trim(store: LocalStore, limit: int) -> None:
     """Trim at most once a minute across all processes (a stamp file)."""
     stamp = os.path.join(store.root, "last-trim")
@@ -76,6 +78,7 @@ def maybe_trim(store: LocalStore, limit: int) -> None:
     with open(stamp, "wb"):
         pass
     trim(store, limit)
+
 
 def verify(store: LocalStore) -> tuple[int, int]:
     """Rehash every blob and parse every result; remove the bad ones.
@@ -103,6 +106,7 @@ def verify(store: LocalStore) -> tuple[int, int]:
         store.removed()
     return checked, removed
 
+
 def clear(store: LocalStore) -> None:
     """Remove every blob and result. Other processes (a running daemon)
     may be using the store: tmp/ holds their sandboxes and files being
@@ -110,8 +114,9 @@ def clear(store: LocalStore) -> None:
     for sub in ("blobs", "results", "hashes", "travel", "travel-manifests"):
         shutil.rmtree(os.path.join(store.root, sub), ignore_errors=True)
     _clean_tmp(store)
-    store._made_dirs.clear()
+    store.forget()  # what this process remembers of the store, its directories too
     store.removed()
+
 
 def _scan(store: LocalStore) -> Iterator[tuple[str, int, int, bool]]:
     """(path, size, atime_ns (recency), is_result) for every blob and result file."""
@@ -135,6 +140,7 @@ def _scan(store: LocalStore) -> Iterator[tuple[str, int, int, bool]]:
                         store.remove_quiet(e.path)
                     continue
                 yield e.path, st.st_size, st.st_atime_ns, is_result
+
 
 def _clean_tmp(store: LocalStore, older_than_s: float = 3600.0) -> None:
     """Remove temporary files and sandboxes left by crashed processes."""
