@@ -5,15 +5,24 @@
 because it runs once per compile.
 """
 
+import posix
 import sys
 
 from ggcc import ensure_site
+from ggcc.client import native
 
 SUBCOMMANDS = frozenset({"thunk", "force", "show", "cat", "cache", "stats", "version", "help", "daemon", "infer", "masquerade", "worker", "workers", "lambda", "cmake", "ninja", "make", "config", "doctor"})
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    # Set by ggcc-client when it hands a compile to this launcher: not to
+    # be handed back, nor seen by the compiler or the daemon.
+    from_native = posix.environ.pop(native.HANDED_BACK.encode(), None) is not None
+    if from_native:
+        posix.unsetenv(native.HANDED_BACK)
+        if "os" in sys.modules:  # imported by site, before this: its copy too
+            sys.modules["os"].environ.pop(native.HANDED_BACK, None)
     # `ggcc ggcc gcc ...`: a launcher set twice (CC="ggcc gcc" and CMake's
     # launcher too) compiles once, like ccache does.
     while args and args[0].rpartition("/")[2] == "ggcc":
@@ -28,7 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"ggcc: {args[0]!r} is not a ggcc command (did you mean `ggcc {miss}`?); to run a program "
                          f"of that name through ggcc, give its path (ggcc ./{args[0]} or ggcc /usr/bin/{args[0]})\n")
         return 2
-    # Anything else is a compiler: `ggcc gcc -c x.c`, `ggcc /usr/bin/cc ...`.
+    # Anything else is a compiler: `ggcc gcc -c x.c`, `ggcc /usr/bin/cc ...`,
+    # the native client's if there is one (`python -m ggcc gcc ...`).
+    client = None if from_native else native.find()
+    if client:
+        try:
+            posix.execv(client, [client, *args])
+        except OSError:
+            pass  # not runnable after all: the Python launcher does it
     from ggcc.client.launch import main as launch
 
     return launch(args)

@@ -71,9 +71,9 @@ def test_ggcc_cmake_then_the_build_tool_gives_the_plain_bytes(tmp_path: Path, ge
         assert ggcc_stats(store)["invocations"] == 0  # the probes ran the compiler directly
         cache = (ours / "CMakeCache.txt").read_text()
         assert "CMAKE_C_COMPILER_LAUNCHER:UNINITIALIZED=" in cache and "CMAKE_CXX_LINKER_LAUNCHER:UNINITIALIZED=" in cache
-        # bin/ggcc's sh line done once at configure time: python3 -I -S, then the script.
+        # bin/ggcc's sh line done once at configure time: the native client beside it.
         venv_bin = Path(sys.executable).parent
-        assert f"CMAKE_CXX_COMPILER_LAUNCHER:UNINITIALIZED={venv_bin}/python3;-I;-S;{venv_bin}/ggcc\n" in cache
+        assert f"CMAKE_CXX_COMPILER_LAUNCHER:UNINITIALIZED={venv_bin}/ggcc-client\n" in cache
         run = subprocess.run(GGCC + [tool, "-C", str(ours)], env=env, capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
     finally:

@@ -23,21 +23,19 @@ REPO = Path(__file__).resolve().parent.parent
 SRC = "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n"
 
 
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _install(d: Path, **build_env: str) -> Path:
     """A fresh venv with ggcc installed from a wheel; its dependencies come
     from the development venv through a .pth file (no network here)."""
-    d = tmp_path_factory.mktemp("install")
     src = d / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md", "bin", "ggcc"):
+    for name in ("pyproject.toml", "setup.py", "README.md", "bin", "ggcc"):
         (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, src / name)  # type: ignore[operator]
     env = d / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
     # The wheel is built as pip builds it for users (setuptools in an
-    # isolated build environment, from the package index).
+    # isolated build environment, from the package index), ggcc-client with it.
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(d / "wheel"), str(src)],
-                   check=True, cwd=d)
+                   check=True, cwd=d, env=dict(os.environ, **build_env))
     wheel = next((d / "wheel").glob("ggcc-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "--python", str(env / "bin" / "python3"), "install", "-q",
                     "--no-deps", "--no-index", str(wheel)], check=True, cwd=d)
@@ -46,12 +44,44 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return env
 
 
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _install(tmp_path_factory.mktemp("install"))
+
+
+@pytest.fixture(scope="module")
+def venv_without_cc(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Installed where no C compiler works: no native client, Python does it all."""
+    return _install(tmp_path_factory.mktemp("install-no-cc"), CC="/bin/false")
+
+
 def _env(store: Path) -> dict[str, str]:
     return dict(os.environ, GGCC_DIR=str(store))
 
 
-def test_the_installed_command_starts_python_without_site(venv: Path, tmp_path: Path) -> None:
+def test_the_installed_command_execs_the_native_client(venv: Path, tmp_path: Path) -> None:
+    ggcc, client = venv / "bin" / "ggcc", venv / "bin" / "ggcc-client"
+    assert os.access(client, os.X_OK), "pip install builds ggcc-client (setup.py)"
+    assert "linux" in next((venv.parent / "wheel").glob("ggcc-*.whl")).name  # a binary: not a pure wheel
+    (tmp_path / "a.c").write_text(SRC)
+    subprocess.run(["gcc", "-O2", "-c", "a.c", "-o", "plain.o"], cwd=tmp_path, check=True)
+    store = tmp_path / "store"
+    for out in ("a.o", "b.o"):  # the first hands over to Python, which starts the daemon
+        p = subprocess.run(["sh", "-x", str(ggcc), "gcc", "-O2", "-c", "a.c", "-o", out], cwd=tmp_path,
+                           env=_env(store), capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert f"exec {client} gcc -O2 -c a.c -o {out}" in p.stderr
+        assert (tmp_path / out).read_bytes() == (tmp_path / "plain.o").read_bytes()
+    status = subprocess.run([str(ggcc), "daemon", "status"], env=_env(store), capture_output=True, text=True)
+    assert "native client 1 compiles" in status.stdout, status
+    s = ggcc_stats(store)
+    assert (s["invocations"], s["executed"], s["cache_hits"], s["local_fallbacks"]) == (2, 1, 1, {}), s
+
+
+def test_without_a_c_compiler_the_install_uses_python(venv_without_cc: Path, tmp_path: Path) -> None:
+    venv = venv_without_cc
     ggcc = venv / "bin" / "ggcc"
+    assert not (venv / "bin" / "ggcc-client").exists()
     assert ggcc.read_bytes().startswith(b"#!/bin/sh\n")  # pip left it alone: no "#!python" to rewrite
     (tmp_path / "a.c").write_text(SRC)
     subprocess.run(["gcc", "-O2", "-c", "a.c", "-o", "plain.o"], cwd=tmp_path, check=True)

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_MESSAGE = 1 << 30
+# ggcc-client (client/native.c) sends ``compile-native NATIVE_WIRE`` and
+# then a compile's fields; a daemon that answers another version an error
+# gets the compile from the Python launcher instead. Change both together.
+NATIVE_WIRE = b"1"
 STARTED_FILE = "daemon.started"  # made by a daemon the moment it holds its lock
 # sun_path holds 108 bytes; longer socket paths go through /proc/self/fd.
 _SUN_PATH_MAX = 100

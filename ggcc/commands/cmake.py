@@ -22,6 +22,7 @@ import subprocess
 import sys
 
 from ggcc.base.errors import GgccError
+from ggcc.client import native
 
 LANGS = ("C", "CXX")
 LINKER_LAUNCHER_SINCE = (3, 21)
@@ -45,15 +46,19 @@ def launcher() -> str:
 
 
 def _without_sh(script: str) -> str:
-    """bin/ggcc's sh line done once, here: its python3 with -I -S, then the
-    script (sh costs every compile ~1.7 ms). The script itself if it is not
-    ours or its python3 cannot be found the way the sh line finds it."""
+    """bin/ggcc's sh line done once, here: the native client beside it
+    (ggcc-client), else its python3 with -I -S, then the script (sh costs
+    every compile ~1.7 ms). The script itself if it is not ours or its
+    python3 cannot be found the way the sh line finds it."""
     try:
         with open(script, "rb") as f:
             if not f.read(64).startswith(b"#!/bin/sh\n# ggcc's command"):
                 return script
     except OSError:
         return script
+    client = native.beside(script)
+    if client:
+        return client
     for d in (os.path.dirname(script), os.path.dirname(os.path.realpath(script))):
         python = os.path.join(d, "python3")
         if os.access(python, os.X_OK):

@@ -48,6 +48,7 @@ def run(env: Mapping[str, str]) -> list[Check]:
     dir_ok = out[-1].mark == OK
     for name, lang in COMPILERS:
         out += _guarded(name, lambda name=name, lang=lang: _compiler(name, lang, env))  # type: ignore[misc]
+    out += _guarded("native client", lambda: [_native(env)])
     out += _guarded("daemon", lambda: [_daemon(root) if dir_ok else _not_checked("daemon")])
     out += _guarded("shared store", lambda: [_shared_store(env)])
     out += _guarded("engine", lambda: [_engine(env)])
@@ -162,6 +163,30 @@ def _version(path: str) -> str:
     except (OSError, subprocess.SubprocessError):
         return "version unknown"
     return (out.splitlines() or ["version unknown"])[0]
+
+
+def _native(env: Mapping[str, str]) -> Check:
+    """ggcc-client: compiles reach the daemon without starting Python."""
+    from ggcc.base import config_file
+    from ggcc.client import native, wire
+
+    what = "native client"
+    if env.get("GGCC_NATIVE") == "0":
+        return Check(INFO, what, "off (GGCC_NATIVE=0): each compile starts Python")
+    client = native.find()
+    if client is None:
+        return Check(FAIL, what, f"{native.NAME} was not built at install (no working C compiler then): each compile "
+                     "starts Python", "install a C compiler (Debian: apt-get install gcc), then reinstall ggcc "
+                     "(pip install --force-reinstall --no-deps ggcc)")
+    p = subprocess.run([client, "--native-wire"], capture_output=True, timeout=30)
+    if p.returncode != 0 or p.stdout.strip() != wire.NATIVE_WIRE:
+        return Check(FAIL, what, f"{client} is of another ggcc (wire {p.stdout.strip().decode() or '?'}, this is "
+                     f"{wire.NATIVE_WIRE.decode()}): compiles go through Python", "reinstall ggcc")
+    note = ""
+    if config_file.SET_VAR not in env and os.path.exists(config_file.path(env)):
+        note = (f"; {config_file.path(env)} is read by Python: a compile outside `ggcc make`, `ggcc ninja` or "
+                "`ggcc cmake --build` starts Python when the file has settings")
+    return Check(OK, what, f"{client}: compiles reach the daemon without starting Python{note}")
 
 
 def _daemon(root: str) -> Check:

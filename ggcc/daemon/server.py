@@ -33,6 +33,7 @@ import time
 
 from ggcc import __version__
 from ggcc.base import stats
+from ggcc.base import config_file
 from ggcc.client import wire
 from ggcc.daemon.speculation import Speculator
 from ggcc.launcher.compiler_env import logical_cwd
@@ -55,6 +56,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._active = 0
         self._served = 0
+        self._native = 0  # compiles asked by ggcc-client rather than the Python launcher
         self._hashed_counted = 0  # of ctx.hashes.hashed_bytes, already in stats.log
         self._last = time.monotonic()
         self._stop = threading.Event()
@@ -157,6 +159,12 @@ class Daemon:
     # -- requests ----------------------------------------------------------------
     def reply(self, fields: list[bytes]) -> list[bytes]:
         kind = fields[0] if fields else b""
+        if kind == b"compile-native":  # from ggcc-client (client/native.c), which says its wire version first
+            if len(fields) < 2 or fields[1] != wire.NATIVE_WIRE:
+                return [b"error", b"a native client of another wire version"]  # it hands over to Python
+            fields, kind = [b"compile", *fields[2:]], b"compile"
+            with self._lock:
+                self._native += 1
         if kind == b"compile":
             outcome = self.compile(fields)
             if isinstance(outcome, Done):
@@ -195,6 +203,9 @@ class Daemon:
         for item in fields[8 + argc:]:
             k, _, v = os.fsdecode(item).partition("=")
             env[k] = v
+        # ggcc-client leaves a config file's settings to the daemon (unless
+        # they are its own: client/native.c); the Python launcher merged them.
+        config_file.merge(env)
         b = env.get(stats.BUILD_ENV, "")
         token = stats.build.set(b if b.isalnum() else "")  # counted for the build that asks too
         try:
@@ -282,10 +293,10 @@ class Daemon:
 
     def status(self) -> str:
         with self._lock:
-            active, served = self._active - 1, self._served  # minus this request
+            active, served, native = self._active - 1, self._served, self._native  # minus this request
         return (
             f"version {__version__}\npid {os.getpid()}\nuptime {time.time() - self.started:.0f} s\n"
-            f"requests {served} answered, {active} in progress\njobs {self.ctx.jobs}\n"
+            f"requests {served} answered, {active} in progress\nnative client {native} compiles\njobs {self.ctx.jobs}\n"
             f"idle exit after {self.idle_s:.0f} s\ndirectory {self.root}\n"
         )
 
