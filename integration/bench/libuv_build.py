@@ -6,8 +6,8 @@ then the build again from a full cache).
 
 ggcc runs in wait mode (local engine, a fresh daemon each) configured two
 ways: by hand, with CMAKE_C_COMPILER_LAUNCHER and CMAKE_C_LINKER_LAUNCHER
-set to `ggcc` ("ggcc"), and by `ggcc cmake` ("ggcc_cmake"), which sets
-them to the venv's python3 -I -S on the ggcc script, without the `sh` line;
+set to `ggcc` ("ggcc": sh, then the native client), and by `ggcc cmake`
+("ggcc_cmake"), which sets them to the native client itself (ggcc-client);
 and through `ggcc infer ninja` (deferred mode). Each build is built cold in
 turn; then the warm runs go round the builds. Prints seconds, ratios and a JSON line last. Use the Python
 of a plain (non-editable) install, as for launcher_hit.py.

@@ -4,7 +4,8 @@
 
 libuv with its tests is configured five times (CMake + Ninja), each in
 its own copy of the source tree: plain; with ccache as compiler launcher;
-with ggcc as compiler and linker launcher (as `ggcc cmake` sets it up);
+with ggcc as compiler and linker launcher (as `ggcc cmake` sets it up:
+the native client);
 the same with compiling on save turned off (GGCC_SPECULATE=0, "ggcc_nosave");
 and with ggcc as compiler launcher only ("ggcc_cc", as ccache is set up:
 links run without ggcc). Wait mode, local engine, the daemon warm. Each is
@@ -50,15 +51,18 @@ def main() -> int:
     ap.add_argument("--delay-ms", type=float, default=0.0)
     a = ap.parse_args()
     ggcc = shutil.which("ggcc") or str(Path(sys.executable).parent / "ggcc")
+    from ggcc.commands.cmake import launcher
+
+    cc = launcher()  # exactly as `ggcc cmake` sets it: the native client, where built
     with tempfile.TemporaryDirectory() as d:
         env = dict(os.environ, GGCC_DIR=os.path.join(d, "ggcc"), CCACHE_DIR=os.path.join(d, "ccache"))
         launchers = {
             "plain": [],
             "ccache": ["-DCMAKE_C_COMPILER_LAUNCHER=ccache"],
-            "ggcc": [f"-DCMAKE_C_COMPILER_LAUNCHER={ggcc}", f"-DCMAKE_C_LINKER_LAUNCHER={ggcc}"],
-            "ggcc_nosave": [f"-DCMAKE_C_COMPILER_LAUNCHER={ggcc}", f"-DCMAKE_C_LINKER_LAUNCHER={ggcc}"],
+            "ggcc": [f"-DCMAKE_C_COMPILER_LAUNCHER={cc}", f"-DCMAKE_C_LINKER_LAUNCHER={cc}"],
+            "ggcc_nosave": [f"-DCMAKE_C_COMPILER_LAUNCHER={cc}", f"-DCMAKE_C_LINKER_LAUNCHER={cc}"],
             # As ccache is set up: the links run as they would without ggcc.
-            "ggcc_cc": [f"-DCMAKE_C_COMPILER_LAUNCHER={ggcc}"],
+            "ggcc_cc": [f"-DCMAKE_C_COMPILER_LAUNCHER={cc}"],
         }
         builds = {}
         envs = {n: dict(env, GGCC_SPECULATE="0") if n == "ggcc_nosave" else env for n in launchers}
