@@ -85,7 +85,7 @@ def _execute_in(sb: Sandbox, thunk: Thunk, resolved: Mapping[str, str], store: S
     tid = thunk.id
     t0 = time.perf_counter()
     try:
-        files, dirs = _wanted(thunk, resolved)
+        files, dirs = wanted(thunk, resolved)
         sb.prepare(files, dirs, store.local)
     except CorruptBlob as e:
         sb.reset()
@@ -134,7 +134,7 @@ def blobs_needed(thunk: Thunk, resolved: Mapping[str, str]) -> list[str]:
     return [i.ref for i in thunk.all_inputs() if not i.is_thunk] + list(resolved.values())
 
 
-def _wanted(thunk: Thunk, resolved: Mapping[str, str]) -> tuple[dict[str, Wanted], set[str]]:
+def wanted(thunk: Thunk, resolved: Mapping[str, str]) -> tuple[dict[str, Wanted], set[str]]:
     """The files a thunk's tree holds, and the directories it needs besides."""
     out_paths = {o.path for o in thunk.outputs}
     files = {}

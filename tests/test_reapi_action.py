@@ -1,0 +1,131 @@
+"""Thunks as REAPI Actions (ggcc/reapi/action.py), run by a generic worker
+(tests/reapi_worker.py) that knows nothing of ggcc, in an input root at a
+path of its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
+from ggcc.formats import ids
+from ggcc.formats.thunk import ROOT_TOKEN, Input, Output, Thunk
+from ggcc.reapi.action import ROOT_FILE, ActionError, PlannedAction, Shell, capture_shell, digest, id_of, plan, quote
+from ggcc.storage.hash_cache import HashCache
+from ggcc.storage.local_store import LocalStore
+from reapi_worker import Ran, run_action
+
+from conftest import RunCli
+
+
+def _shell(store: LocalStore) -> Shell:
+    return capture_shell(store, HashCache(store.root))
+
+
+def _run(store: LocalStore, planned: PlannedAction, root: Path) -> Ran:
+    def fetch(d: re_pb2.Digest) -> bytes:
+        id_ = id_of(d)
+        return planned.messages[id_] if id_ in planned.messages else store.read_bytes(id_)
+
+    return run_action(digest(planned.action_id), fetch, str(root))
+
+
+def _program_thunk(store: LocalStore, host: str, args: list[str], env: dict[str, str], cwd: str = ".",
+                   outputs: tuple[str, ...] = ()) -> Thunk:
+    prog = Input(".ggcc/bin/prog", store.put_file(host), True)
+    return Thunk.make(prog, [f"{ROOT_TOKEN}/.ggcc/bin/prog", *args], env, [], [Output(o, o) for o in outputs],
+                      cwd=cwd, dirs=[cwd] if cwd != "." else [])
+
+
+def test_arguments_and_environment_reach_the_command_exactly(store: LocalStore, tmp_path: Path) -> None:
+    odd = ["a b", "it's", '"q"', "$HOME", "`x`", "back\\slash", "*", "", "new\nline", f"{ROOT_TOKEN}/in/root"]
+    t = _program_thunk(store, "/usr/bin/printf", ["[%s]\\n", *odd], {"LC_ALL": "C"}, cwd="w/sub")
+    ran = _run(store, plan(t, {}, _shell(store)), tmp_path / "worker root")
+    assert ran.result.exit_code == 0, ran.blobs[ran.result.stderr_digest.hash]
+    root = os.path.realpath(tmp_path / "worker root")
+    expected = "".join(f"[{a.replace(ROOT_TOKEN, root)}]\n" for a in odd)
+    assert ran.blobs[ran.result.stdout_digest.hash].decode() == expected
+    # The root the command ran in comes back as an output, for the logs.
+    (root_file,) = [f for f in ran.result.output_files if f.path == ROOT_FILE]
+    assert ran.blobs[root_file.digest.hash].decode() == root
+
+    env_thunk = _program_thunk(store, "/usr/bin/env", [], {"A": "1", "B": f"x{ROOT_TOKEN}y"}, cwd="w")
+    ran = _run(store, plan(env_thunk, {}, _shell(store)), tmp_path / "r2")
+    # Only the thunk's variables: none the shell adds (PWD, OLDPWD).
+    assert ran.blobs[ran.result.stdout_digest.hash].decode().splitlines() == ["A=1", f"B=x{tmp_path / 'r2'}y"]
+
+
+def test_equal_thunks_give_equal_actions_and_the_tree_is_canonical(store: LocalStore) -> None:
+    shell = _shell(store)
+    a = store.put_bytes(b"a")
+    b = store.put_bytes(b"b")
+    prog = Input(".ggcc/bin/prog", store.put_file("/usr/bin/true"), True)
+
+    def make(order: list[Input]) -> PlannedAction:
+        t = Thunk.make(prog, [f"{ROOT_TOKEN}/.ggcc/bin/prog"], {}, order, [Output("o", "out/o")])
+        return plan(t, {}, shell)
+
+    one = make([Input("z/b", b), Input("a", a, True), Input("z/a", a)])
+    two = make([Input("z/a", a), Input("z/b", b), Input("a", a, True)])
+    assert one.action_id == two.action_id and one.messages == two.messages
+    action = re_pb2.Action.FromString(one.messages[one.action_id])
+    root = re_pb2.Directory.FromString(one.messages[id_of(action.input_root_digest)])
+    assert [f.name for f in root.files] == ["a"] and root.files[0].is_executable
+    assert [d.name for d in root.directories] == [".ggcc", "out", "z"]  # sorted; out/ exists for the output
+    z = re_pb2.Directory.FromString(one.messages[id_of(root.directories[2].digest)])
+    assert [(f.name, f.is_executable) for f in z.files] == [("a", False), ("b", False)]
+    # A different input is a different Action.
+    assert make([Input("z/a", b), Input("z/b", b), Input("a", a, True)]).action_id != one.action_id
+
+
+def test_what_cannot_be_an_action_says_why(store: LocalStore) -> None:
+    shell = _shell(store)
+    prog = Input(".ggcc/bin/prog", store.put_file("/usr/bin/true"), True)
+    t = Thunk.make(prog, ["true"], {}, [], [])
+    with pytest.raises(ActionError) as e:
+        plan(t, {}, shell)
+    assert e.value.reason == "reapi-argv0"
+    clash = Thunk.make(prog, [f"{ROOT_TOKEN}/.ggcc/bin/prog"], {}, [Input("d", store.put_bytes(b"x"))], [], dirs=["d/e"])
+    with pytest.raises(ActionError) as e:
+        plan(clash, {}, shell)
+    assert e.value.reason == "reapi-tree"
+
+
+def test_quote_survives_a_shell(tmp_path: Path) -> None:
+    for text in ["", "'", "''", "a'b'c", f"{ROOT_TOKEN}", f"'{ROOT_TOKEN}'{ROOT_TOKEN}x"]:
+        out = subprocess.run(["sh", "-c", f"R=/r; printf %s {quote(text)}"], capture_output=True, text=True, check=True)
+        assert out.stdout == text.replace(ROOT_TOKEN, "/r")
+
+
+def test_a_real_compile_runs_as_an_action_byte_identical(run_cli: RunCli, store: LocalStore, tmp_path: Path) -> None:
+    work: Path = run_cli.work  # type: ignore[attr-defined]
+    (work / "inc").mkdir()
+    (work / "inc" / "h.h").write_text("#define GREETING \"hi from \" __FILE__\n")
+    (work / "a.c").write_text('#include <stdio.h>\n#include "h.h"\n'
+                              'int main(void) { int unused; puts(GREETING); return 0; }\n')
+    (work / "obj").mkdir()
+    argv = ["gcc", "-g", "-O2", "-Wall", "-Iinc", "-c", "a.c", "-o", "obj/a.o"]
+    subprocess.run(argv, cwd=work, check=True, capture_output=True)
+    plain = (work / "obj" / "a.o").read_bytes()
+    (work / "obj" / "a.o").unlink()
+    p = run_cli(*argv, check=True)
+    assert (work / "obj" / "a.o").read_bytes() == plain
+    compiles = []
+    for shard in (Path(store.root) / "results").iterdir():
+        for f in shard.iterdir():
+            tid = ids.THUNK + f.name
+            if store.has(tid):
+                t = store.load_thunk(tid)
+                if t.outputs and t.outputs[0].path.endswith("obj/a.o"):
+                    compiles.append(t)
+    (thunk,) = compiles
+    planned = plan(thunk, {}, _shell(store))
+    ran = _run(store, planned, tmp_path / "a" / "worker" / "root")
+    stderr = ran.blobs[ran.result.stderr_digest.hash]
+    assert ran.result.exit_code == 0, stderr
+    (obj,) = [f for f in ran.result.output_files if f.path == thunk.outputs[0].path]
+    assert ran.blobs[obj.digest.hash] == plain  # another root, the same object
+    assert b"unused" in stderr and b"unused" in p.stderr.encode()
