@@ -87,3 +87,91 @@ def run_action(action_digest: re_pb2.Digest, fetch: Fetch, root: str, timeout_s:
         result.output_files.append(re_pb2.OutputFile(path=rel, digest=d,
                                                      is_executable=bool(os.stat(path).st_mode & 0o100)))
     return Ran(result, blobs)
+
+
+# -- the bot: BuildGrid's Remote Workers API (Bots service) ------------------
+
+def serve(target: str, workdir: str, instance: str = "", bot_id: str = "") -> None:
+    """Take leases from the server's Bots service and run them, forever."""
+    import shutil
+    import socket
+    import time
+    import uuid
+
+    import grpc
+    from google.protobuf import any_pb2
+
+    from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2_grpc as re_grpc
+    from buildgrid.common.protos.google.bytestream import bytestream_pb2, bytestream_pb2_grpc
+    from buildgrid.common.protos.google.devtools.remoteworkers.v1test2 import bots_pb2, bots_pb2_grpc
+    from buildgrid.common.protos.google.rpc import status_pb2
+
+    channel = grpc.insecure_channel(target.partition("://")[2], [("grpc.max_receive_message_length", 64 << 20),
+                                                                  ("grpc.max_send_message_length", 64 << 20)])
+    bots = bots_pb2_grpc.BotsStub(channel)
+    cas = re_grpc.ContentAddressableStorageStub(channel)
+    bytestream = bytestream_pb2_grpc.ByteStreamStub(channel)
+    cache: dict[str, bytes] = {}  # a worker's local CAS cache: the toolchain is fetched once
+
+    def fetch(d: re_pb2.Digest) -> bytes:
+        if d.hash not in cache:
+            if d.size_bytes < (1 << 20):
+                resp = cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(instance_name=instance, digests=[d]), timeout=60)
+                cache[d.hash] = resp.responses[0].data
+            else:
+                name = f"{instance + '/' if instance else ''}blobs/{d.hash}/{d.size_bytes}"
+                cache[d.hash] = b"".join(r.data for r in bytestream.Read(
+                    bytestream_pb2.ReadRequest(resource_name=name), timeout=120))
+        return cache[d.hash]
+
+    def store(blobs: dict[str, bytes]) -> None:
+        for h, data in blobs.items():
+            d = re_pb2.Digest(hash=h, size_bytes=len(data))
+            if len(data) < (1 << 20):
+                cas.BatchUpdateBlobs(re_pb2.BatchUpdateBlobsRequest(instance_name=instance, requests=[
+                    re_pb2.BatchUpdateBlobsRequest.Request(digest=d, data=data)]), timeout=60)
+            else:
+                name = f"{instance + '/' if instance else ''}uploads/{uuid.uuid4()}/blobs/{h}/{len(data)}"
+                bytestream.Write(iter([bytestream_pb2.WriteRequest(resource_name=name, data=data, finish_write=True)]),
+                                 timeout=120)
+
+    bot_id = bot_id or f"{socket.gethostname()}-{os.getpid()}"
+    session = bots.CreateBotSession(bots_pb2.CreateBotSessionRequest(
+        parent=instance, bot_session=bots_pb2.BotSession(bot_id=bot_id, status=bots_pb2.BotStatus.OK)), timeout=30)
+    while True:
+        for lease in session.leases:
+            # BuildGrid hands a lease over ACTIVE already; others PENDING.
+            if lease.state not in (bots_pb2.LeaseState.PENDING, bots_pb2.LeaseState.ACTIVE):
+                continue
+            action_digest = re_pb2.Digest()
+            if not lease.payload.Unpack(action_digest):
+                action = re_pb2.Action()
+                lease.payload.Unpack(action)
+                data = action.SerializeToString(deterministic=True)
+                action_digest = re_pb2.Digest(hash=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+                cache[action_digest.hash] = data
+            root = os.path.join(workdir, uuid.uuid4().hex)
+            try:
+                ran = run_action(action_digest, fetch, root)
+                store(ran.blobs)
+                packed = any_pb2.Any()
+                packed.Pack(ran.result)
+                lease.result.CopyFrom(packed)
+                lease.status.CopyFrom(status_pb2.Status(code=0))
+            except Exception as e:  # the action could not be run: said to the server, not fatal to the bot
+                lease.status.CopyFrom(status_pb2.Status(code=13, message=f"worker: {e!r}"))
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+            lease.state = bots_pb2.LeaseState.COMPLETED
+        try:
+            session = bots.UpdateBotSession(bots_pb2.UpdateBotSessionRequest(name=session.name, bot_session=session),
+                                            timeout=5)
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
+                time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve(sys.argv[1], sys.argv[2], *sys.argv[3:])

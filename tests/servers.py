@@ -19,8 +19,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited early with {proc.returncode}")
@@ -29,7 +29,7 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on {port} within 30 s")
+    raise RuntimeError(f"{what} did not listen on {port} within {timeout:g} s")
 
 
 class Redis:

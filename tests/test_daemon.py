@@ -243,7 +243,7 @@ def test_stats_by_tier_engine_bytes_and_waiting(tmp_path: Path) -> None:
     subprocess.run(GGCC + ["gcc", "a.o", "-shared", "-o", "liba.so"], cwd=tmp_path, env=_env(store), check=True)
     s = _stats(store)
     assert s["hits_by_tier"] == {"local_store": 1, "shared_store": 0} and s["direct_hits"] == 1, s
-    assert s["executed_by_engine"] == {"local": 2, "workers": 0, "lambda": 0} and s["links"] == 1 and s["link_traces"] == 1, s
+    assert s["executed_by_engine"] == {"local": 2, "workers": 0, "lambda": 0, "reapi": 0} and s["links"] == 1 and s["link_traces"] == 1, s
     assert s["bytes_hashed"] > 1000 and s["launcher_wait_s"] > 0, s
     text = subprocess.run(GGCC + ["stats"], env=_env(store), capture_output=True, text=True, check=True).stdout
     assert "by tier        1 local store, 0 shared store" in text and "links            1 (1 traced)" in text

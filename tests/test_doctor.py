@@ -48,7 +48,7 @@ def test_each_broken_part_fails_naming_it(tmp_path: Path) -> None:
     assert rc == 1
     assert checks["setting: GGCC_JOBS='abc': not a whole number; write e.g. 8"]["mark"] == "FAIL"
     assert checks[f"setting: config file {tmp_path}/config.toml: engine='bogus': write one of 'local', 'workers', "
-                  "'lambda'"]["mark"] == "FAIL"
+                  "'lambda', 'reapi'"]["mark"] == "FAIL"
     assert checks["GGCC_DIR"]["mark"] == "FAIL" and "set GGCC_DIR to a writable directory" in checks["GGCC_DIR"]["fix"]
     assert checks["shared store"]["mark"] == "FAIL" and "Connection refused" in checks["shared store"]["detail"]
     assert checks["gcc"]["mark"] == "ok"  # the compiler itself is fine: checked apart from the user's settings

@@ -129,3 +129,25 @@ def test_a_real_compile_runs_as_an_action_byte_identical(run_cli: RunCli, store:
     (obj,) = [f for f in ran.result.output_files if f.path == thunk.outputs[0].path]
     assert ran.blobs[obj.digest.hash] == plain  # another root, the same object
     assert b"unused" in stderr and b"unused" in p.stderr.encode()
+
+
+def test_the_address_names_the_server_only_and_secrets_stay_out_of_messages() -> None:
+    from ggcc.base.errors import GgccError
+    from ggcc.base.settings import problems
+    from ggcc.engines import EngineSettings
+    from ggcc.reapi.target import parse_target
+
+    assert parse_target("grpc://127.0.0.1:8980").address == "127.0.0.1:8980"
+    assert parse_target("grpcs://remote.example:443/").tls
+    for bad in ("http://h:1", "grpc://h", "grpc://user:s3cret@h:1", "grpc://h:1/instance?key=s3cret", "h:1"):
+        with pytest.raises(GgccError) as e:
+            parse_target(bad)
+        assert "s3cret" not in e.value.message and e.value.message.startswith("GGCC_REAPI")
+    said = problems({"GGCC_ENGINE": "reapi", "GGCC_REAPI": "grpc://tok:s3cret@h:1"})
+    assert said and not any("s3cret" in p for p in said), said
+    assert any("GGCC_REAPI=grpc://host:port" in p for p in problems({"GGCC_ENGINE": "reapi"}))
+    s = EngineSettings.from_env({"GGCC_ENGINE": "reapi", "GGCC_REAPI": "grpc://h:1",
+                                 "GGCC_REAPI_HEADERS": "Authorization=Bearer a=b; x-key=s3cret"})
+    assert s.reapi_headers == (("authorization", "Bearer a=b"), ("x-key", "s3cret"))
+    assert "s3cret" not in repr(s)
+    assert problems({"GGCC_REAPI_HEADERS": "no pair here"})

@@ -55,7 +55,7 @@ def test_recorded_events_sum_into_the_summary(tmp_path: Path) -> None:
     assert "cache hits       1 (1 without starting the compiler)" in text and "1.0 KiB uploaded" in text
     d = json.loads(stats_report.as_json(s))
     assert d["lambda"]["invocations"] == 0 and "lambda_" not in d
-    assert d["executed_by_engine"] == {"local": 0, "workers": 1, "lambda": 0}
+    assert d["executed_by_engine"] == {"local": 0, "workers": 1, "lambda": 0, "reapi": 0}
     assert stats_report.build_line(s) == ("ggcc: 4 steps: 1 cache hits (1 from another build root), 1 run, "
                                           "2 run without ggcc (2 configure-probe)")
 

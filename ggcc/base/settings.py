@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ggcc.base.errors import GgccError
 
-ENGINES = ("local", "workers", "lambda")  # GGCC_ENGINE's values (engines/__init__.py makes each)
+ENGINES = ("local", "workers", "lambda", "reapi")  # GGCC_ENGINE's values (engines/__init__.py makes each)
 Check = Callable[[str], str]  # a value -> "" if fine, else what is wrong and what to write
 
 
@@ -78,6 +78,18 @@ def _not_empty_name(v: str) -> str:
     return "" if v.strip() and "/" not in v else "write the function's name, e.g. ggcc"
 
 
+def _reapi(v: str) -> str:
+    from ggcc.reapi.target import parse_target
+
+    return _refusal(parse_target, v)
+
+
+def _headers(v: str) -> str:
+    pairs = [p for p in v.split(";") if p.strip()]
+    bad = [p for p in pairs if "=" not in p or not p.partition("=")[0].strip()]
+    return "write name=value pairs separated by ';', e.g. authorization=Bearer TOKEN" if bad else ""
+
+
 def _anything(v: str) -> str:
     return ""
 
@@ -97,7 +109,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GGCC_REDIS_USERNAME", "", "the Redis user of a redis:// store", _anything),
     Setting("GGCC_REDIS_PASSWORD", "", "the Redis password of a redis:// store", _anything, secret=True),
     Setting("GGCC_ENGINE", "local", "where thunks run: local, workers (`ggcc worker`s on the Redis of GGCC_STORAGE) "
-            "or lambda (the AWS Lambda function, with an s3:// GGCC_STORAGE)", _choice(*ENGINES)),
+            "lambda (the AWS Lambda function, with an s3:// GGCC_STORAGE) or reapi (a Remote Execution API farm "
+            "at GGCC_REAPI)", _choice(*ENGINES)),
+    Setting("GGCC_REAPI", "", "the Remote Execution API server: grpc://host:port, or grpcs:// for TLS "
+            "(docs/reapi.md)", _reapi),
+    Setting("GGCC_REAPI_JOBS", "64", "(ggcc ninja, ggcc make) steps at once with GGCC_ENGINE=reapi: the farm's "
+            "slots", _number(int, 1, "64")),
+    Setting("GGCC_REAPI_INSTANCE", "", "the REAPI instance name the farm serves", _anything),
+    Setting("GGCC_REAPI_HEADERS", "", "headers for every REAPI call, name=value;name=value (e.g. "
+            "authorization=Bearer TOKEN, or x-buildbuddy-api-key=KEY)", _headers, secret=True),
     Setting("GGCC_JOBS", "the cores", "compilers ggcc runs at once on this machine", _number(int, 1, "8"), scope=DAEMON),
     Setting("GGCC_BASEDIR", "detected", "the root a step's paths are keyed relative to, so a checkout at another path "
             "gets hits (docs/sharing.md); default: the deepest directory holding the step's own files; / turns it off",
@@ -151,12 +171,13 @@ def problems(env: Mapping[str, str]) -> list[str]:
         why = s.check(v)
         if why:
             # A URI is not repeated: it may hold the password it is refused for.
-            shown = s.name if s.name in ("GGCC_STORAGE", "GG_STORAGE_URI") else f"{s.name}={v!r}"
+            # So is a secret's value.
+            hidden = s.name in ("GGCC_STORAGE", "GG_STORAGE_URI", "GGCC_REAPI") or s.secret
+            shown = s.name if hidden else f"{s.name}={v!r}"
             if s.name in env.get("GGCC_CONFIG_SET", "").split():
                 from ggcc.base.config_file import path
 
-                shown = f"config file {path(env)}: {_short(s.name)}" + ("" if s.name.endswith("STORAGE_URI") or
-                                                                         s.name == "GGCC_STORAGE" else f"={v!r}")
+                shown = f"config file {path(env)}: {_short(s.name)}" + ("" if hidden else f"={v!r}")
             out.append(f"{shown}: {why}")
     out += _config_file(env)
     out += _combinations(env)
@@ -195,6 +216,8 @@ def _combinations(env: Mapping[str, str]) -> list[str]:
         return ["GGCC_ENGINE=lambda needs a shared store the function can reach: set GGCC_STORAGE=s3://bucket/prefix"]
     if engine == "workers" and not uri.startswith(("redis://", "rediss://")):
         return ["GGCC_ENGINE=workers needs the farm's Redis: set GGCC_STORAGE=redis://host:port/db"]
+    if engine == "reapi" and not env.get("GGCC_REAPI"):
+        return ["GGCC_ENGINE=reapi needs the farm's address: set GGCC_REAPI=grpc://host:port"]
     return []
 
 

@@ -2,7 +2,8 @@
 
 How many steps to run at once depends on where they run: the cores for
 the local engine (plus two, so a core is never idle while a launcher
-writes back), hundreds for Lambda, the farm's slots for workers. A -j the
+writes back), hundreds for Lambda, the farm's slots for workers, GGCC_REAPI_JOBS for an
+REAPI farm. A -j the
 user gave is kept. The daemon is started before the build, so the first
 compiles do not each wait for it. Nothing in the build tree is changed:
 the compilers come from the build files (`ggcc cmake`, CC="ggcc gcc").
@@ -44,6 +45,10 @@ def jobs_for(env: dict[str, str]) -> int:
         return min(LAMBDA_JOBS_CAP, int(env.get("GGCC_LAMBDA_CONCURRENCY", "1000")))
     if engine == "workers":
         return cores + 2 + _farm_slots(env)
+    if engine == "reapi":  # REAPI does not say how many workers a farm has: the user does
+        from ggcc.base.settings import number
+
+        return int(number(env, "GGCC_REAPI_JOBS", 64))
     return int(env.get("GGCC_JOBS") or cores) + 2
 
 

@@ -44,6 +44,7 @@ class ExecutedByEngine:
     workers: int
     # `lambda` is a keyword: the JSON key is spelled out in as_json
     lambda_: int
+    reapi: int
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Summary:
     hits_by_tier: HitsByTier
     executed_by_engine: ExecutedByEngine
     workers_duplicates: int
+    reapi_cache_hits: int
     lambda_: Lambda
     on_save: OnSave
     links: int
@@ -141,8 +143,9 @@ def summary(store_root: str, build_id: str = "") -> Summary:
         travel=Travel(travel["root"], travel["name"], counts[Event.TRAVEL_EMBEDS_ROOT]),
         hits_by_tier=HitsByTier(counts[Event.HIT] - counts[Event.HIT_SHARED], counts[Event.HIT_SHARED]),
         executed_by_engine=ExecutedByEngine(counts[Event.EXECUTED] - counts[Event.EXECUTED_BY],
-                                            by_engine["workers"], by_engine["lambda"]),
+                                            by_engine["workers"], by_engine["lambda"], by_engine["reapi"]),
         workers_duplicates=counts[Event.WORKERS_DUPLICATE],
+        reapi_cache_hits=counts[Event.REAPI_CACHED],
         lambda_=Lambda(counts[Event.LAMBDA_INVOKE], counts[Event.LAMBDA_COLD], counts[Event.LAMBDA_THROTTLED],
                        _tally(reasons[Event.LAMBDA_RETRY]), _tally(reasons[Event.LAMBDA_FUNCTION_ERROR]),
                        counts[Event.LAMBDA_DUPLICATE], round(amounts[Event.LAMBDA_MBMS] / 1024 / 1000, 3),
@@ -192,8 +195,9 @@ def render(s: Summary) -> str:
         f"cache hits       {s.cache_hits} ({s.direct_hits} without starting the compiler)",
         f"  by tier        {s.hits_by_tier.local_store} local store, {s.hits_by_tier.shared_store} shared store",
         f"executed         {s.executed}",
-        f"  by engine      {e.local} local, {e.workers} workers, {e.lambda_} lambda"
-        + (f" ({s.workers_duplicates} stragglers sent twice)" if s.workers_duplicates else ""),
+        f"  by engine      {e.local} local, {e.workers} workers, {e.lambda_} lambda, {e.reapi} reapi"
+        + (f" ({s.workers_duplicates} stragglers sent twice)" if s.workers_duplicates else "")
+        + (f" ({s.reapi_cache_hits} from the farm's ActionCache)" if s.reapi_cache_hits else ""),
     ]
     if s.engine_fallbacks:
         lines.append(f"  run here       {sum(s.engine_fallbacks.values())} that the remote engine gave back")

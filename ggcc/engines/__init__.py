@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from ggcc.base.errors import GgccError
@@ -52,6 +52,9 @@ class EngineSettings:
     lambda_batch: int = 4
     lambda_retries: int = 2
     lambda_straggler_s: float = 10.0
+    reapi_uri: str = ""  # GGCC_REAPI: the farm's grpc://host:port
+    reapi_instance: str = ""
+    reapi_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # credentials: never printed
 
     @staticmethod
     def from_env(env: Mapping[str, str], name: str = "") -> EngineSettings:
@@ -78,7 +81,22 @@ class EngineSettings:
             lambda_batch=int(number("GGCC_LAMBDA_BATCH", 4)),
             lambda_retries=int(number("GGCC_LAMBDA_RETRIES", 2)),
             lambda_straggler_s=number("GGCC_LAMBDA_STRAGGLER_S", 10.0),
+            reapi_uri=env.get("GGCC_REAPI") or "",
+            reapi_instance=env.get("GGCC_REAPI_INSTANCE") or "",
+            reapi_headers=parse_headers(env.get("GGCC_REAPI_HEADERS") or ""),
         )
+
+
+def parse_headers(text: str) -> tuple[tuple[str, str], ...]:
+    """GGCC_REAPI_HEADERS: ``name=value`` pairs separated by ';' (a value
+    may hold '='); what is not a pair is dropped (refused before a build
+    by the settings' check)."""
+    pairs = []
+    for part in text.split(";"):
+        name, sep, value = part.partition("=")
+        if sep and name.strip():
+            pairs.append((name.strip().lower(), value.strip()))
+    return tuple(pairs)
 
 
 def make_engine(settings: EngineSettings, store: Store, jobs: int, say: Callable[[str], None] = lambda line: None,
@@ -102,6 +120,10 @@ def make_engine(settings: EngineSettings, store: Store, jobs: int, say: Callable
             from ggcc.engines.aws_lambda import open_lambda_engine
 
             return open_lambda_engine(store, local, settings, say)
+        if settings.name == "reapi":
+            from ggcc.engines.reapi import open_reapi_engine
+
+            return open_reapi_engine(store, local, settings, in_flight=max(256, jobs))
         raise GgccError(f"unknown engine {settings.name!r}: this version of ggcc has {', '.join(ENGINES)}")
     except GgccError as e:
         if on_error is None:

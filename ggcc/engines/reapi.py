@@ -1,0 +1,180 @@
+"""The REAPI engine (GGCC_ENGINE=reapi): thunks run on a Remote Execution
+API farm (GGCC_REAPI=grpc://host:port).
+
+For each thunk: its Action (reapi/action.py), the ActionCache asked first,
+then the input blobs the CAS lacks uploaded (once per build: those seen
+there are remembered), then Execute. The outputs are read back, each
+checked against its digest, and kept in the local store like a local
+run's. The thunk runs here instead, the reason counted, when: it cannot be
+an Action, the server cannot be reached or refuses, the Action fails to run
+(the shell could not start the command: exit 126 or 127, or a non-OK
+status), or an output cannot be read back. An input the server says is
+missing is uploaded again, without trusting what was remembered, once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ggcc.base import stats
+from ggcc.base.stats import Event
+from ggcc.engines import EngineSettings
+from ggcc.engines.breaker import Breaker
+from ggcc.engines.local import LocalEngine
+from ggcc.formats import ids
+from ggcc.formats.result import OutputValue, Result
+from ggcc.formats.thunk import ROOT_TOKEN, Thunk
+from ggcc.reapi.action import ROOT_FILE, SHELL_FAILED, ActionError, PlannedAction, Shell, capture_shell, id_of, plan
+from ggcc.reapi.client import Connection, ReapiError
+from ggcc.storage.hash_cache import HashCache
+from ggcc.storage.store import Store
+
+from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
+
+_SEEN_LIMIT = 1_000_000
+# The server unreachable: every step runs here for a spell, then one probes.
+BREAK_FIRST_S = 5.0
+BREAK_MAX_S = 120.0
+
+
+class ReapiEngine:
+    name = "reapi"
+
+    def __init__(self, store: Store, conn: Connection, local: LocalEngine, in_flight: int, timeout_s: float) -> None:
+        self.store = store
+        self.conn = conn
+        self.local = local
+        self.timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(max(1, in_flight), thread_name_prefix="ggcc-reapi")
+        self._shell: Shell | None = None
+        self._lock = threading.Lock()
+        self._in_cas: set[str] = set()  # blobs the server was seen to hold (or was given)
+        self._breaker = Breaker(BREAK_FIRST_S, BREAK_MAX_S)
+
+    def submit(self, thunk: Thunk, resolved: dict[str, str]) -> Future[Result]:
+        return self._pool.submit(self._run, thunk, resolved)
+
+    def shell(self) -> Shell:
+        with self._lock:
+            if self._shell is None:
+                self._shell = capture_shell(self.store.local, HashCache(self.store.root))
+            return self._shell
+
+    def _run(self, thunk: Thunk, resolved: dict[str, str]) -> Result:
+        why = ""
+        if not self._breaker.may_pass():  # the server was found unreachable just now: do not wait on it again
+            stats.record(self.store.root, (Event.ENGINE_FALLBACK, "reapi-unreachable"))
+            return self.local.submit(thunk, resolved).result()
+        try:
+            planned = plan(thunk, resolved, self.shell())
+            result = self._remote(thunk, planned)
+            self._breaker.heal()
+            if isinstance(result, Result):
+                stats.record(self.store.root, (Event.EXECUTED_BY, "reapi"))
+                return result
+            why = result
+        except ActionError as e:
+            why = e.reason
+        except ReapiError as e:
+            why = "reapi-unreachable" if e.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else "reapi-refused"
+            if e.code == "UNAVAILABLE":
+                self._breaker.trip(why)
+            stats.record(self.store.root, (Event.ERROR, f"reapi: {e.message}"))
+        except Exception as e:  # a bug or an I/O error: run here, say why
+            why = "reapi-internal"
+            stats.record(self.store.root, (Event.ERROR, f"reapi: {type(e).__name__}: {e}"))
+        stats.record(self.store.root, (Event.ENGINE_FALLBACK, why))
+        return self.local.submit(thunk, resolved).result()
+
+    def _remote(self, thunk: Thunk, planned: PlannedAction) -> Result | str:
+        """The thunk's Result from the farm, or why it must run here."""
+        cached = self.conn.cached_result(planned.action_id)
+        if cached is not None and cached.exit_code == 0:
+            got = self._adopt(thunk, planned, cached)
+            if isinstance(got, Result):
+                stats.record(self.store.root, Event.REAPI_CACHED)
+                return got
+        self._push(planned, check_all=False)
+        response = self.conn.execute(planned.action_id, self.timeout_s)
+        if response.status.code == 9:  # FAILED_PRECONDITION: an input is missing from the CAS
+            self._push(planned, check_all=True)
+            response = self.conn.execute(planned.action_id, self.timeout_s)
+        if response.status.code != 0:
+            stats.record(self.store.root, (Event.ERROR, f"reapi: Execute: status {response.status.code} "
+                                                        f"{response.status.message}"))
+            return "reapi-failed"
+        return self._adopt(thunk, planned, response.result)
+
+    def _push(self, planned: PlannedAction, check_all: bool) -> None:
+        wanted = [*planned.messages, *planned.files]
+        with self._lock:
+            if check_all:
+                self._in_cas.difference_update(wanted)
+            unknown = [b for b in dict.fromkeys(wanted) if b not in self._in_cas and ids.id_size(b)]  # the empty blob: always there
+        if not unknown:
+            return
+        missing = self.conn.find_missing(unknown)
+        local = self.store.local
+
+        def read(b: str) -> bytes:
+            return planned.messages[b] if b in planned.messages else local.read_bytes(b)
+
+        self.conn.upload(missing, read, lambda b: local.path_for_use(b, False))
+        with self._lock:
+            if len(self._in_cas) > _SEEN_LIMIT:
+                self._in_cas.clear()
+            self._in_cas.update(unknown)
+
+    def _adopt(self, thunk: Thunk, planned: PlannedAction, ar: re_pb2.ActionResult) -> Result | str:
+        """The ActionResult as a Result, its outputs read, checked and kept here."""
+        if ar.exit_code in SHELL_FAILED:
+            return "reapi-exec-failed"
+        by_path = {f.path: f for f in ar.output_files}
+        root = ""
+        if ROOT_FILE in by_path:
+            root = self.conn.read(id_of(by_path[ROOT_FILE].digest)).decode("utf-8", "replace")
+        stdout = self._log(ar.stdout_raw, ar.stdout_digest, root)
+        stderr = self._log(ar.stderr_raw, ar.stderr_digest, root)
+        if ar.exit_code != 0:
+            return Result(thunk.id, ar.exit_code, (), stdout, stderr)
+        outputs = []
+        for o in thunk.outputs:
+            f = by_path.get(o.path)
+            if f is None:
+                return "reapi-output-missing"
+            vid = id_of(f.digest)
+            if not self.store.local.has(vid):
+                got = self.store.local.put_bytes(self.conn.read(vid))  # read() checked it against its digest
+                if got != vid:
+                    return "reapi-output-missing"
+            outputs.append(OutputValue(o.tag, vid, f.is_executable))
+        result = Result(thunk.id, 0, tuple(outputs), stdout, stderr)
+        self.store.put_result(result)
+        return result
+
+    def _log(self, raw: bytes, d: re_pb2.Digest, root: str) -> bytes:
+        data = raw if raw or not d.hash else self.conn.read(id_of(d))
+        # As a local run's logs: the root by its token, the same on every run.
+        return data.replace(root.encode(), ROOT_TOKEN.encode()) if root and os.path.isabs(root) else data
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.local.shutdown()
+        self.conn.close()
+
+
+def open_reapi_engine(store: Store, local: LocalEngine, settings: EngineSettings, in_flight: int = 256) -> ReapiEngine:
+    """The engine for GGCC_REAPI (GgccError if it is unset or the server cannot be reached)."""
+    from ggcc.base.errors import GgccError
+
+    if not settings.reapi_uri:
+        raise GgccError("GGCC_ENGINE=reapi needs GGCC_REAPI=grpc://host:port (the farm's address)")
+    conn = Connection(settings.reapi_uri, settings.reapi_instance, settings.reapi_headers)
+    try:
+        conn.open()
+    except ReapiError as e:
+        conn.close()
+        raise GgccError(f"GGCC_ENGINE=reapi: {e.message}") from None
+    return ReapiEngine(store, conn, local, in_flight, settings.workers_timeout_s)

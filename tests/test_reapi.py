@@ -1,0 +1,103 @@
+"""GGCC_ENGINE=reapi against a real farm: BuildGrid (PostgreSQL behind its
+scheduler) and generic workers that know nothing of ggcc (reapi_worker.py).
+Same bytes as the plain build; the second build all ActionCache hits; a
+fresh GGCC_DIR gets its hits from the farm; the server gone: local, counted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from debian_sources import zlib_outputs, zlib_plain_and_ours
+from helpers import GGCC, ggcc_stats, stop_daemons
+from reapi_stack import Stack, buildgrid
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with buildgrid(tmp_path_factory.mktemp("buildgrid"), workers=2) as stack:
+        yield stack
+
+
+def _env(store: Path, uri: str) -> dict[str, str]:
+    return dict(os.environ, GGCC_DIR=str(store), GGCC_ENGINE="reapi", GGCC_REAPI=uri, GGCC_WORKERS_TIMEOUT="120")
+
+
+def _make(tree: Path, env: dict[str, str]) -> None:
+    ggcc = " ".join(GGCC)
+    make = ["make", "-j4", f"CC={ggcc} gcc", f"AR={ggcc} ar", f"RANLIB={ggcc} ranlib"]
+    subprocess.run(make, cwd=tree, check=True, capture_output=True, env=env)
+
+
+def test_zlib_over_reapi_then_from_its_action_cache(farm: Stack, tmp_path: Path) -> None:
+    plain, ours = zlib_plain_and_ours(tmp_path)
+    want = zlib_outputs(plain)
+    first = tmp_path / "store1"
+    try:
+        _make(ours, _env(first, farm.uri))
+    finally:
+        stop_daemons(tmp_path)
+    got = zlib_outputs(ours)
+    assert len(want) >= 40 and sorted(n for n in want if got.get(n) != want[n]) == []
+    s = ggcc_stats(first)
+    assert s["engine_fallbacks"] == {} and s["local_fallbacks"] == {}, s
+    assert s["executed_by_engine"]["reapi"] == s["executed"] and s["executed"] > 30, s
+    logs = "".join((farm.dir / f"worker{i}.log").read_text() for i in range(2))
+    assert "Traceback" not in logs, logs
+
+    # Another machine's empty GGCC_DIR: every step from the farm's ActionCache.
+    subprocess.run(["make", "clean"], cwd=ours, check=True, capture_output=True)
+    second = tmp_path / "store2"
+    try:
+        _make(ours, _env(second, farm.uri))
+    finally:
+        stop_daemons(tmp_path)
+    got = zlib_outputs(ours)
+    assert sorted(n for n in want if got.get(n) != want[n]) == []
+    s2 = ggcc_stats(second)
+    assert s2["executed_by_engine"]["reapi"] == s2["executed"] == s["executed"], s2
+    assert s2["reapi_cache_hits"] == s2["executed"], s2
+
+
+def test_the_server_gone_means_local_and_counted(tmp_path: Path) -> None:
+    stack = Stack(tmp_path)  # never started: nothing listens on its port
+    (tmp_path / "m.c").write_text("int f(int x) { return x * 3; }\n")
+    store = tmp_path / "store"
+    env = dict(_env(store, stack.uri), GGCC_DAEMON="0")
+    p = subprocess.run(GGCC + ["gcc", "-O2", "-c", "m.c", "-o", "m.o"], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, check=True)
+    subprocess.run(["gcc", "-O2", "-c", "m.c", "-o", "p.o"], cwd=tmp_path, check=True)
+    assert (tmp_path / "m.o").read_bytes() == (tmp_path / "p.o").read_bytes()
+    s = ggcc_stats(store)
+    assert s["executed_by_engine"]["local"] == 1, s
+    assert any("GGCC_ENGINE=reapi" in e and "UNAVAILABLE" in e for e in s["error_kinds"]), s
+
+
+def test_the_server_killed_mid_build_the_build_completes_here(tmp_path: Path) -> None:
+    plain, ours = zlib_plain_and_ours(tmp_path)
+    store = tmp_path / "store"
+    with buildgrid(tmp_path / "farm", workers=1) as stack:
+        ggcc = " ".join(GGCC)
+        make = subprocess.Popen(["make", "-j4", f"CC={ggcc} gcc", f"AR={ggcc} ar", f"RANLIB={ggcc} ranlib"], cwd=ours,
+                                env=_env(store, stack.uri), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 300
+            while len(list(ours.glob("*.o"))) < 6 and make.poll() is None:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            stack.kill_server()
+            _, err = make.communicate(timeout=600)
+        finally:
+            stop_daemons(tmp_path)
+    assert make.returncode == 0, err
+    want, got = zlib_outputs(plain), zlib_outputs(ours)
+    assert sorted(n for n in want if got.get(n) != want[n]) == []
+    s = ggcc_stats(store)
+    by = s["executed_by_engine"]
+    assert by["reapi"] >= 6 and by["local"] > 0 and by["reapi"] + by["local"] == s["executed"], s
+    assert sum(n for why, n in s["engine_fallbacks"].items() if why.startswith("reapi-")) == by["local"], s
