@@ -135,7 +135,7 @@ def test_the_address_names_the_server_only_and_secrets_stay_out_of_messages() ->
     from ggcc.base.errors import GgccError
     from ggcc.base.settings import problems
     from ggcc.engines import EngineSettings
-    from ggcc.reapi.target import parse_target
+    from ggcc.base.reapi_uri import parse_target
 
     assert parse_target("grpc://127.0.0.1:8980").address == "127.0.0.1:8980"
     assert parse_target("grpcs://remote.example:443/").tls

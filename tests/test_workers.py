@@ -260,7 +260,7 @@ def test_a_straggler_is_enqueued_again_and_the_first_answer_wins(tmp_path: Path)
         assert s["local_fallbacks"] == {} and s["executed_by_engine"]["workers"] == 1, s
         assert s["workers_duplicates"] == 1, s
         shown = subprocess.run(GGCC + ["stats"], env=env, capture_output=True, text=True, check=True).stdout
-        assert "1 workers, 0 lambda (1 stragglers sent twice)" in shown
+        assert "1 workers, 0 lambda, 0 reapi (1 stragglers sent twice)" in shown
 
 
 def test_entries_that_are_not_jobs_are_dropped_and_deliveries_counted(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def _not_empty_name(v: str) -> str:
 
 
 def _reapi(v: str) -> str:
-    from ggcc.reapi.target import parse_target
+    from ggcc.base.reapi_uri import parse_target
 
     return _refusal(parse_target, v)
 

@@ -30,7 +30,7 @@ from ggcc import __version__
 from ggcc.base.errors import GgccError
 from ggcc.formats import ids
 from ggcc.reapi.action import digest, id_of, serialize
-from ggcc.reapi.target import parse_target
+from ggcc.base.reapi_uri import parse_target
 
 CHUNK = 1 << 20  # ByteStream's chunk: what servers commonly accept
 DEFAULT_BATCH = 4 << 20  # when the server does not say
