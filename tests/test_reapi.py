@@ -101,3 +101,38 @@ def test_the_server_killed_mid_build_the_build_completes_here(tmp_path: Path) ->
     by = s["executed_by_engine"]
     assert by["reapi"] >= 6 and by["local"] > 0 and by["reapi"] + by["local"] == s["executed"], s
     assert sum(n for why, n in s["engine_fallbacks"].items() if why.startswith("reapi-")) == by["local"], s
+
+
+@pytest.mark.long  # minutes: libuv's ~450 compiles and links over the farm
+def test_libuv_over_reapi_with_a_worker_killed(farm: Stack, libuv_plain: tuple[Path, dict[str, bytes]],
+                                               tmp_path: Path) -> None:
+    """Compiles and links of a CMake project; one worker killed mid-build
+    (its action is given to the other once its session lapses)."""
+    from debian_sources import build_outputs, configure_libuv
+
+    from helpers import cmake_launcher_flags
+
+    tree, want = libuv_plain
+    build = tree / "build"
+    store = tmp_path / "store"
+    env = _env(store, farm.uri)
+    configure_libuv(build, cmake_launcher_flags(), env)
+    ninja = subprocess.Popen(["ninja", "-j8"], cwd=build, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while len(list(build.rglob("*.o"))) < 60 and ninja.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        victim = farm.workers[0]
+        os.killpg(victim.pid, 9)
+        out, _ = ninja.communicate(timeout=1200)
+    finally:
+        stop_daemons(tmp_path)
+        farm.start_worker()  # the module's farm keeps two live workers
+    assert ninja.returncode == 0, out[-3000:]
+    got = build_outputs(build)
+    assert len(want) > 400 and sorted(want) == sorted(got)
+    assert sorted(n for n in want if got[n] != want[n]) == []
+    s = ggcc_stats(store)
+    assert s["executed_by_engine"]["reapi"] > 300, s
+    assert s["engine_fallbacks"] == {} or all(w.startswith("reapi-") for w in s["engine_fallbacks"]), s
