@@ -118,6 +118,12 @@ class Stack:
             os.killpg(self.server.pid, signal.SIGKILL)
             self.server.wait()
 
+    def kill_workers(self) -> None:
+        for p in self.workers:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
     def start_worker(self) -> subprocess.Popen[bytes]:
         n = len(self.workers)
         root = self.dir / f"worker{n}"
@@ -129,10 +135,7 @@ class Stack:
         return p
 
     def stop(self) -> None:
-        for p in self.workers:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        self.kill_workers()
         self.kill_server()
         if self.pg is not None:
             subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(self.pg / "data"), "-m", "immediate",

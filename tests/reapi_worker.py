@@ -21,6 +21,10 @@ from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execu
 Fetch = Callable[[re_pb2.Digest], bytes]  # a CAS blob by its digest
 
 
+class MissingBlob(Exception):
+    """An input the CAS does not hold."""
+
+
 @dataclass
 class Ran:
     result: re_pb2.ActionResult
@@ -117,11 +121,18 @@ def serve(target: str, workdir: str, instance: str = "", bot_id: str = "") -> No
         if d.hash not in cache:
             if d.size_bytes < (1 << 20):
                 resp = cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(instance_name=instance, digests=[d]), timeout=60)
+                if resp.responses[0].status.code != 0:
+                    raise MissingBlob(d.hash)
                 cache[d.hash] = resp.responses[0].data
             else:
                 name = f"{instance + '/' if instance else ''}blobs/{d.hash}/{d.size_bytes}"
-                cache[d.hash] = b"".join(r.data for r in bytestream.Read(
-                    bytestream_pb2.ReadRequest(resource_name=name), timeout=120))
+                try:
+                    cache[d.hash] = b"".join(r.data for r in bytestream.Read(
+                        bytestream_pb2.ReadRequest(resource_name=name), timeout=120))
+                except grpc.RpcError as e:
+                    if e.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                        raise MissingBlob(d.hash) from None
+                    raise
         return cache[d.hash]
 
     def store(blobs: dict[str, bytes]) -> None:
@@ -136,8 +147,17 @@ def serve(target: str, workdir: str, instance: str = "", bot_id: str = "") -> No
                                  timeout=120)
 
     bot_id = bot_id or f"{socket.gethostname()}-{os.getpid()}"
-    session = bots.CreateBotSession(bots_pb2.CreateBotSessionRequest(
-        parent=instance, bot_session=bots_pb2.BotSession(bot_id=bot_id, status=bots_pb2.BotStatus.OK)), timeout=30)
+
+    def new_session() -> bots_pb2.BotSession:
+        while True:  # the server may be restarting: wait for it
+            try:
+                return bots.CreateBotSession(bots_pb2.CreateBotSessionRequest(
+                    parent=instance, bot_session=bots_pb2.BotSession(bot_id=bot_id, status=bots_pb2.BotStatus.OK)),
+                    timeout=30)
+            except grpc.RpcError:
+                time.sleep(0.5)
+
+    session = new_session()
     while True:
         for lease in session.leases:
             # BuildGrid hands a lease over ACTIVE already; others PENDING.
@@ -158,6 +178,8 @@ def serve(target: str, workdir: str, instance: str = "", bot_id: str = "") -> No
                 packed.Pack(ran.result)
                 lease.result.CopyFrom(packed)
                 lease.status.CopyFrom(status_pb2.Status(code=0))
+            except MissingBlob as e:  # REAPI: a missing input is FAILED_PRECONDITION, so the client uploads again
+                lease.status.CopyFrom(status_pb2.Status(code=9, message=f"worker: missing input {e}"))
             except Exception as e:  # the action could not be run: said to the server, not fatal to the bot
                 lease.status.CopyFrom(status_pb2.Status(code=13, message=f"worker: {e!r}"))
             finally:
@@ -168,7 +190,8 @@ def serve(target: str, workdir: str, instance: str = "", bot_id: str = "") -> No
                                             timeout=5)
         except grpc.RpcError as e:
             if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
-                time.sleep(0.2)
+                time.sleep(0.2)  # the server gone or restarted: a new session when it is back
+                session = new_session()
 
 
 if __name__ == "__main__":

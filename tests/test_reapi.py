@@ -136,3 +136,33 @@ def test_libuv_over_reapi_with_a_worker_killed(farm: Stack, libuv_plain: tuple[P
     s = ggcc_stats(store)
     assert s["executed_by_engine"]["reapi"] > 300, s
     assert s["engine_fallbacks"] == {} or all(w.startswith("reapi-") for w in s["engine_fallbacks"]), s
+
+
+def test_inputs_gone_from_the_cas_are_uploaded_again(tmp_path: Path) -> None:
+    """The server restarted empty (as an eviction would leave it) while the
+    daemon believes its toolchain is in the CAS: the worker says an input
+    is missing (FAILED_PRECONDITION), the engine uploads again and retries."""
+    plain, ours = zlib_plain_and_ours(tmp_path)
+    store = tmp_path / "store"
+    flags = "-O1 -DHAVE_HIDDEN"  # no -g: the two trees lie at different paths
+    with buildgrid(tmp_path / "farm", workers=1) as stack:
+        env = _env(store, stack.uri)
+        try:
+            _make(ours, env)
+            stack.kill_workers()  # their caches go with them
+            stack.kill_server()
+            stack.start_server()  # the CAS and ActionCache in memory: empty
+            stack.start_worker()
+            subprocess.run(["make", "clean"], cwd=ours, check=True, capture_output=True)
+            ggcc = " ".join(GGCC)
+            subprocess.run(["make", "-j4", f"CFLAGS={flags}", f"CC={ggcc} gcc", f"AR={ggcc} ar",
+                            f"RANLIB={ggcc} ranlib"], cwd=ours, check=True, capture_output=True, env=env)
+        finally:
+            stop_daemons(tmp_path)
+    subprocess.run(["make", "clean"], cwd=plain, check=True, capture_output=True)
+    subprocess.run(["make", "-j4", f"CFLAGS={flags}"], cwd=plain, check=True, capture_output=True)
+    want, got = zlib_outputs(plain), zlib_outputs(ours)
+    assert sorted(n for n in want if got.get(n) != want[n]) == []
+    s = ggcc_stats(store)
+    assert s["engine_fallbacks"] == {} and s["executed_by_engine"]["reapi"] == s["executed"], s
+    assert any("missing from the CAS" in e for e in s["error_kinds"]), s

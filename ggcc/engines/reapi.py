@@ -36,6 +36,7 @@ from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execu
 _SEEN_LIMIT = 1_000_000
 # The server unreachable: every step runs here for a spell, then one probes.
 BREAK_FIRST_S = 5.0
+FAILED_PRECONDITION = 9  # google.rpc.Code: REAPI's "an input is missing"
 BREAK_MAX_S = 120.0
 
 
@@ -97,15 +98,29 @@ class ReapiEngine:
                 stats.record(self.store.root, Event.REAPI_CACHED)
                 return got
         self._push(planned, check_all=False)
-        response = self.conn.execute(planned.action_id, self.timeout_s)
-        if response.status.code == 9:  # FAILED_PRECONDITION: an input is missing from the CAS
+        response = self._execute(planned.action_id)
+        if response is None:  # an input missing from the CAS (evicted, a server restarted empty)
+            stats.record(self.store.root, (Event.ERROR, "reapi: an input was missing from the CAS: uploaded again"))
             self._push(planned, check_all=True)
-            response = self.conn.execute(planned.action_id, self.timeout_s)
+            response = self._execute(planned.action_id)
+            if response is None:
+                return "reapi-inputs-missing"
         if response.status.code != 0:
             stats.record(self.store.root, (Event.ERROR, f"reapi: Execute: status {response.status.code} "
                                                         f"{response.status.message}"))
             return "reapi-failed"
         return self._adopt(thunk, planned, response.result)
+
+    def _execute(self, action_id: str) -> re_pb2.ExecuteResponse | None:
+        """Execute; None if the server says an input is missing (REAPI's
+        FAILED_PRECONDITION, on the call or in the response)."""
+        try:
+            response = self.conn.execute(action_id, self.timeout_s)
+        except ReapiError as e:
+            if e.code == "FAILED_PRECONDITION":
+                return None
+            raise
+        return None if response.status.code == FAILED_PRECONDITION else response
 
     def _push(self, planned: PlannedAction, check_all: bool) -> None:
         wanted = [*planned.messages, *planned.files]
