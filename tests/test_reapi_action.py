@@ -151,3 +151,23 @@ def test_the_address_names_the_server_only_and_secrets_stay_out_of_messages() ->
     assert s.reapi_headers == (("authorization", "Bearer a=b"), ("x-key", "s3cret"))
     assert "s3cret" not in repr(s)
     assert problems({"GGCC_REAPI_HEADERS": "no pair here"})
+
+
+def test_the_engine_without_its_extra_says_what_to_install(store: LocalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from ggcc.base.errors import GgccError
+    from ggcc.engines import EngineSettings, make_engine
+    from ggcc.engines.local import LocalEngine
+
+    monkeypatch.setitem(sys.modules, "grpc", None)  # as if grpcio were not installed
+    monkeypatch.delitem(sys.modules, "ggcc.engines.reapi", raising=False)
+    monkeypatch.delitem(sys.modules, "ggcc.reapi.client", raising=False)
+    settings = EngineSettings(name="reapi", reapi_uri="grpc://127.0.0.1:1")
+    with pytest.raises(GgccError) as e:
+        make_engine(settings, store, 1)
+    assert "pip install 'ggcc[reapi]'" in e.value.message and "grpc" in e.value.message
+    said: list[str] = []
+    engine = make_engine(settings, store, 1, on_error=said.append)  # the daemon: told why, runs here
+    assert isinstance(engine, LocalEngine) and "ggcc[reapi]" in said[0]
+    engine.shutdown()

@@ -121,8 +121,10 @@ def make_engine(settings: EngineSettings, store: Store, jobs: int, say: Callable
 
             return open_lambda_engine(store, local, settings, say)
         if settings.name == "reapi":
-            from ggcc.engines.reapi import open_reapi_engine
-
+            try:
+                from ggcc.engines.reapi import open_reapi_engine
+            except ImportError as e:  # grpcio or the REAPI messages not installed
+                raise GgccError(f"GGCC_ENGINE=reapi needs the extra: pip install 'ggcc[reapi]' ({e.name} is missing)") from None
             return open_reapi_engine(store, local, settings, in_flight=max(256, jobs))
         raise GgccError(f"unknown engine {settings.name!r}: this version of ggcc has {', '.join(ENGINES)}")
     except GgccError as e:
