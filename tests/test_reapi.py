@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,23 +29,27 @@ def _env(store: Path, uri: str) -> dict[str, str]:
     return dict(os.environ, GGCC_DIR=str(store), GGCC_ENGINE="reapi", GGCC_REAPI=uri, GGCC_WORKERS_TIMEOUT="120")
 
 
-def _make(tree: Path, env: dict[str, str]) -> None:
+def _make(tree: Path, env: dict[str, str], *extra: str) -> None:
     ggcc = " ".join(GGCC)
-    make = ["make", "-j4", f"CC={ggcc} gcc", f"AR={ggcc} ar", f"RANLIB={ggcc} ranlib"]
+    make = ["make", "-j4", *extra, f"CC={ggcc} gcc", f"AR={ggcc} ar", f"RANLIB={ggcc} ranlib"]
     subprocess.run(make, cwd=tree, check=True, capture_output=True, env=env)
+
+
+def _zlib_as_plain(plain: Path, ours: Path, store: Path, uri: str, daemons: Path) -> dict[str, Any]:
+    """Build ``ours`` over the farm with its own GGCC_DIR; every output as
+    the plain build's; that build's counters."""
+    try:
+        _make(ours, _env(store, uri))
+    finally:
+        stop_daemons(daemons)
+    want, got = zlib_outputs(plain), zlib_outputs(ours)
+    assert len(want) >= 40 and sorted(n for n in want if got.get(n) != want[n]) == []
+    return ggcc_stats(store)
 
 
 def test_zlib_over_reapi_then_from_its_action_cache(farm: Stack, tmp_path: Path) -> None:
     plain, ours = zlib_plain_and_ours(tmp_path)
-    want = zlib_outputs(plain)
-    first = tmp_path / "store1"
-    try:
-        _make(ours, _env(first, farm.uri))
-    finally:
-        stop_daemons(tmp_path)
-    got = zlib_outputs(ours)
-    assert len(want) >= 40 and sorted(n for n in want if got.get(n) != want[n]) == []
-    s = ggcc_stats(first)
+    s = _zlib_as_plain(plain, ours, tmp_path / "store1", farm.uri, tmp_path)
     assert s["engine_fallbacks"] == {} and s["local_fallbacks"] == {}, s
     assert s["executed_by_engine"]["reapi"] == s["executed"] and s["executed"] > 30, s
     logs = "".join((farm.dir / f"worker{i}.log").read_text() for i in range(2))
@@ -52,14 +57,7 @@ def test_zlib_over_reapi_then_from_its_action_cache(farm: Stack, tmp_path: Path)
 
     # Another machine's empty GGCC_DIR: every step from the farm's ActionCache.
     subprocess.run(["make", "clean"], cwd=ours, check=True, capture_output=True)
-    second = tmp_path / "store2"
-    try:
-        _make(ours, _env(second, farm.uri))
-    finally:
-        stop_daemons(tmp_path)
-    got = zlib_outputs(ours)
-    assert sorted(n for n in want if got.get(n) != want[n]) == []
-    s2 = ggcc_stats(second)
+    s2 = _zlib_as_plain(plain, ours, tmp_path / "store2", farm.uri, tmp_path)
     assert s2["executed_by_engine"]["reapi"] == s2["executed"] == s["executed"], s2
     assert s2["reapi_cache_hits"] == s2["executed"], s2
 
@@ -154,9 +152,7 @@ def test_inputs_gone_from_the_cas_are_uploaded_again(tmp_path: Path) -> None:
             stack.start_server()  # the CAS and ActionCache in memory: empty
             stack.start_worker()
             subprocess.run(["make", "clean"], cwd=ours, check=True, capture_output=True)
-            ggcc = " ".join(GGCC)
-            subprocess.run(["make", "-j4", f"CFLAGS={flags}", f"CC={ggcc} gcc", f"AR={ggcc} ar",
-                            f"RANLIB={ggcc} ranlib"], cwd=ours, check=True, capture_output=True, env=env)
+            _make(ours, env, f"CFLAGS={flags}")
         finally:
             stop_daemons(tmp_path)
     subprocess.run(["make", "clean"], cwd=plain, check=True, capture_output=True)

@@ -2,8 +2,8 @@
 API farm (GGCC_REAPI=grpc://host:port).
 
 For each thunk: its Action (reapi/action.py), the ActionCache asked first,
-then the input blobs the CAS lacks uploaded (once per build: those seen
-there are remembered), then Execute. The outputs are read back, each
+then the input blobs the CAS lacks uploaded (uploads.py: those seen
+there lately are not asked about again), then Execute. The outputs are read back, each
 checked against its digest, and kept in the local store like a local
 run's. The thunk runs here instead, the reason counted, when: it cannot be
 an Action, the server cannot be reached or refuses, the Action fails to run
@@ -23,6 +23,7 @@ from ggcc.base.stats import Event
 from ggcc.engines import EngineSettings
 from ggcc.engines.breaker import Breaker
 from ggcc.engines.local import LocalEngine
+from ggcc.engines.uploads import Uploads
 from ggcc.formats import ids
 from ggcc.formats.result import OutputValue, Result
 from ggcc.formats.thunk import ROOT_TOKEN, Thunk
@@ -33,11 +34,10 @@ from ggcc.storage.store import Store
 
 from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
 
-_SEEN_LIMIT = 1_000_000
 # The server unreachable: every step runs here for a spell, then one probes.
 BREAK_FIRST_S = 5.0
-FAILED_PRECONDITION = 9  # google.rpc.Code: REAPI's "an input is missing"
 BREAK_MAX_S = 120.0
+FAILED_PRECONDITION = 9  # google.rpc.Code: REAPI's "an input is missing"
 
 
 class ReapiEngine:
@@ -51,7 +51,7 @@ class ReapiEngine:
         self._pool = ThreadPoolExecutor(max(1, in_flight), thread_name_prefix="ggcc-reapi")
         self._shell: Shell | None = None
         self._lock = threading.Lock()
-        self._in_cas: set[str] = set()  # blobs the server was seen to hold (or was given)
+        self.uploads = Uploads(store)  # blobs the CAS was seen to hold (or was given)
         self._breaker = Breaker(BREAK_FIRST_S, BREAK_MAX_S)
 
     def submit(self, thunk: Thunk, resolved: dict[str, str]) -> Future[Result]:
@@ -124,23 +124,19 @@ class ReapiEngine:
 
     def _push(self, planned: PlannedAction, check_all: bool) -> None:
         wanted = [*planned.messages, *planned.files]
-        with self._lock:
-            if check_all:
-                self._in_cas.difference_update(wanted)
-            unknown = [b for b in dict.fromkeys(wanted) if b not in self._in_cas and ids.id_size(b)]  # the empty blob: always there
-        if not unknown:
-            return
-        missing = self.conn.find_missing(unknown)
+        if check_all:
+            self.uploads.forget(wanted)
+        self.uploads.push(wanted, lambda unknown: self._send(unknown, planned))
+
+    def _send(self, blobs: list[str], planned: PlannedAction) -> None:
+        """Upload those of ``blobs`` the CAS lacks (the empty blob is always there)."""
+        missing = self.conn.find_missing([b for b in blobs if ids.id_size(b)])
         local = self.store.local
 
         def read(b: str) -> bytes:
             return planned.messages[b] if b in planned.messages else local.read_bytes(b)
 
         self.conn.upload(missing, read, lambda b: local.path_for_use(b, False))
-        with self._lock:
-            if len(self._in_cas) > _SEEN_LIMIT:
-                self._in_cas.clear()
-            self._in_cas.update(unknown)
 
     def _adopt(self, thunk: Thunk, planned: PlannedAction, ar: re_pb2.ActionResult) -> Result | str:
         """The ActionResult as a Result, its outputs read, checked and kept here."""

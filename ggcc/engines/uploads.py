@@ -1,5 +1,5 @@
-"""Putting a thunk's inputs in the shared store before a remote engine runs
-it, for every remote engine (workers, Lambda).
+"""Putting a thunk's inputs where a remote engine runs it from, for every
+remote engine (workers and Lambda: the shared store; REAPI: the farm's CAS).
 
 Blobs the shared store was seen to hold in the last ``ttl_s`` are not asked
 about again: a compile's ~300 toolchain and header blobs would cost 300
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from ggcc.storage.store import Store
 
@@ -27,13 +28,15 @@ class Uploads:
         self._seen: dict[str, float] = {}  # blob id -> when the shared store was known to hold it
         self._lock = threading.Lock()
 
-    def push(self, blobs: list[str]) -> None:
-        """Upload what the shared store lacks (StorageError if it fails)."""
+    def push(self, blobs: list[str], send: Callable[[list[str]], None] | None = None) -> None:
+        """Upload what the remote side lacks: ``send`` is given the blobs not
+        seen there lately (the shared store's push_blobs by default; the
+        REAPI engine sends to the farm's CAS). Its error goes to the caller."""
         now = time.monotonic()
         with self._lock:
-            unknown = [b for b in blobs if now - self._seen.get(b, -self.ttl_s) >= self.ttl_s]
+            unknown = [b for b in dict.fromkeys(blobs) if now - self._seen.get(b, -self.ttl_s) >= self.ttl_s]
         if unknown:
-            self.store.push_blobs(unknown)
+            (send or self.store.push_blobs)(unknown)
             with self._lock:
                 if len(self._seen) > _LIMIT:  # a daemon that lives for weeks: forget all, ask again
                     self._seen.clear()

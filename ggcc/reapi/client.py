@@ -35,7 +35,8 @@ from ggcc.base.reapi_uri import parse_target
 CHUNK = 1 << 20  # ByteStream's chunk: what servers commonly accept
 DEFAULT_BATCH = 4 << 20  # when the server does not say
 _REDIAL_S = (0.2, 0.5, 1.0, 2.0)  # waits before WaitExecution after a dropped stream
-_OVERHEAD = 1024  # a batch request's bytes besides its blobs (digests, framing)
+_OVERHEAD = 1024  # a batch request's bytes besides its blobs
+_PER_BLOB = 100  # each blob's digest and framing in a batch
 
 
 class ReapiError(GgccError):
@@ -113,14 +114,14 @@ class Connection:
         size = 0
         for b in blob_ids:
             n = ids.id_size(b)
-            if n + _OVERHEAD > self.max_batch:
+            if n + _PER_BLOB + _OVERHEAD > self.max_batch:
                 self._write_stream(b, path(b))
                 continue
-            if size + n + _OVERHEAD > self.max_batch:
+            if size + n + _PER_BLOB + _OVERHEAD > self.max_batch:
                 self._batch_update(batch)
                 batch, size = [], 0
             batch.append((b, read(b)))
-            size += n + 100
+            size += n + _PER_BLOB
         if batch:
             self._batch_update(batch)
 
@@ -158,7 +159,7 @@ class Connection:
         _, sha, size = ids.parse_id(blob)
         if size == 0:
             return b""
-        if size + _OVERHEAD <= self.max_batch:
+        if size + _PER_BLOB + _OVERHEAD <= self.max_batch:
             req = re_pb2.BatchReadBlobsRequest(instance_name=self.instance, digests=[digest(blob)])
             resp = self._call("BatchReadBlobs", lambda: self.cas.BatchReadBlobs(
                 req, timeout=self.timeout_s, metadata=self.metadata()))
