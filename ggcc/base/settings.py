@@ -85,8 +85,9 @@ def _reapi(v: str) -> str:
 
 
 def _headers(v: str) -> str:
-    pairs = [p for p in v.split(";") if p.strip()]
-    bad = [p for p in pairs if "=" not in p or not p.partition("=")[0].strip()]
+    from ggcc.base.reapi_uri import parse_headers
+
+    _, bad = parse_headers(v)
     return "write name=value pairs separated by ';', e.g. authorization=Bearer TOKEN" if bad else ""
 
 

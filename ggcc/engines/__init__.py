@@ -60,6 +60,7 @@ class EngineSettings:
     def from_env(env: Mapping[str, str], name: str = "") -> EngineSettings:
         """From one environment; ``name`` overrides GGCC_ENGINE (`ggcc force --engine`)."""
         from ggcc.base.config import strict_sandbox
+        from ggcc.base.reapi_uri import parse_headers
         from ggcc.storage import storage_uri
 
         def number(var: str, default: float) -> float:
@@ -83,20 +84,8 @@ class EngineSettings:
             lambda_straggler_s=number("GGCC_LAMBDA_STRAGGLER_S", 10.0),
             reapi_uri=env.get("GGCC_REAPI") or "",
             reapi_instance=env.get("GGCC_REAPI_INSTANCE") or "",
-            reapi_headers=parse_headers(env.get("GGCC_REAPI_HEADERS") or ""),
+            reapi_headers=parse_headers(env.get("GGCC_REAPI_HEADERS") or "")[0],
         )
-
-
-def parse_headers(text: str) -> tuple[tuple[str, str], ...]:
-    """GGCC_REAPI_HEADERS: ``name=value`` pairs separated by ';' (a value
-    may hold '='); what is not a pair is dropped (refused before a build
-    by the settings' check)."""
-    pairs = []
-    for part in text.split(";"):
-        name, sep, value = part.partition("=")
-        if sep and name.strip():
-            pairs.append((name.strip().lower(), value.strip()))
-    return tuple(pairs)
 
 
 def make_engine(settings: EngineSettings, store: Store, jobs: int, say: Callable[[str], None] = lambda line: None,
