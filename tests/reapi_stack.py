@@ -65,6 +65,34 @@ instances:
 """
 
 
+# A cache alone, as bazel-remote or a hosted service's cache is: no
+# scheduler, so no database.
+_CACHE_CONFIG = """\
+server:
+  - !channel
+    address: "127.0.0.1:{port}"
+    insecure-mode: true
+storages:
+  - !lru-storage &cas
+    size: 1024MB
+caches:
+  - !lru-action-cache &ac
+    storage: *cas
+    max-cached-refs: 1000000
+    allow-updates: true
+    cache-failed-actions: false
+instances:
+  - name: ''
+    services:
+      - !action-cache
+        cache: *ac
+      - !cas
+        storage: *cas
+      - !bytestream
+        storage: *cas
+"""
+
+
 def _pg_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name) or ""]
     if not found[-1]:
@@ -105,9 +133,9 @@ class Stack:
     def _bgd(self) -> str:
         return os.path.join(os.path.dirname(sys.executable), "bgd")
 
-    def start_server(self) -> None:
+    def start_server(self, cache_only: bool = False) -> None:
         config = self.dir / "server.yml"
-        config.write_text(_CONFIG.format(port=self.port, db=self.db))
+        config.write_text(_CACHE_CONFIG.format(port=self.port) if cache_only else _CONFIG.format(port=self.port, db=self.db))
         log = open(self.dir / "server.log", "ab")
         self.server = subprocess.Popen([self._bgd(), "server", "start", str(config)], stdout=log, stderr=log,
                                        cwd=self.dir, start_new_session=True)
@@ -151,6 +179,17 @@ def buildgrid(workdir: Path, workers: int = 1) -> Iterator[Stack]:
         stack.start_server()
         for _ in range(workers):
             stack.start_worker()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@contextmanager
+def buildgrid_cache(workdir: Path) -> Iterator[Stack]:
+    """BuildGrid as a cache only (CAS and ActionCache; no database, no workers)."""
+    stack = Stack(workdir)
+    try:
+        stack.start_server(cache_only=True)
         yield stack
     finally:
         stack.stop()

@@ -13,7 +13,8 @@ import pytest
 from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
 from ggcc.formats import ids
 from ggcc.formats.thunk import ROOT_TOKEN, Input, Output, Thunk
-from ggcc.reapi.action import ROOT_FILE, ActionError, PlannedAction, Shell, capture_shell, digest, id_of, plan, quote
+from ggcc.reapi.action import ROOT_FILE, ActionError, PlannedAction, Shell, capture_shell, plan, quote
+from ggcc.storage.reapi_cas import digest, id_of
 from ggcc.storage.hash_cache import HashCache
 from ggcc.storage.local_store import LocalStore
 from reapi_worker import Ran, run_action

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -118,15 +120,36 @@ def test_a_blob_damaged_here_is_never_sent(tmp_path: Path) -> None:
         assert not store.local.has(vid)
 
 
-def test_storage_killed_mid_build_the_build_completes(tmp_path: Path) -> None:
+def test_two_stores_share_one_reapi_cache(tmp_path: Path) -> None:
+    from reapi_stack import buildgrid_cache
+
+    with buildgrid_cache(tmp_path / "bg") as bg:
+        _share(tmp_path, bg.uri)
+
+
+@contextmanager
+def _killable(kind: str, tmp_path: Path) -> Iterator[tuple[str, Callable[[], None]]]:
+    """A shared store's URI and what kills it."""
+    if kind == "redis":
+        with redis_server(tmp_path) as r:
+            yield r.uri, r.kill
+    else:
+        from reapi_stack import buildgrid_cache
+
+        with buildgrid_cache(tmp_path / "bg") as bg:
+            yield bg.uri, bg.kill_server
+
+
+@pytest.mark.parametrize("kind", ["redis", "reapi"])
+def test_storage_killed_mid_build_the_build_completes(tmp_path: Path, kind: str) -> None:
     tree = copy_of("zlib", tmp_path)
     cmds = zlib_commands(tree, "-O2")
     plain = _plain(cmds)
-    with redis_server(tmp_path) as r:
-        env = _machine(tmp_path, "m", r.uri)
+    with _killable(kind, tmp_path) as (uri, kill):
+        env = _machine(tmp_path, "m", uri)
         half = len(cmds) // 2
         got = _build(cmds[:half], env)
-        r.kill()
+        kill()
         got.update(_build(cmds[half:], env))
         assert got == plain
         s = _stats(env)
@@ -142,6 +165,9 @@ def test_storage_killed_mid_build_the_build_completes(tmp_path: Path) -> None:
         ("s3://key:secret@bucket/p", "credentials do not belong in the URI"),
         ("ftp://host/x", "not supported"),
         ("redis://host:6379/notanumber", "database number"),
+        ("grpcs://token:secret@host:1985", "credentials go in GGCC_REAPI_HEADERS"),
+        ("grpc://host:1985/instance", "the instance in GGCC_REAPI_INSTANCE"),
+        ("grpc://host", "no port"),
     ],
 )
 def test_bad_storage_uri(tmp_path: Path, uri: str, message: str) -> None:
@@ -164,3 +190,46 @@ def test_an_evicted_redis_chunk_is_a_miss_not_an_outage(tmp_path: Path) -> None:
         redis.Redis(port=r.port).delete("blobs/k:1")
         assert b.get_file("blobs/k", str(tmp_path / "copy2")) is False
         assert b.missing(["blobs/k", "blobs/other"]) == ["blobs/other"]
+
+
+def test_an_reapi_cache_as_a_backend(tmp_path: Path) -> None:
+    """Blobs in the CAS (a big one through ByteStream), records as
+    ActionCache entries: a result's entry names its outputs; an entry whose
+    record is gone or lies is a miss, never an error."""
+    from reapi_stack import buildgrid_cache
+
+    from ggcc.formats import ids
+    from ggcc.formats.result import OutputValue, Result
+    from ggcc.storage.reapi_backend import RECORD, record_action
+    from ggcc.storage.reapi_cas import digest
+    from ggcc.storage.uri import open_backend
+
+    from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
+
+    with buildgrid_cache(tmp_path / "bg") as bg:
+        b = open_backend(bg.uri)
+        big = tmp_path / "big"
+        big.write_bytes(os.urandom((6 << 20) + 5))  # over the 4 MiB batch: streamed both ways
+        key = f"blobs/{ids.hash_file(str(big))[1:]}"
+        absent = f"blobs/{ids.value_id_of_bytes(b'never stored')[1:]}"
+        assert b.missing([key, absent]) == [key, absent]
+        b.put_file(key, str(big))
+        assert b.missing([key, absent]) == [absent]
+        assert b.get_file(key, str(tmp_path / "copy")) and (tmp_path / "copy").read_bytes() == big.read_bytes()
+        assert b.get_file(absent, str(tmp_path / "none")) is False
+
+        result = Result(ids.thunk_id_of_bytes(b"t"), 0, (OutputValue("o", key.replace("blobs/", "V"), True),), b"out")
+        b.put_small("results/r", result.to_json())
+        assert b.get_small("results/r") == result.to_json()
+        entry = b.conn.cached_result(record_action("results/r"))  # type: ignore[attr-defined]
+        assert entry is not None and {f.path: f.digest.hash for f in entry.output_files} == {
+            RECORD: ids.value_id_of_bytes(result.to_json())[1:65], "outputs/0": key[6:70]}
+        assert [f.is_executable for f in entry.output_files if f.path == "outputs/0"] == [True]
+        b.delete("results/r")
+        assert b.get_small("results/r") is None and b.get_small("manifests/never") is None
+
+        # An entry naming a record the CAS does not hold (evicted): a miss.
+        lost = ids.value_id_of_bytes(b"a record never uploaded")
+        b.conn.update_result(record_action("manifests/m"), re_pb2.ActionResult(  # type: ignore[attr-defined]
+            output_files=[re_pb2.OutputFile(path=RECORD, digest=digest(lost))]))
+        assert b.get_small("manifests/m") is None

@@ -24,6 +24,15 @@ def test_s3_uri(monkeypatch: pytest.MonkeyPatch) -> None:
     assert b.s3.meta.region_name == "eu-west-1"  # type: ignore[attr-defined]
 
 
+def test_reapi_cache_uri_takes_instance_and_headers_from_settings() -> None:
+    b = open_backend("grpcs://cache.example:443", {"GGCC_REAPI_INSTANCE": "main",
+                                                   "GGCC_REAPI_HEADERS": "x-buildbuddy-api-key=s3cr3t"})
+    assert b.name == "reapi"
+    assert b.describe() == "grpcs://cache.example:443 (instance 'main')" and "s3cr3t" not in b.describe()
+    conn = b.conn  # type: ignore[attr-defined]
+    assert conn.instance == "main" and ("x-buildbuddy-api-key", "s3cr3t") in conn.metadata()
+
+
 def test_default_and_file_uris_give_the_local_store(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("GGCC_STORAGE", raising=False)
     monkeypatch.delenv("GG_STORAGE_URI", raising=False)
@@ -36,7 +45,8 @@ def test_default_and_file_uris_give_the_local_store(tmp_path, monkeypatch) -> No
 
 
 @pytest.mark.parametrize("uri", ["s3://a:b@bucket", "s3:///nobucket", "gs://bucket", "redis://h/x", "redis://:pw@h:1/0",
-                                 "rediss://u:pw@h/0", "redis://h:0/0", "redis://h:70000/0", "redis://[::1:bad/0"])
+                                 "rediss://u:pw@h/0", "redis://h:0/0", "redis://h:70000/0", "redis://[::1:bad/0",
+                                 "grpc://h", "grpc://h:0", "grpcs://key@h:443", "grpc://h:1/instance", "grpc://h:1?x=y"])
 def test_bad_uris(uri: str) -> None:
     with pytest.raises(GgccError) as e:
         open_backend(uri)

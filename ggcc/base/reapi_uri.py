@@ -14,17 +14,19 @@ class Target:
     tls: bool
 
 
-def parse_target(uri: str) -> Target:
-    """``grpc://host:port`` or ``grpcs://host:port`` (GgccError otherwise)."""
+def parse_target(uri: str, setting: str = "GGCC_REAPI") -> Target:
+    """``grpc://host:port`` or ``grpcs://host:port`` (GgccError, naming
+    ``setting``, otherwise; the message never repeats what is wrong, which
+    may hold a credential)."""
     scheme, sep, rest = uri.partition("://")
     if not sep or scheme not in ("grpc", "grpcs"):
-        raise GgccError("GGCC_REAPI: write grpc://host:port (or grpcs:// for TLS)")
+        raise GgccError(f"{setting}: write grpc://host:port (or grpcs:// for TLS)")
     if "@" in rest or "/" in rest.rstrip("/") or "?" in rest:
-        raise GgccError("GGCC_REAPI: give the server's host:port only; credentials go in GGCC_REAPI_HEADERS, "
+        raise GgccError(f"{setting}: give the server's host:port only; credentials go in GGCC_REAPI_HEADERS, "
                         "the instance in GGCC_REAPI_INSTANCE")
     host, colon, port = rest.rstrip("/").rpartition(":")
-    if not colon or not host or not port.isdigit():
-        raise GgccError(f"GGCC_REAPI: {rest!r} has no port: write grpc://host:port")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise GgccError(f"{setting}: the address has no port from 1 to 65535: write grpc://host:port")
     return Target(f"{host}:{port}", scheme == "grpcs")
 
 

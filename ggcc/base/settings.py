@@ -105,7 +105,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GGCC_DIR", "~/.cache/ggcc", "the local store, the daemon's socket and log, the statistics", _anything),
     Setting("GGCC_MAX_SIZE", "5G", "the local store's size limit (K, M, G, T)", _size, scope=DAEMON),
     Setting("GGCC_STORAGE", "", "a shared store behind the local one: s3://bucket/prefix?region=R, redis://host:port/db, "
-            "rediss://...", _storage),
+            "rediss://..., or an REAPI cache at grpc://host:port, grpcs://...", _storage),
     Setting("GG_STORAGE_URI", "", "gg's name for GGCC_STORAGE (GGCC_STORAGE wins)", _storage),
     Setting("GGCC_REDIS_USERNAME", "", "the Redis user of a redis:// store", _anything),
     Setting("GGCC_REDIS_PASSWORD", "", "the Redis password of a redis:// store", _anything, secret=True),
@@ -116,8 +116,8 @@ SETTINGS: tuple[Setting, ...] = (
             "(docs/reapi.md)", _reapi),
     Setting("GGCC_REAPI_JOBS", "64", "(ggcc ninja, ggcc make) steps at once with GGCC_ENGINE=reapi: the farm's "
             "slots", _number(int, 1, "64")),
-    Setting("GGCC_REAPI_INSTANCE", "", "the REAPI instance name the farm serves", _anything),
-    Setting("GGCC_REAPI_HEADERS", "", "headers for every REAPI call, name=value;name=value (e.g. "
+    Setting("GGCC_REAPI_INSTANCE", "", "the REAPI instance name the farm (GGCC_REAPI) and the grpc:// GGCC_STORAGE serve", _anything),
+    Setting("GGCC_REAPI_HEADERS", "", "headers for every REAPI call (engine and grpc:// storage), name=value;name=value (e.g. "
             "authorization=Bearer TOKEN, or x-buildbuddy-api-key=KEY)", _headers, secret=True),
     Setting("GGCC_JOBS", "the cores", "compilers ggcc runs at once on this machine", _number(int, 1, "8"), scope=DAEMON),
     Setting("GGCC_BASEDIR", "detected", "the root a step's paths are keyed relative to, so a checkout at another path "

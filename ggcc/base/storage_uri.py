@@ -3,7 +3,8 @@
 Credentials never go in a URI (it is printed, logged, sent in Lambda
 payloads and kept in shell histories): S3's come from boto3's chain
 (AWS_PROFILE, the AWS_* variables, roles), Redis's from GGCC_REDIS_USERNAME
-and GGCC_REDIS_PASSWORD. A URI holding any is refused, and no message
+and GGCC_REDIS_PASSWORD, an REAPI cache's headers (a bearer token, an API key)
+from GGCC_REAPI_HEADERS. A URI holding any is refused, and no message
 repeats the URI's user part. Here, below the stores, because the settings
 table checks GGCC_STORAGE with it; storage/uri.py opens what it names.
 """
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from ggcc.base.errors import GgccError
+from ggcc.base.reapi_uri import parse_target
 
-SCHEMES = ("file", "s3", "redis", "rediss")
+SCHEMES = ("file", "s3", "redis", "rediss", "grpc", "grpcs")
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,12 @@ def parse(uri: str) -> StorageSpec:
         raise GgccError(f"storage URI: {why}; write e.g. redis://host:6379/0 or s3://bucket/prefix") from None
     scheme = parts.scheme
     if scheme not in SCHEMES:
-        raise GgccError(f"storage URI scheme {scheme!r} is not supported: use file://, s3://, redis:// or rediss://")
+        raise GgccError(f"storage URI scheme {scheme!r} is not supported: use file://, s3://, redis://, rediss://, "
+                        "grpc:// or grpcs://")
+    if scheme in ("grpc", "grpcs"):  # an REAPI cache: host:port only, the rest in settings
+        target = parse_target(uri, "GGCC_STORAGE")
+        host, _, port_text = target.address.rpartition(":")
+        return StorageSpec(scheme, host=host, port=int(port_text))
     if "@" in parts.netloc:
         where = "AWS_PROFILE or the standard AWS variables" if scheme == "s3" else "GGCC_REDIS_USERNAME and GGCC_REDIS_PASSWORD"
         raise GgccError(f"{scheme}:// storage URI: credentials do not belong in the URI; use {where}")

@@ -27,8 +27,9 @@ from ggcc.engines.uploads import Uploads
 from ggcc.formats import ids
 from ggcc.formats.result import OutputValue, Result
 from ggcc.formats.thunk import ROOT_TOKEN, Thunk
-from ggcc.reapi.action import ROOT_FILE, SHELL_FAILED, ActionError, PlannedAction, Shell, capture_shell, id_of, plan
+from ggcc.reapi.action import ROOT_FILE, SHELL_FAILED, ActionError, PlannedAction, Shell, capture_shell, plan
 from ggcc.reapi.client import Connection, ReapiError
+from ggcc.storage.reapi_cas import id_of
 from ggcc.storage.hash_cache import HashCache
 from ggcc.storage.store import Store
 

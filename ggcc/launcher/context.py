@@ -104,10 +104,11 @@ class Context:
             return self._scan_cache
 
     def store(self, env: dict[str, str]) -> Store:
-        from ggcc.storage import open_store, storage_uri
+        """The store a build's settings name, one per URI and credentials."""
+        from ggcc.storage import STORE_SETTINGS, open_store, storage_uri
 
         uri = storage_uri(env)
-        key = "\0".join((uri, env.get("GGCC_REDIS_USERNAME", ""), env.get("GGCC_REDIS_PASSWORD", "")))
+        key = "\0".join((uri, *(env.get(k, "") for k in STORE_SETTINGS)))
         with self._lock:
             s = self._stores.get(key)
             if s is None:

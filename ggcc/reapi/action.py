@@ -34,6 +34,7 @@ from ggcc.formats import ids
 from ggcc.formats.thunk import ROOT_TOKEN, Thunk
 from ggcc.storage.hash_cache import HashCache
 from ggcc.storage.local_store import LocalStore
+from ggcc.storage.reapi_cas import digest, serialize
 
 SHELL_DIR = ".ggcc/sh"
 ROOT_FILE = ".ggcc/reapi-root"
@@ -72,24 +73,6 @@ class PlannedAction:
     messages: Mapping[str, bytes]  # value id -> bytes: the Action, its Command, every Directory
     files: tuple[str, ...]  # value ids of the input files (in the local store)
     output_paths: tuple[str, ...]  # the thunk's outputs, in its order
-
-
-def digest(id_: str) -> re_pb2.Digest:
-    _, sha, size = ids.parse_id(id_)
-    return re_pb2.Digest(hash=sha, size_bytes=size)
-
-
-def id_of(d: re_pb2.Digest) -> str:
-    """A digest as a value id (ValueError if it is not a SHA-256 one)."""
-    id_ = ids.make_id(ids.VALUE, d.hash, d.size_bytes)
-    if len(d.hash) != 64 or d.size_bytes < 0 or not ids.is_valid_id(id_):
-        raise ValueError(f"not a SHA-256 digest: {d.hash!r}/{d.size_bytes}")
-    return id_
-
-
-def serialize(msg: Message) -> bytes:
-    data: bytes = msg.SerializeToString(deterministic=True)
-    return data
 
 
 def quote(text: str) -> str:

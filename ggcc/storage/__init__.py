@@ -6,10 +6,12 @@ interface (store.py); one module per scheme.
       s3://bucket/prefix?region=R
       redis://host:port/db, rediss://... (TLS); credentials in
                                 GGCC_REDIS_USERNAME, GGCC_REDIS_PASSWORD, never in the URI
+      grpc://host:port, grpcs://...  an REAPI cache (CAS and ActionCache); its
+                                instance and headers in GGCC_REAPI_INSTANCE, GGCC_REAPI_HEADERS
 
 ``open_store`` gives the launcher and the CLI their store: the local store,
 or the local store with a shared tier behind it (tiered.py). The backend
-modules import boto3 or redis only when that scheme is used.
+modules import boto3, redis or grpc only when that scheme is used.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ if TYPE_CHECKING:
 
 from ggcc.storage.local_store import LocalStore
 from ggcc.storage.store import Store
+
+
+# The settings besides the URI that make one shared store differ from another.
+STORE_SETTINGS = ("GGCC_REDIS_USERNAME", "GGCC_REDIS_PASSWORD", "GGCC_REAPI_INSTANCE", "GGCC_REAPI_HEADERS")
 
 
 def storage_uri(env: Mapping[str, str] | None = None) -> str:

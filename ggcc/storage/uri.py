@@ -1,5 +1,8 @@
 """A shared store opened from its URI (parsed by base/storage_uri.py): one
-backend module per scheme, imported only when that scheme is used."""
+backend module per scheme, imported only when that scheme is used. Each
+takes its credentials from settings, never from the URI: Redis's from
+GGCC_REDIS_USERNAME/PASSWORD, an REAPI cache's headers and instance from
+GGCC_REAPI_HEADERS and GGCC_REAPI_INSTANCE (the same as the REAPI engine's)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from ggcc.storage.backend import Backend
 
 def open_backend(uri: str, env: Mapping[str, str] | None = None) -> Backend:
     """The backend for a shared-store URI (not file://); ``env`` (default
-    the process's) holds the Redis credentials if any."""
+    the process's) holds its credentials if any."""
     spec = parse(uri)
     e = os.environ if env is None else env
     if spec.scheme == "s3":
@@ -31,4 +34,14 @@ def open_backend(uri: str, env: Mapping[str, str] | None = None) -> Backend:
             password=e.get("GGCC_REDIS_PASSWORD") or None,
             tls=spec.scheme == "rediss",
         )
-    raise GgccError(f"{uri}: not a shared store (file:// is the local store)")
+    if spec.scheme in ("grpc", "grpcs"):
+        from ggcc.base.reapi_uri import parse_headers
+
+        try:
+            from ggcc.storage.reapi_backend import ReapiBackend
+        except ImportError as err:
+            raise GgccError(f"GGCC_STORAGE={spec.scheme}:// needs the REAPI extra ({err.name or 'grpc'} is missing): "
+                            "pip install 'ggcc[reapi]'") from None
+        headers, _ = parse_headers(e.get("GGCC_REAPI_HEADERS", ""))
+        return ReapiBackend(uri, e.get("GGCC_REAPI_INSTANCE", ""), headers)
+    raise GgccError("GGCC_STORAGE: not a shared store (file:// is the local store)")
