@@ -18,8 +18,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from servers import _wait_port, free_port
+
+if TYPE_CHECKING:
+    from certs import Certs
 
 HERE = Path(__file__).resolve().parent
 
@@ -71,8 +75,7 @@ _CACHE_CONFIG = """\
 server:
   - !channel
     address: "127.0.0.1:{port}"
-    insecure-mode: true
-storages:
+{channel}{authorization}storages:
   - !lru-storage &cas
     size: 1024MB
 caches:
@@ -133,9 +136,21 @@ class Stack:
     def _bgd(self) -> str:
         return os.path.join(os.path.dirname(sys.executable), "bgd")
 
-    def start_server(self, cache_only: bool = False) -> None:
+    def start_server(self, cache_only: bool = False, certs: Certs | None = None, jwt_secret: Path | None = None) -> None:
+        """``certs``: TLS, clients' certificates required (mutual TLS);
+        ``jwt_secret``: every call needs a bearer token signed with it (HS256)."""
         config = self.dir / "server.yml"
-        config.write_text(_CACHE_CONFIG.format(port=self.port) if cache_only else _CONFIG.format(port=self.port, db=self.db))
+        if cache_only:
+            channel = "    insecure-mode: true\n" if certs is None else (
+                f"    insecure-mode: false\n    credentials:\n      tls-server-key: {certs.server_key}\n"
+                f"      tls-server-cert: {certs.server_cert}\n      tls-client-certs: {certs.ca}\n")
+            auth = "" if jwt_secret is None else (
+                f"authorization:\n  method: jwt\n  secret: {jwt_secret}\n  algorithm: hs256\n")
+            config.write_text(_CACHE_CONFIG.format(port=self.port, channel=channel, authorization=auth))
+            if certs is not None:
+                self.uri = f"grpcs://127.0.0.1:{self.port}"
+        else:
+            config.write_text(_CONFIG.format(port=self.port, db=self.db))
         log = open(self.dir / "server.log", "ab")
         self.server = subprocess.Popen([self._bgd(), "server", "start", str(config)], stdout=log, stderr=log,
                                        cwd=self.dir, start_new_session=True)
@@ -185,11 +200,12 @@ def buildgrid(workdir: Path, workers: int = 1) -> Iterator[Stack]:
 
 
 @contextmanager
-def buildgrid_cache(workdir: Path) -> Iterator[Stack]:
-    """BuildGrid as a cache only (CAS and ActionCache; no database, no workers)."""
+def buildgrid_cache(workdir: Path, certs: Certs | None = None, jwt_secret: Path | None = None) -> Iterator[Stack]:
+    """BuildGrid as a cache only (CAS and ActionCache; no database, no
+    workers); with TLS and bearer tokens if asked (start_server)."""
     stack = Stack(workdir)
     try:
-        stack.start_server(cache_only=True)
+        stack.start_server(cache_only=True, certs=certs, jwt_secret=jwt_secret)
         yield stack
     finally:
         stack.stop()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
 
 Fetch = Callable[[re_pb2.Digest], bytes]  # a CAS blob by its digest
+Place = Callable[[re_pb2.Digest, str, bool], None]  # an input file put at a path (executable or not)
 
 
 class MissingBlob(Exception):
@@ -38,44 +39,74 @@ def _checked(fetch: Fetch, d: re_pb2.Digest) -> bytes:
     return data
 
 
-def _lay_out(fetch: Fetch, d: re_pb2.Digest, where: str) -> None:
+def write_file(fetch: Fetch) -> Place:
+    """Inputs written afresh into each input root."""
+    def place(d: re_pb2.Digest, path: str, executable: bool) -> None:
+        with open(path, "wb") as out:
+            out.write(_checked(fetch, d))
+        os.chmod(path, 0o555 if executable else 0o444)
+    return place
+
+
+def link_from(fetch: Fetch, cache_dir: str) -> Place:
+    """Inputs hard-linked from a file cache by digest, each fetched and
+    checked once, as Buildbarn's and BuildBuddy's workers do. (The worker
+    trusts its commands not to write their inputs: it runs as root here.)"""
+    os.makedirs(cache_dir, exist_ok=True)
+
+    def place(d: re_pb2.Digest, path: str, executable: bool) -> None:
+        cached = os.path.join(cache_dir, f"{d.hash}-{d.size_bytes}{'x' if executable else ''}")
+        if not os.path.exists(cached):
+            tmp = f"{cached}.{os.getpid()}.tmp"
+            write_file(fetch)(d, tmp, executable)
+            os.replace(tmp, cached)
+        os.link(cached, path)
+    return place
+
+
+def _lay_out(fetch: Fetch, place: Place, d: re_pb2.Digest, where: str) -> None:
     os.makedirs(where, exist_ok=True)
     directory = re_pb2.Directory.FromString(_checked(fetch, d))
     for f in directory.files:
         if "/" in f.name or f.name in ("", ".", ".."):
             raise ValueError(f"bad file name {f.name!r}")
-        path = os.path.join(where, f.name)
-        with open(path, "wb") as out:
-            out.write(_checked(fetch, f.digest))
-        os.chmod(path, 0o555 if f.is_executable else 0o444)
+        place(f.digest, os.path.join(where, f.name), f.is_executable)
     for sub in directory.directories:
         if "/" in sub.name or sub.name in ("", ".", ".."):
             raise ValueError(f"bad directory name {sub.name!r}")
-        _lay_out(fetch, sub.digest, os.path.join(where, sub.name))
+        _lay_out(fetch, place, sub.digest, os.path.join(where, sub.name))
 
 
 def _digest(data: bytes) -> re_pb2.Digest:
     return re_pb2.Digest(hash=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
 
 
-def run_action(action_digest: re_pb2.Digest, fetch: Fetch, root: str, timeout_s: float = 600.0) -> Ran:
-    """Run the Action in a new input root at ``root`` (which must not exist)."""
+def run_action(action_digest: re_pb2.Digest, fetch: Fetch, root: str, timeout_s: float = 600.0,
+               place: Place | None = None) -> Ran:
+    """Run the Action in a new input root at ``root`` (which must not exist);
+    its ActionResult says when each phase began and ended, as REAPI asks."""
+    result = re_pb2.ActionResult()
+    meta = result.execution_metadata
+    meta.worker_start_timestamp.GetCurrentTime()
+    meta.input_fetch_start_timestamp.GetCurrentTime()
     action = re_pb2.Action.FromString(_checked(fetch, action_digest))
     command = re_pb2.Command.FromString(_checked(fetch, action.command_digest))
-    _lay_out(fetch, action.input_root_digest, root)
+    _lay_out(fetch, place or write_file(fetch), action.input_root_digest, root)
+    meta.input_fetch_completed_timestamp.GetCurrentTime()
     cwd = os.path.join(root, command.working_directory)
     argv = list(command.arguments)
     program = argv[0] if os.path.isabs(argv[0]) else os.path.join(root, argv[0])
     env = {v.name: v.value for v in command.environment_variables}
     timeout = action.timeout.seconds + action.timeout.nanos / 1e9 if action.HasField("timeout") else timeout_s
     blobs: dict[str, bytes] = {}
-    result = re_pb2.ActionResult()
+    meta.execution_start_timestamp.GetCurrentTime()
     try:
         p = subprocess.run(argv, executable=program, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                            capture_output=True, timeout=timeout)
         code, out, err = p.returncode, p.stdout, p.stderr
     except subprocess.TimeoutExpired as e:
         code, out, err = -9, e.stdout or b"", e.stderr or b""
+    meta.execution_completed_timestamp.GetCurrentTime()
     result.exit_code = code
     for data, field in ((out, result.stdout_digest), (err, result.stderr_digest)):
         field.CopyFrom(_digest(data))
@@ -115,25 +146,27 @@ def serve(target: str, workdir: str, instance: str = "", bot_id: str = "") -> No
     bots = bots_pb2_grpc.BotsStub(channel)
     cas = re_grpc.ContentAddressableStorageStub(channel)
     bytestream = bytestream_pb2_grpc.ByteStreamStub(channel)
-    cache: dict[str, bytes] = {}  # a worker's local CAS cache: the toolchain is fetched once
+    cache: dict[str, bytes] = {}  # small blobs (messages, headers) in memory; files also on disk (link_from)
 
     def fetch(d: re_pb2.Digest) -> bytes:
-        if d.hash not in cache:
-            if d.size_bytes < (1 << 20):
-                resp = cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(instance_name=instance, digests=[d]), timeout=60)
-                if resp.responses[0].status.code != 0:
-                    raise MissingBlob(d.hash)
-                cache[d.hash] = resp.responses[0].data
-            else:
-                name = f"{instance + '/' if instance else ''}blobs/{d.hash}/{d.size_bytes}"
-                try:
-                    cache[d.hash] = b"".join(r.data for r in bytestream.Read(
-                        bytestream_pb2.ReadRequest(resource_name=name), timeout=120))
-                except grpc.RpcError as e:
-                    if e.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
-                        raise MissingBlob(d.hash) from None
-                    raise
-        return cache[d.hash]
+        if d.hash in cache:
+            return cache[d.hash]
+        if d.size_bytes < (1 << 20):
+            resp = cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(instance_name=instance, digests=[d]), timeout=60)
+            if resp.responses[0].status.code != 0:
+                raise MissingBlob(d.hash)
+            small: bytes = resp.responses[0].data
+            cache[d.hash] = small
+            return small
+        name = f"{instance + '/' if instance else ''}blobs/{d.hash}/{d.size_bytes}"
+        try:
+            return b"".join(r.data for r in bytestream.Read(bytestream_pb2.ReadRequest(resource_name=name), timeout=120))
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                raise MissingBlob(d.hash) from None
+            raise
+
+    place = link_from(fetch, os.path.join(workdir, "cas"))
 
     def store(blobs: dict[str, bytes]) -> None:
         for h, data in blobs.items():
@@ -172,8 +205,13 @@ def serve(target: str, workdir: str, instance: str = "", bot_id: str = "") -> No
                 cache[action_digest.hash] = data
             root = os.path.join(workdir, uuid.uuid4().hex)
             try:
-                ran = run_action(action_digest, fetch, root)
+                ran = run_action(action_digest, fetch, root, place=place)
+                meta = ran.result.execution_metadata
+                meta.worker = bot_id
+                meta.output_upload_start_timestamp.GetCurrentTime()
                 store(ran.blobs)
+                meta.output_upload_completed_timestamp.GetCurrentTime()
+                meta.worker_completed_timestamp.GetCurrentTime()
                 packed = any_pb2.Any()
                 packed.Pack(ran.result)
                 lease.result.CopyFrom(packed)

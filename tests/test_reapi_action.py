@@ -82,6 +82,23 @@ def test_equal_thunks_give_equal_actions_and_the_tree_is_canonical(store: LocalS
     assert make([Input("z/a", b), Input("z/b", b), Input("a", a, True)]).action_id != one.action_id
 
 
+def test_platform_properties_are_sorted_into_the_command_and_the_action(store: LocalStore) -> None:
+    from ggcc.engines import EngineSettings
+
+    shell = _shell(store)
+    prog = Input(".ggcc/bin/prog", store.put_file("/usr/bin/true"), True)
+    t = Thunk.make(prog, [f"{ROOT_TOKEN}/.ggcc/bin/prog"], {}, [], [Output("o", "out/o")])
+    settings = EngineSettings.from_env({"GGCC_REAPI_PLATFORM": "OSFamily=linux; ISA=x86-64"})
+    assert settings.reapi_platform == (("OSFamily", "linux"), ("ISA", "x86-64"))  # names keep their case
+    one = plan(t, {}, shell, settings.reapi_platform)
+    two = plan(t, {}, shell, tuple(reversed(settings.reapi_platform)))
+    assert one.action_id == two.action_id != plan(t, {}, shell).action_id
+    action = re_pb2.Action.FromString(one.messages[one.action_id])
+    command = re_pb2.Command.FromString(one.messages[id_of(action.command_digest)])
+    for platform in (action.platform, command.platform):
+        assert [(p.name, p.value) for p in platform.properties] == [("ISA", "x86-64"), ("OSFamily", "linux")]
+
+
 def test_what_cannot_be_an_action_says_why(store: LocalStore) -> None:
     shell = _shell(store)
     prog = Input(".ggcc/bin/prog", store.put_file("/usr/bin/true"), True)

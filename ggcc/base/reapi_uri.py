@@ -1,8 +1,9 @@
-"""GGCC_REAPI's value (where the farm is, and nothing else) and
-GGCC_REAPI_HEADERS' (pure; no grpc import, so the settings check stays cheap)."""
+"""GGCC_REAPI's value (where the farm is, and nothing else), GGCC_REAPI_HEADERS'
+and the TLS files (pure; no grpc import, so the settings check stays cheap)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ggcc.base.errors import GgccError
@@ -30,15 +31,33 @@ def parse_target(uri: str, setting: str = "GGCC_REAPI") -> Target:
     return Target(f"{host}:{port}", scheme == "grpcs")
 
 
-def parse_headers(text: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
-    """GGCC_REAPI_HEADERS: ``name=value`` pairs separated by ';' (a value
-    may hold '='), names lowercased as gRPC wants; and the parts that are
-    not pairs (the settings' check refuses them before a build)."""
+def parse_headers(text: str, lower: bool = True) -> tuple[tuple[tuple[str, str], ...], list[str]]:
+    """GGCC_REAPI_HEADERS (and GGCC_REAPI_PLATFORM, with ``lower`` False):
+    ``name=value`` pairs separated by ';' (a value may hold '='), header
+    names lowercased as gRPC wants; and the parts that are not pairs (the
+    settings' check refuses them before a build)."""
     pairs, bad = [], []
     for part in text.split(";"):
         name, sep, value = part.partition("=")
         if sep and name.strip():
-            pairs.append((name.strip().lower(), value.strip()))
+            pairs.append((name.strip().lower() if lower else name.strip(), value.strip()))
         elif part.strip():
             bad.append(part)
     return tuple(pairs), bad
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for grpcs://: the authorities to trust ("" for the
+    system's), and this client's certificate and key for mutual TLS."""
+
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
+
+
+TLS_SETTINGS = ("GGCC_REAPI_TLS_CA", "GGCC_REAPI_TLS_CERT", "GGCC_REAPI_TLS_KEY")
+
+
+def tls_files(env: Mapping[str, str]) -> TlsFiles:
+    return TlsFiles(*(env.get(name, "") for name in TLS_SETTINGS))

@@ -91,6 +91,15 @@ def _headers(v: str) -> str:
     return "write name=value pairs separated by ';', e.g. authorization=Bearer TOKEN" if bad else ""
 
 
+def _pem_file(v: str) -> str:
+    try:
+        with open(v, "rb") as f:
+            pem = b"-----BEGIN " in f.read(1 << 20)
+    except OSError:
+        return "no such readable file: give the path of a PEM file"
+    return "" if pem else "not a PEM file (no -----BEGIN line): give the path of a PEM file"
+
+
 def _anything(v: str) -> str:
     return ""
 
@@ -119,6 +128,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GGCC_REAPI_INSTANCE", "", "the REAPI instance name the farm (GGCC_REAPI) and the grpc:// GGCC_STORAGE serve", _anything),
     Setting("GGCC_REAPI_HEADERS", "", "headers for every REAPI call (engine and grpc:// storage), name=value;name=value (e.g. "
             "authorization=Bearer TOKEN, or x-buildbuddy-api-key=KEY)", _headers, secret=True),
+    Setting("GGCC_REAPI_PLATFORM", "", "platform properties of every Action, name=value;name=value (e.g. "
+            "OSFamily=linux;ISA=x86-64), for farms that route by them", _headers),
+    Setting("GGCC_REAPI_TLS_CA", "", "grpcs://: a PEM file of the certificate authorities to trust (default: "
+            "the system's)", _pem_file),
+    Setting("GGCC_REAPI_TLS_CERT", "", "grpcs:// with mutual TLS: this client's certificate (PEM), with "
+            "GGCC_REAPI_TLS_KEY", _pem_file),
+    Setting("GGCC_REAPI_TLS_KEY", "", "grpcs:// with mutual TLS: this client's private key (PEM)", _pem_file),
     Setting("GGCC_JOBS", "the cores", "compilers ggcc runs at once on this machine", _number(int, 1, "8"), scope=DAEMON),
     Setting("GGCC_BASEDIR", "detected", "the root a step's paths are keyed relative to, so a checkout at another path "
             "gets hits (docs/sharing.md); default: the deepest directory holding the step's own files; / turns it off",
@@ -219,6 +235,11 @@ def _combinations(env: Mapping[str, str]) -> list[str]:
         return ["GGCC_ENGINE=workers needs the farm's Redis: set GGCC_STORAGE=redis://host:port/db"]
     if engine == "reapi" and not env.get("GGCC_REAPI"):
         return ["GGCC_ENGINE=reapi needs the farm's address: set GGCC_REAPI=grpc://host:port"]
+    if bool(env.get("GGCC_REAPI_TLS_CERT")) != bool(env.get("GGCC_REAPI_TLS_KEY")):
+        return ["GGCC_REAPI_TLS_CERT and GGCC_REAPI_TLS_KEY go together (mutual TLS): set both or neither"]
+    tls = [n for n in ("GGCC_REAPI_TLS_CA", "GGCC_REAPI_TLS_CERT", "GGCC_REAPI_TLS_KEY") if env.get(n)]
+    if tls and not (env.get("GGCC_REAPI", "").startswith("grpcs://") or uri.startswith("grpcs://")):
+        return [f"{tls[0]} is for TLS: write the address as grpcs://host:port (GGCC_REAPI or GGCC_STORAGE)"]
     return []
 
 

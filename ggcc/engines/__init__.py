@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from ggcc.base.errors import GgccError
+from ggcc.base.reapi_uri import TlsFiles
 from ggcc.base.settings import ENGINES
 from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk
@@ -55,12 +56,14 @@ class EngineSettings:
     reapi_uri: str = ""  # GGCC_REAPI: the farm's grpc://host:port
     reapi_instance: str = ""
     reapi_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # credentials: never printed
+    reapi_tls: TlsFiles = TlsFiles()
+    reapi_platform: tuple[tuple[str, str], ...] = ()
 
     @staticmethod
     def from_env(env: Mapping[str, str], name: str = "") -> EngineSettings:
         """From one environment; ``name`` overrides GGCC_ENGINE (`ggcc force --engine`)."""
         from ggcc.base.config import strict_sandbox
-        from ggcc.base.reapi_uri import parse_headers
+        from ggcc.base.reapi_uri import parse_headers, tls_files
         from ggcc.storage import storage_uri
 
         def number(var: str, default: float) -> float:
@@ -85,6 +88,8 @@ class EngineSettings:
             reapi_uri=env.get("GGCC_REAPI") or "",
             reapi_instance=env.get("GGCC_REAPI_INSTANCE") or "",
             reapi_headers=parse_headers(env.get("GGCC_REAPI_HEADERS") or "")[0],
+            reapi_tls=tls_files(env),
+            reapi_platform=parse_headers(env.get("GGCC_REAPI_PLATFORM") or "", lower=False)[0],
         )
 
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 from ggcc.base import stats
 from ggcc.base.stats import Event
@@ -44,8 +47,10 @@ FAILED_PRECONDITION = 9  # google.rpc.Code: REAPI's "an input is missing"
 class ReapiEngine:
     name = "reapi"
 
-    def __init__(self, store: Store, conn: Connection, local: LocalEngine, in_flight: int, timeout_s: float) -> None:
+    def __init__(self, store: Store, conn: Connection, local: LocalEngine, in_flight: int, timeout_s: float,
+                 platform: tuple[tuple[str, str], ...] = ()) -> None:
         self.store = store
+        self.platform = platform
         self.conn = conn
         self.local = local
         self.timeout_s = timeout_s
@@ -70,8 +75,10 @@ class ReapiEngine:
             stats.record(self.store.root, (Event.ENGINE_FALLBACK, "reapi-unreachable"))
             return self.local.submit(thunk, resolved).result()
         try:
-            planned = plan(thunk, resolved, self.shell())
-            result = self._remote(thunk, planned)
+            t0 = time.perf_counter()
+            planned = plan(thunk, resolved, self.shell(), self.platform)
+            timings = {"plan": (time.perf_counter() - t0) * 1000}
+            result = self._remote(thunk, planned, timings)
             self._breaker.heal()
             if isinstance(result, Result):
                 stats.record(self.store.root, (Event.EXECUTED_BY, "reapi"))
@@ -90,16 +97,21 @@ class ReapiEngine:
         stats.record(self.store.root, (Event.ENGINE_FALLBACK, why))
         return self.local.submit(thunk, resolved).result()
 
-    def _remote(self, thunk: Thunk, planned: PlannedAction) -> Result | str:
-        """The thunk's Result from the farm, or why it must run here."""
-        cached = self.conn.cached_result(planned.action_id)
+    def _remote(self, thunk: Thunk, planned: PlannedAction, timings: dict[str, float]) -> Result | str:
+        """The thunk's Result from the farm, or why it must run here;
+        ``timings`` gets each phase's milliseconds (kept in the Result:
+        integration/bench/reapi_build.py adds them up)."""
+        with _timed(timings, "ac"):
+            cached = self.conn.cached_result(planned.action_id)
         if cached is not None and cached.exit_code == 0:
-            got = self._adopt(thunk, planned, cached)
+            got = self._adopt(thunk, planned, cached, timings)
             if isinstance(got, Result):
                 stats.record(self.store.root, Event.REAPI_CACHED)
                 return got
-        self._push(planned, check_all=False)
-        response = self._execute(planned.action_id)
+        with _timed(timings, "upload"):
+            self._push(planned, check_all=False)
+        with _timed(timings, "execute"):
+            response = self._execute(planned.action_id)
         if response is None:  # an input missing from the CAS (evicted, a server restarted empty)
             stats.record(self.store.root, (Event.ERROR, "reapi: an input was missing from the CAS: uploaded again"))
             self._push(planned, check_all=True)
@@ -110,7 +122,8 @@ class ReapiEngine:
             stats.record(self.store.root, (Event.ERROR, f"reapi: Execute: status {response.status.code} "
                                                         f"{response.status.message}"))
             return "reapi-failed"
-        return self._adopt(thunk, planned, response.result)
+        timings.update(worker_timings(response.result.execution_metadata, timings["execute"]))
+        return self._adopt(thunk, planned, response.result, timings)
 
     def _execute(self, action_id: str) -> re_pb2.ExecuteResponse | None:
         """Execute; None if the server says an input is missing (REAPI's
@@ -139,42 +152,87 @@ class ReapiEngine:
 
         self.conn.upload(missing, read, lambda b: local.path_for_use(b, False))
 
-    def _adopt(self, thunk: Thunk, planned: PlannedAction, ar: re_pb2.ActionResult) -> Result | str:
+    def _adopt(self, thunk: Thunk, planned: PlannedAction, ar: re_pb2.ActionResult,
+               timings: dict[str, float]) -> Result | str:
         """The ActionResult as a Result, its outputs read, checked and kept here."""
+        t0 = time.perf_counter()
         if ar.exit_code in SHELL_FAILED:
             return "reapi-exec-failed"
         by_path = {f.path: f for f in ar.output_files}
-        root = ""
-        if ROOT_FILE in by_path:
+        stdout = self._log(ar.stdout_raw, ar.stdout_digest)
+        stderr = self._log(ar.stderr_raw, ar.stderr_digest)
+        if (stdout or stderr) and ROOT_FILE in by_path:
+            # As a local run's logs: the root by its token, the same on every
+            # run (read only when there are logs: most compiles print nothing).
             root = self.conn.read(id_of(by_path[ROOT_FILE].digest)).decode("utf-8", "replace")
-        stdout = self._log(ar.stdout_raw, ar.stdout_digest, root)
-        stderr = self._log(ar.stderr_raw, ar.stderr_digest, root)
+            if os.path.isabs(root):
+                stdout, stderr = (x.replace(root.encode(), ROOT_TOKEN.encode()) for x in (stdout, stderr))
         if ar.exit_code != 0:
             return Result(thunk.id, ar.exit_code, (), stdout, stderr)
         outputs = []
+        local = self.store.local
         for o in thunk.outputs:
             f = by_path.get(o.path)
             if f is None:
                 return "reapi-output-missing"
             vid = id_of(f.digest)
-            if not self.store.local.has(vid):
-                got = self.store.local.put_bytes(self.conn.read(vid))  # read() checked it against its digest
-                if got != vid:
-                    return "reapi-output-missing"
+            if not local.has(vid):
+                tmp = local.temp_for_blob(vid)
+                try:
+                    self.conn.read_to(vid, tmp)  # streamed, checked against its digest (hashed once)
+                    local.adopt_file(tmp, vid)
+                finally:
+                    local.remove_quiet(tmp)
             outputs.append(OutputValue(o.tag, vid, f.is_executable))
-        result = Result(thunk.id, 0, tuple(outputs), stdout, stderr)
+        timings["download"] = (time.perf_counter() - t0) * 1000
+        result = Result(thunk.id, 0, tuple(outputs), stdout, stderr, timings_ms=timings)
         self.store.put_result(result)
         return result
 
-    def _log(self, raw: bytes, d: re_pb2.Digest, root: str) -> bytes:
-        data = raw if raw or not d.hash else self.conn.read(id_of(d))
-        # As a local run's logs: the root by its token, the same on every run.
-        return data.replace(root.encode(), ROOT_TOKEN.encode()) if root and os.path.isabs(root) else data
+    def _log(self, raw: bytes, d: re_pb2.Digest) -> bytes:
+        return raw if raw or not d.hash or d.size_bytes == 0 else self.conn.read(id_of(d))
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.local.shutdown()
         self.conn.close()
+
+
+@contextmanager
+def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[phase] = timings.get(phase, 0.0) + (time.perf_counter() - t0) * 1000
+
+
+def _span_ms(meta: re_pb2.ExecutedActionMetadata, start: str, end: str) -> float | None:
+    if not (meta.HasField(start) and meta.HasField(end)):  # type: ignore[arg-type]
+        return None
+    a, b = getattr(meta, start), getattr(meta, end)
+    return max(0.0, float(b.seconds - a.seconds) * 1000 + float(b.nanos - a.nanos) / 1e6)
+
+
+def worker_timings(meta: re_pb2.ExecutedActionMetadata, execute_ms: float) -> dict[str, float]:
+    """What the worker says it spent (fetching inputs, running, uploading
+    outputs, in all), and the rest of the Execute call's time: the queue,
+    the scheduler's hand-offs and the wire ("farm"). Differences of the
+    worker's own clock only, so skew between machines does not matter."""
+    out: dict[str, float] = {}
+    for name, start, end in (("worker_fetch", "input_fetch_start_timestamp", "input_fetch_completed_timestamp"),
+                             ("worker_run", "execution_start_timestamp", "execution_completed_timestamp"),
+                             ("worker_upload", "output_upload_start_timestamp", "output_upload_completed_timestamp"),
+                             ("worker", "worker_start_timestamp", "worker_completed_timestamp")):
+        ms = _span_ms(meta, start, end)
+        if ms is not None:
+            out[name] = ms
+    if "worker" in out:
+        out["farm"] = max(0.0, execute_ms - out["worker"])
+    queued = _span_ms(meta, "queued_timestamp", "worker_start_timestamp")  # the server's clock to the worker's
+    if queued is not None:
+        out["queued"] = queued
+    return out
 
 
 def open_reapi_engine(store: Store, local: LocalEngine, settings: EngineSettings, in_flight: int = 256) -> ReapiEngine:
@@ -183,10 +241,10 @@ def open_reapi_engine(store: Store, local: LocalEngine, settings: EngineSettings
 
     if not settings.reapi_uri:
         raise GgccError("GGCC_ENGINE=reapi needs GGCC_REAPI=grpc://host:port (the farm's address)")
-    conn = Connection(settings.reapi_uri, settings.reapi_instance, settings.reapi_headers)
+    conn = Connection(settings.reapi_uri, settings.reapi_instance, settings.reapi_headers, tls=settings.reapi_tls)
     try:
         conn.open()
     except ReapiError as e:
         conn.close()
         raise GgccError(f"GGCC_ENGINE=reapi: {e.message}") from None
-    return ReapiEngine(store, conn, local, in_flight, settings.workers_timeout_s)
+    return ReapiEngine(store, conn, local, in_flight, settings.workers_timeout_s, settings.reapi_platform)

@@ -21,7 +21,7 @@ a CAS blob without translation.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from google.protobuf import duration_pb2
@@ -112,8 +112,11 @@ def capture_shell(store: LocalStore, hashes: HashCache, sh: str = "/bin/sh") -> 
                  tuple(under(d) for d in rt.library_dirs_tree), under("bin/sh"))
 
 
-def plan(thunk: Thunk, resolved: Mapping[str, str], shell: Shell) -> PlannedAction:
-    """The Action for ``thunk`` (ActionError if it cannot be one)."""
+def plan(thunk: Thunk, resolved: Mapping[str, str], shell: Shell,
+         platform: Sequence[tuple[str, str]] = ()) -> PlannedAction:
+    """The Action for ``thunk`` (ActionError if it cannot be one), with the
+    farm's ``platform`` properties (sorted, as REAPI asks, so that equal
+    settings give equal digests)."""
     if thunk.args[:1] != (f"{ROOT_TOKEN}/{thunk.program.path}",):
         # A shell's exec cannot set argv[0]: such a thunk runs here.
         raise ActionError("reapi-argv0", "argv[0] is not the program's path")
@@ -129,8 +132,11 @@ def plan(thunk: Thunk, resolved: Mapping[str, str], shell: Shell) -> PlannedActi
         output_paths=sorted({*outputs, ROOT_FILE}),
         output_files=sorted({*outputs, ROOT_FILE}),  # servers of REAPI 2.0
     )
+    properties = [re_pb2.Platform.Property(name=n, value=v) for n, v in sorted(set(platform))]
+    command.platform.properties.extend(properties)
     command_id = _put(command, messages)
     action = re_pb2.Action(command_digest=digest(command_id), input_root_digest=digest(root_id))
+    action.platform.properties.extend(properties)  # REAPI 2.2 reads it here, older servers in the Command
     if thunk.timeout_ms:
         action.timeout.CopyFrom(duration_pb2.Duration(seconds=thunk.timeout_ms // 1000,
                                                       nanos=(thunk.timeout_ms % 1000) * 1_000_000))

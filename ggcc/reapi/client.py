@@ -12,6 +12,7 @@ import grpc
 from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
 from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2_grpc as re_grpc
 from buildgrid.common.protos.google.longrunning import operations_pb2
+from ggcc.base.reapi_uri import TlsFiles
 from ggcc.storage.reapi_cas import CasConnection, ReapiError, code_of, digest
 
 __all__ = ["Connection", "ReapiError"]
@@ -23,8 +24,8 @@ class Connection(CasConnection):
     """A CAS and ActionCache connection that also runs Actions."""
 
     def __init__(self, uri: str, instance: str = "", headers: Sequence[tuple[str, str]] = (),
-                 timeout_s: float = 60.0) -> None:
-        super().__init__(uri, instance, headers, timeout_s)
+                 timeout_s: float = 60.0, tls: TlsFiles = TlsFiles()) -> None:
+        super().__init__(uri, instance, headers, timeout_s, tls)
         self.execution = re_grpc.ExecutionStub(self.channel)
 
     def execute(self, action_id: str, deadline_s: float) -> re_pb2.ExecuteResponse:

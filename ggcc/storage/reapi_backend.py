@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
-from ggcc.base.reapi_uri import parse_target
+from ggcc.base.reapi_uri import TlsFiles, parse_target
 from ggcc.formats import ids
 from ggcc.formats.result import Result
 from ggcc.storage.backend import StorageError
@@ -55,11 +55,12 @@ def _blob_id(key: str) -> str | None:
 class ReapiBackend:
     name = "reapi"
 
-    def __init__(self, uri: str, instance: str = "", headers: Sequence[tuple[str, str]] = ()) -> None:
+    def __init__(self, uri: str, instance: str = "", headers: Sequence[tuple[str, str]] = (),
+                 tls: TlsFiles = TlsFiles()) -> None:
         target = parse_target(uri, "GGCC_STORAGE")
         self._where = f"{'grpcs' if target.tls else 'grpc'}://{target.address}" + (
             f" (instance {instance!r})" if instance else "")
-        self.conn = CasConnection(uri, instance, headers, timeout_s=_TIMEOUT_S)
+        self.conn = CasConnection(uri, instance, headers, timeout_s=_TIMEOUT_S, tls=tls)
         self._opened = False
         self._lock = threading.Lock()
 

@@ -28,7 +28,7 @@ from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execu
 from buildgrid.common.protos.google.bytestream import bytestream_pb2, bytestream_pb2_grpc
 from ggcc import __version__
 from ggcc.base.errors import GgccError
-from ggcc.base.reapi_uri import parse_target
+from ggcc.base.reapi_uri import TlsFiles, parse_target
 from ggcc.formats import ids
 
 CHUNK = 1 << 20  # ByteStream's chunk: what servers commonly accept
@@ -68,13 +68,29 @@ def code_of(e: grpc.RpcError) -> str:
     return code.name if code is not None else "UNKNOWN"
 
 
+def _credentials(tls: TlsFiles) -> grpc.ChannelCredentials:
+    def pem(setting: str, path: str) -> bytes | None:
+        if not path:
+            return None
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise GgccError(f"{setting}: cannot read {path}: {e.strerror}") from None
+
+    if bool(tls.cert) != bool(tls.key):  # grpc would abort the process
+        raise GgccError("GGCC_REAPI_TLS_CERT and GGCC_REAPI_TLS_KEY go together (mutual TLS): set both or neither")
+    return grpc.ssl_channel_credentials(pem("GGCC_REAPI_TLS_CA", tls.ca), pem("GGCC_REAPI_TLS_KEY", tls.key),
+                                        pem("GGCC_REAPI_TLS_CERT", tls.cert))
+
+
 class CasConnection:
     def __init__(self, uri: str, instance: str = "", headers: Sequence[tuple[str, str]] = (),
-                 timeout_s: float = 60.0) -> None:
+                 timeout_s: float = 60.0, tls: TlsFiles = TlsFiles()) -> None:
         target = parse_target(uri)
         options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
         if target.tls:
-            self.channel = grpc.secure_channel(target.address, grpc.ssl_channel_credentials(), options)
+            self.channel = grpc.secure_channel(target.address, _credentials(tls), options)
         else:
             self.channel = grpc.insecure_channel(target.address, options)
         self.where = target.address

@@ -35,7 +35,7 @@ def open_backend(uri: str, env: Mapping[str, str] | None = None) -> Backend:
             tls=spec.scheme == "rediss",
         )
     if spec.scheme in ("grpc", "grpcs"):
-        from ggcc.base.reapi_uri import parse_headers
+        from ggcc.base.reapi_uri import parse_headers, tls_files
 
         try:
             from ggcc.storage.reapi_backend import ReapiBackend
@@ -43,5 +43,5 @@ def open_backend(uri: str, env: Mapping[str, str] | None = None) -> Backend:
             raise GgccError(f"GGCC_STORAGE={spec.scheme}:// needs the REAPI extra ({err.name or 'grpc'} is missing): "
                             "pip install 'ggcc[reapi]'") from None
         headers, _ = parse_headers(e.get("GGCC_REAPI_HEADERS", ""))
-        return ReapiBackend(uri, e.get("GGCC_REAPI_INSTANCE", ""), headers)
+        return ReapiBackend(uri, e.get("GGCC_REAPI_INSTANCE", ""), headers, tls_files(e))
     raise GgccError("GGCC_STORAGE: not a shared store (file:// is the local store)")
