@@ -111,17 +111,45 @@ def run_action(action_digest: re_pb2.Digest, fetch: Fetch, root: str, timeout_s:
     for data, field in ((out, result.stdout_digest), (err, result.stderr_digest)):
         field.CopyFrom(_digest(data))
         blobs[field.hash] = data
-    for rel in command.output_paths or command.output_files:
+    for rel in command.output_paths or [*command.output_files, *command.output_directories]:
         path = os.path.join(cwd, rel)
-        if not os.path.isfile(path) or os.path.islink(path):
-            continue  # REAPI: a missing output is not an error of the worker
-        with open(path, "rb") as f:
-            data = f.read()
-        d = _digest(data)
-        blobs[d.hash] = data
-        result.output_files.append(re_pb2.OutputFile(path=rel, digest=d,
-                                                     is_executable=bool(os.stat(path).st_mode & 0o100)))
+        if os.path.islink(path):
+            continue
+        if os.path.isdir(path):
+            tree = re_pb2.Tree()
+            tree.root.CopyFrom(_directory(path, blobs, tree))
+            data = tree.SerializeToString(deterministic=True)
+            blobs[_digest(data).hash] = data
+            result.output_directories.append(re_pb2.OutputDirectory(path=rel, tree_digest=_digest(data)))
+        elif os.path.isfile(path):  # REAPI: a missing output is not an error of the worker
+            d = _file(path, blobs)
+            result.output_files.append(re_pb2.OutputFile(path=rel, digest=d,
+                                                         is_executable=bool(os.stat(path).st_mode & 0o100)))
     return Ran(result, blobs)
+
+
+def _file(path: str, blobs: dict[str, bytes]) -> re_pb2.Digest:
+    with open(path, "rb") as f:
+        data = f.read()
+    d = _digest(data)
+    blobs[d.hash] = data
+    return d
+
+
+def _directory(path: str, blobs: dict[str, bytes], tree: re_pb2.Tree) -> re_pb2.Directory:
+    """An output directory as REAPI's Directory (entries sorted), its
+    subdirectories added to ``tree``'s children."""
+    out = re_pb2.Directory()
+    for e in sorted(os.scandir(path), key=lambda e: e.name):
+        if e.is_dir(follow_symlinks=False):
+            sub = _directory(e.path, blobs, tree)
+            tree.children.append(sub)
+            data = sub.SerializeToString(deterministic=True)
+            out.directories.append(re_pb2.DirectoryNode(name=e.name, digest=_digest(data)))
+        elif e.is_file(follow_symlinks=False):
+            out.files.append(re_pb2.FileNode(name=e.name, digest=_file(e.path, blobs),
+                                             is_executable=bool(e.stat().st_mode & 0o100)))
+    return out
 
 
 # -- the bot: BuildGrid's Remote Workers API (Bots service) ------------------

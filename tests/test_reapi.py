@@ -162,3 +162,40 @@ def test_inputs_gone_from_the_cas_are_uploaded_again(tmp_path: Path) -> None:
     s = ggcc_stats(store)
     assert s["engine_fallbacks"] == {} and s["executed_by_engine"]["reapi"] == s["executed"], s
     assert any("missing from the CAS" in e for e in s["error_kinds"]), s
+
+
+def test_a_dynamic_graph_over_reapi(farm: Stack, tmp_path: Path) -> None:
+    """A step whose output is a thunk, and which writes the thunk that one
+    needs to .ggcc/thunks: both come back from the farm (the output as a
+    thunk, the new thunk from the output directory), and ggcc forces them
+    there until a value, as a local run would."""
+    from ggcc.engines import EngineSettings, make_engine
+    from ggcc.engines.scheduler import force
+    from ggcc.formats.thunk import NEW_THUNKS_DIR, ROOT_TOKEN, Input, Output, Thunk
+    from ggcc.storage.local_store import LocalStore
+
+    store = LocalStore(str(tmp_path / "store"))
+    sh = Input(".ggcc/bin/sh", store.put_file("/bin/sh"), True)
+
+    def sh_step(script: str, inputs: list[Input], out: str) -> Thunk:
+        return Thunk.make(sh, [f"{ROOT_TOKEN}/.ggcc/bin/sh", "-c", script], {}, inputs, [Output(out, out)])
+
+    leaf = sh_step("echo 42 > answer", [], "answer")  # never stored here: only the farm's step makes it
+    after = sh_step("expr $(cat answer) + 1 > result", [Input("answer", leaf.id)], "result")
+    lb, ab = leaf.serialize(), after.serialize()
+    # The thunks' bytes in halves, so that this store never holds them whole.
+    halves = [Input(name, store.put_bytes(part)) for name, part in
+              (("l1", lb[:10]), ("l2", lb[10:]), ("a1", ab[:10]), ("a2", ab[10:]))]
+    maker = sh_step(f"mkdir -p {NEW_THUNKS_DIR} && cat l1 l2 > {NEW_THUNKS_DIR}/{leaf.id} && cat a1 a2 > next",
+                    halves, "next")
+    store.put_thunk(maker)
+    assert not store.has(leaf.id) and not store.has(after.id)
+    engine = make_engine(EngineSettings(name="reapi", reapi_uri=farm.uri, workers_timeout_s=120), store, 2)
+    try:
+        report = force([maker.id], store, engine)
+    finally:
+        engine.shutdown()
+    assert report.ok, report.failures
+    assert store.read_bytes(report.values[maker.id].ref) == b"43\n"
+    s = ggcc_stats(tmp_path / "store")
+    assert s["executed_by_engine"]["reapi"] == 3 and s["engine_fallbacks"] == {}, s

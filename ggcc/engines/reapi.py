@@ -29,7 +29,8 @@ from ggcc.engines.local import LocalEngine
 from ggcc.engines.uploads import Uploads
 from ggcc.formats import ids
 from ggcc.formats.result import OutputValue, Result
-from ggcc.formats.thunk import ROOT_TOKEN, Thunk
+from ggcc.formats.thunk import MAGIC as THUNK_MAGIC
+from ggcc.formats.thunk import NEW_THUNKS_DIR, ROOT_TOKEN, Thunk, ThunkFormatError, is_thunk_bytes, parse_thunk, read_thunk_file
 from ggcc.reapi.action import ROOT_FILE, SHELL_FAILED, ActionError, PlannedAction, Shell, capture_shell, plan
 from ggcc.reapi.client import Connection, ReapiError
 from ggcc.storage.reapi_cas import id_of
@@ -170,24 +171,58 @@ class ReapiEngine:
         if ar.exit_code != 0:
             return Result(thunk.id, ar.exit_code, (), stdout, stderr)
         outputs = []
-        local = self.store.local
         for o in thunk.outputs:
             f = by_path.get(o.path)
             if f is None:
                 return "reapi-output-missing"
-            vid = id_of(f.digest)
-            if not local.has(vid):
-                tmp = local.temp_for_blob(vid)
-                try:
-                    self.conn.read_to(vid, tmp)  # streamed, checked against its digest (hashed once)
-                    local.adopt_file(tmp, vid)
-                finally:
-                    local.remove_quiet(tmp)
-            outputs.append(OutputValue(o.tag, vid, f.is_executable))
+            got = self._output(id_of(f.digest), o.tag)
+            if got is None:
+                return "reapi-output-invalid"
+            outputs.append(OutputValue(o.tag, got, f.is_executable))
+        for d in ar.output_directories:
+            if d.path == NEW_THUNKS_DIR and not self._new_thunks(id_of(d.tree_digest)):
+                return "reapi-output-invalid"
         timings["download"] = (time.perf_counter() - t0) * 1000
         result = Result(thunk.id, 0, tuple(outputs), stdout, stderr, timings_ms=timings)
         self.store.put_result(result)
         return result
+
+    def _output(self, vid: str, tag: str) -> str | None:
+        """An output kept here, read and checked if new: its id, a thunk's
+        if it holds one (a dynamic graph's next step, as a local run
+        classifies it); None if it looks like a thunk and is not valid."""
+        local = self.store.local
+        if not local.has(vid):
+            tmp = local.temp_for_blob(vid)
+            try:
+                self.conn.read_to(vid, tmp)  # streamed, checked against its digest (hashed once)
+                local.adopt_file(tmp, vid)
+            finally:
+                local.remove_quiet(tmp)
+        path = local.blob_path(vid)
+        with open(path, "rb") as fh:
+            if not is_thunk_bytes(fh.read(len(THUNK_MAGIC))):
+                return vid
+        try:
+            read_thunk_file(path)
+        except ThunkFormatError as e:
+            stats.record(self.store.root, (Event.ERROR, f"reapi: output {tag!r} looks like a thunk but is not valid: {e}"))
+            return None
+        return ids.THUNK + vid[1:]
+
+    def _new_thunks(self, tree_id: str) -> bool:
+        """Keep the thunks the command wrote to NEW_THUNKS_DIR (its files,
+        as a local run takes them), each read, checked and parsed."""
+        tree = re_pb2.Tree.FromString(self.conn.read(tree_id))
+        for f in tree.root.files:
+            data = self.conn.read(id_of(f.digest))
+            try:
+                parse_thunk(data)
+            except ThunkFormatError as e:
+                stats.record(self.store.root, (Event.ERROR, f"reapi: new thunk {f.name!r} is not valid: {e}"))
+                return False
+            self.store.local.put_bytes(data, ids.THUNK)
+        return True
 
     def _log(self, raw: bytes, d: re_pb2.Digest) -> bytes:
         return raw if raw or not d.hash or d.size_bytes == 0 else self.conn.read(id_of(d))

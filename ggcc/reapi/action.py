@@ -31,7 +31,7 @@ from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execu
 from ggcc.dependency_scan.program import capture_runtime
 from ggcc.execution.executor import wanted
 from ggcc.formats import ids
-from ggcc.formats.thunk import ROOT_TOKEN, Thunk
+from ggcc.formats.thunk import NEW_THUNKS_DIR, ROOT_TOKEN, Thunk
 from ggcc.storage.hash_cache import HashCache
 from ggcc.storage.local_store import LocalStore
 from ggcc.storage.reapi_cas import digest, serialize
@@ -129,8 +129,10 @@ def plan(thunk: Thunk, resolved: Mapping[str, str], shell: Shell,
     outputs = tuple(o.path for o in thunk.outputs)
     command = re_pb2.Command(
         arguments=[*shell.argv_prefix(), "-c", script(thunk)],
-        output_paths=sorted({*outputs, ROOT_FILE}),
+        # The thunks a command may write (a dynamic graph) come back as a directory.
+        output_paths=sorted({*outputs, ROOT_FILE, NEW_THUNKS_DIR}),
         output_files=sorted({*outputs, ROOT_FILE}),  # servers of REAPI 2.0
+        output_directories=[NEW_THUNKS_DIR],
     )
     properties = [re_pb2.Platform.Property(name=n, value=v) for n, v in sorted(set(platform))]
     command.platform.properties.extend(properties)
