@@ -27,15 +27,14 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 
+# BuildGrid's configuration: a farm (a scheduler on PostgreSQL, an
+# execution service) or, with neither, a cache alone, as bazel-remote or a
+# hosted service's cache is. CAS and ActionCache in memory either way.
 _CONFIG = """\
 server:
   - !channel
     address: "127.0.0.1:{port}"
-    insecure-mode: true
-connections:
-  - !sql-connection &sql
-    connection-string: {db}
-storages:
+{channel}{authorization}{connections}storages:
   - !lru-storage &cas
     size: 2048MB
 caches:
@@ -44,6 +43,21 @@ caches:
     max-cached-refs: 1000000
     allow-updates: true
     cache-failed-actions: false
+{schedulers}instances:
+  - name: ''
+    services:
+      - !action-cache
+        cache: *ac
+{execution}      - !cas
+        storage: *cas
+      - !bytestream
+        storage: *cas
+"""
+_FARM = dict(connections="""\
+connections:
+  - !sql-connection &sql
+    connection-string: {db}
+""", schedulers="""\
 schedulers:
   - !sql-scheduler &sched
     sql: *sql
@@ -55,45 +69,10 @@ schedulers:
       - !priority-age-assigner
         interval: 0.05
         jitter-factor: 0.0
-instances:
-  - name: ''
-    services:
-      - !action-cache
-        cache: *ac
+""", execution="""\
       - !execution
         scheduler: *sched
-      - !cas
-        storage: *cas
-      - !bytestream
-        storage: *cas
-"""
-
-
-# A cache alone, as bazel-remote or a hosted service's cache is: no
-# scheduler, so no database.
-_CACHE_CONFIG = """\
-server:
-  - !channel
-    address: "127.0.0.1:{port}"
-{channel}{authorization}storages:
-  - !lru-storage &cas
-    size: 1024MB
-caches:
-  - !lru-action-cache &ac
-    storage: *cas
-    max-cached-refs: 1000000
-    allow-updates: true
-    cache-failed-actions: false
-instances:
-  - name: ''
-    services:
-      - !action-cache
-        cache: *ac
-      - !cas
-        storage: *cas
-      - !bytestream
-        storage: *cas
-"""
+""")
 
 
 def _pg_bin(name: str) -> str:
@@ -139,20 +118,17 @@ class Stack:
     def start_server(self, cache_only: bool = False, certs: Certs | None = None, jwt_secret: Path | None = None) -> None:
         """``certs``: TLS, clients' certificates required (mutual TLS);
         ``jwt_secret``: every call needs a bearer token signed with it (HS256)."""
-        config = self.dir / "server.yml"
-        if cache_only:
-            channel = "    insecure-mode: true\n" if certs is None else (
-                f"    insecure-mode: false\n    credentials:\n      tls-server-key: {certs.server_key}\n"
-                f"      tls-server-cert: {certs.server_cert}\n      tls-client-certs: {certs.ca}\n")
-            auth = "" if jwt_secret is None else (
-                f"authorization:\n  method: jwt\n  secret: {jwt_secret}\n  algorithm: hs256\n")
-            config.write_text(_CACHE_CONFIG.format(port=self.port, channel=channel, authorization=auth))
-            if certs is not None:
-                self.uri = f"grpcs://127.0.0.1:{self.port}"
-        else:
-            config.write_text(_CONFIG.format(port=self.port, db=self.db))
+        channel = "    insecure-mode: true\n" if certs is None else (
+            f"    insecure-mode: false\n    credentials:\n      tls-server-key: {certs.server_key}\n"
+            f"      tls-server-cert: {certs.server_cert}\n      tls-client-certs: {certs.ca}\n")
+        auth = "" if jwt_secret is None else (
+            f"authorization:\n  method: jwt\n  secret: {jwt_secret}\n  algorithm: hs256\n")
+        farm = dict.fromkeys(_FARM, "") if cache_only else {k: v.format(db=self.db) for k, v in _FARM.items()}
+        (self.dir / "server.yml").write_text(_CONFIG.format(port=self.port, channel=channel, authorization=auth, **farm))
+        if certs is not None:
+            self.uri = f"grpcs://127.0.0.1:{self.port}"
         log = open(self.dir / "server.log", "ab")
-        self.server = subprocess.Popen([self._bgd(), "server", "start", str(config)], stdout=log, stderr=log,
+        self.server = subprocess.Popen([self._bgd(), "server", "start", str(self.dir / "server.yml")], stdout=log, stderr=log,
                                        cwd=self.dir, start_new_session=True)
         _wait_port(self.port, self.server, "bgd server", timeout=90)
 
