@@ -41,7 +41,7 @@ caches:
   - !lru-action-cache &ac
     storage: *cas
     max-cached-refs: 1000000
-    allow-updates: true
+    allow-updates: {updates}
     cache-failed-actions: false
 {schedulers}instances:
   - name: ''
@@ -115,16 +115,19 @@ class Stack:
     def _bgd(self) -> str:
         return os.path.join(os.path.dirname(sys.executable), "bgd")
 
-    def start_server(self, cache_only: bool = False, certs: Certs | None = None, jwt_secret: Path | None = None) -> None:
+    def start_server(self, cache_only: bool = False, certs: Certs | None = None, jwt_secret: Path | None = None,
+                     read_only: bool = False) -> None:
         """``certs``: TLS, clients' certificates required (mutual TLS);
-        ``jwt_secret``: every call needs a bearer token signed with it (HS256)."""
+        ``jwt_secret``: every call needs a bearer token signed with it (HS256);
+        ``read_only``: no client may write ActionCache entries."""
         channel = "    insecure-mode: true\n" if certs is None else (
             f"    insecure-mode: false\n    credentials:\n      tls-server-key: {certs.server_key}\n"
             f"      tls-server-cert: {certs.server_cert}\n      tls-client-certs: {certs.ca}\n")
         auth = "" if jwt_secret is None else (
             f"authorization:\n  method: jwt\n  secret: {jwt_secret}\n  algorithm: hs256\n")
         farm = dict.fromkeys(_FARM, "") if cache_only else {k: v.format(db=self.db) for k, v in _FARM.items()}
-        (self.dir / "server.yml").write_text(_CONFIG.format(port=self.port, channel=channel, authorization=auth, **farm))
+        (self.dir / "server.yml").write_text(_CONFIG.format(port=self.port, channel=channel, authorization=auth,
+                                                                    updates=str(not read_only).lower(), **farm))
         if certs is not None:
             self.uri = f"grpcs://127.0.0.1:{self.port}"
         log = open(self.dir / "server.log", "ab")
@@ -176,12 +179,13 @@ def buildgrid(workdir: Path, workers: int = 1) -> Iterator[Stack]:
 
 
 @contextmanager
-def buildgrid_cache(workdir: Path, certs: Certs | None = None, jwt_secret: Path | None = None) -> Iterator[Stack]:
+def buildgrid_cache(workdir: Path, certs: Certs | None = None, jwt_secret: Path | None = None,
+                    read_only: bool = False) -> Iterator[Stack]:
     """BuildGrid as a cache only (CAS and ActionCache; no database, no
     workers); with TLS and bearer tokens if asked (start_server)."""
     stack = Stack(workdir)
     try:
-        stack.start_server(cache_only=True, certs=certs, jwt_secret=jwt_secret)
+        stack.start_server(cache_only=True, certs=certs, jwt_secret=jwt_secret, read_only=read_only)
         yield stack
     finally:
         stack.stop()

@@ -233,3 +233,53 @@ def test_an_reapi_cache_as_a_backend(tmp_path: Path) -> None:
         b.conn.update_result(record_action("manifests/m"), re_pb2.ActionResult(  # type: ignore[attr-defined]
             output_files=[re_pb2.OutputFile(path=RECORD, digest=digest(lost))]))
         assert b.get_small("manifests/m") is None
+
+
+def test_a_read_only_redis_user_reads_and_is_told_once(tmp_path: Path) -> None:
+    """Teams let CI write the cache and developers read it: a user without
+    write commands gets the hits, its own results stay here, the refusal is
+    counted once and the store is never taken for down."""
+    import redis
+
+    tree = copy_of("zlib", tmp_path)
+    cmds = zlib_commands(tree, "-O2")[:6]
+    plain = _plain(cmds)
+    with redis_server(tmp_path) as r:
+        assert _build(cmds[:4], _machine(tmp_path, "ci", r.uri)) == {k: plain[k] for k in list(plain)[:4]}
+        redis.Redis(port=r.port).execute_command("ACL", "SETUSER", "dev", "on", ">dev-secret", "~*", "+@all", "-@write")
+        dev = _machine(tmp_path, "dev", r.uri, {"GGCC_REDIS_USERNAME": "dev", "GGCC_REDIS_PASSWORD": "dev-secret"})
+        # A miss first: its write is refused before the hits are asked for.
+        order = [cmds[4], *cmds[:4], cmds[5]]
+        assert _build(order, dev) == plain
+        s = _stats(dev)
+        assert (s["remote_hits"], s["executed"], s["storage_fallbacks"], s["errors"]) == (4, 2, 0, 1), s
+        assert "writes refused" in json.dumps(s["error_kinds"]) and "dev-secret" not in json.dumps(s)
+        # Nothing of the reader's went to the store: a writer runs those two again.
+        s = _stats_after(_build(cmds, _machine(tmp_path, "ci2", r.uri)), _machine(tmp_path, "ci2", r.uri))
+        assert (s["remote_hits"], s["executed"]) == (4, 2), s
+
+
+def _stats_after(_: object, env: dict[str, str]) -> dict:  # type: ignore[type-arg]
+    return _stats(env)
+
+
+def test_an_reapi_cache_that_takes_no_updates_is_read_not_written(tmp_path: Path) -> None:
+    """A server that says (GetCapabilities) this client may not update its
+    ActionCache: nothing is uploaded, the build runs here, said once, the
+    store not taken for down."""
+    from reapi_stack import buildgrid_cache
+
+    from ggcc.formats import ids
+    from ggcc.storage.uri import open_backend
+
+    tree = copy_of("zlib", tmp_path)
+    cmds = zlib_commands(tree, "-O2")[:3]
+    with buildgrid_cache(tmp_path / "bg", read_only=True) as bg:
+        env = _machine(tmp_path, "dev", bg.uri)
+        outs = _build(cmds, env)
+        assert outs == _plain(cmds)
+        s = _stats(env)
+        assert (s["executed"], s["storage_fallbacks"], s["errors"]) == (3, 0, 1), s
+        assert "no ActionCache updates" in json.dumps(s["error_kinds"]), s
+        keys = [f"blobs/{ids.value_id_of_bytes(data)[1:]}" for data in outs.values()]
+        assert open_backend(bg.uri).missing(keys) == keys  # no output was uploaded for nothing

@@ -4,7 +4,8 @@ Keys look like ``blobs/<id without type letter>``, ``results/<...>``,
 ``manifests/<...>``. Blobs are streamed from and to files (a compiler's cc1
 is ~30 MB; nothing is held in memory twice); results and manifests are
 small. Backends raise StorageError for anything that went wrong with the
-service; the tier retries and then carries on without it.
+service; the tier retries and then carries on without it. A write refused
+for want of permission is ReadOnly: the tier stops writing, not reading.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ from typing import Protocol
 
 class StorageError(Exception):
     """The shared store could not be reached or refused the request."""
+
+
+class ReadOnly(StorageError):
+    """The shared store takes no writes from these credentials (a read-only
+    token or user, as teams give developers while CI writes): reads go on."""
 
 
 class Backend(Protocol):

@@ -29,7 +29,7 @@ from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execu
 from ggcc.base.reapi_uri import TlsFiles, parse_target
 from ggcc.formats import ids
 from ggcc.formats.result import Result
-from ggcc.storage.backend import StorageError
+from ggcc.storage.backend import ReadOnly, StorageError
 from ggcc.storage.reapi_cas import CasConnection, ReapiError, digest, id_of
 
 T = TypeVar("T")
@@ -67,18 +67,24 @@ class ReapiBackend:
     def describe(self) -> str:
         return self._where
 
-    def _do(self, fn: Callable[[], T], absent: tuple[str, ...] = ()) -> T | None:
+    def _do(self, fn: Callable[[], T], absent: tuple[str, ...] = (), writing: bool = False) -> T | None:
         """``fn``'s answer, None if it failed with one of the ``absent``
-        codes (the server has no such thing); StorageError otherwise."""
+        codes (the server has no such thing); ReadOnly if a write is not
+        allowed; StorageError otherwise."""
         try:
             with self._lock:  # GetCapabilities once (the batch limit), again after a failure
                 if not self._opened:
                     self.conn.open()
                     self._opened = True
+            if writing and not self.conn.ac_updates:
+                raise ReadOnly(f"{self._where}: writes refused (the server allows these credentials no "
+                               "ActionCache updates)")
             return fn()
         except ReapiError as e:
             if e.code in absent:
                 return None
+            if writing and e.code in ("PERMISSION_DENIED", "UNIMPLEMENTED", "UNAUTHENTICATED"):
+                raise ReadOnly(f"{self._where}: writes refused ({e.code})") from None
             if e.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN"):
                 self._opened = False
             raise StorageError(str(e)) from None
@@ -105,7 +111,7 @@ class ReapiBackend:
             with open(paths[b], "rb") as f:
                 return f.read()
 
-        self._do(lambda: self.conn.upload(list(paths), read, paths.__getitem__))
+        self._do(lambda: self.conn.upload(list(paths), read, paths.__getitem__), writing=True)
 
     def get_file(self, key: str, dest: str) -> bool:
         b = self._key_id(key)
@@ -119,7 +125,7 @@ class ReapiBackend:
     def delete(self, key: str) -> None:
         if _blob_id(key) is None:
             # An entry without the record: the next reader sees a miss.
-            self._do(lambda: self.conn.update_result(record_action(key), re_pb2.ActionResult(exit_code=0)))
+            self._do(lambda: self.conn.update_result(record_action(key), re_pb2.ActionResult(exit_code=0)), writing=True)
 
     # -- records -----------------------------------------------------------------
     def put_small(self, key: str, data: bytes) -> None:
@@ -132,7 +138,7 @@ class ReapiBackend:
             self.conn.upload([rid], lambda _: data, lambda _: "")  # a record is far below any batch limit
             self.conn.update_result(record_action(key), entry)
 
-        self._do(run)
+        self._do(run, writing=True)
 
     def get_small(self, key: str) -> bytes | None:
         entry = self._do(lambda: self.conn.cached_result(record_action(key), inline_files=[RECORD]))

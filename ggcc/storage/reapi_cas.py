@@ -102,6 +102,7 @@ class CasConnection:
         self.bytestream = bytestream_pb2_grpc.ByteStreamStub(self.channel)
         self.capabilities = re_grpc.CapabilitiesStub(self.channel)
         self.max_batch = DEFAULT_BATCH
+        self.ac_updates = True  # whether the server lets this client write ActionCache entries
 
     def metadata(self, action_id: str = "") -> tuple[tuple[str, bytes | str], ...]:
         meta = re_pb2.RequestMetadata(tool_details=re_pb2.ToolDetails(tool_name="ggcc", tool_version=__version__),
@@ -122,6 +123,9 @@ class CasConnection:
         assert isinstance(caps, re_pb2.ServerCapabilities)
         limit = caps.cache_capabilities.max_batch_total_size_bytes
         self.max_batch = min(limit, DEFAULT_BATCH) if limit > 0 else DEFAULT_BATCH
+        updates = caps.cache_capabilities.action_cache_update_capabilities
+        self.ac_updates = updates.update_enabled if caps.cache_capabilities.HasField(
+            "action_cache_update_capabilities") else True
         fns = caps.cache_capabilities.digest_function
         if fns and re_pb2.DigestFunction.SHA256 not in fns:
             raise ReapiError(f"REAPI server {self.where} does not take SHA-256 digests")

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
-from ggcc.storage.backend import StorageError
+from ggcc.storage.backend import ReadOnly, StorageError
 
 T = TypeVar("T")
 
@@ -31,6 +31,7 @@ class RedisBackend:
         self._where = f"{'rediss' if tls else 'redis'}://{host}:{port}/{db}"
         self._params = {"host": host, "port": port, "db": db, "username": username, "password": password, "ssl": tls}
         self._errors = (redis.exceptions.RedisError, OSError)
+        self._refused = (redis.exceptions.NoPermissionError, redis.exceptions.ReadOnlyError)
         self.r = redis.Redis(
             host=host, port=port, db=db, username=username, password=password, ssl=tls,
             socket_timeout=5, socket_connect_timeout=2,
@@ -52,6 +53,8 @@ class RedisBackend:
     def _do(self, fn: Callable[..., T], *args: object) -> T:
         try:
             return fn(*args)
+        except self._refused as e:  # an ACL user without write commands, or a read-only replica
+            raise ReadOnly(f"{self._where}: writes refused ({e.__class__.__name__})") from None
         except self._errors as e:
             raise StorageError(f"{self._where}: {e.__class__.__name__}: {e}") from None
 

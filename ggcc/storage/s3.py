@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from ggcc.storage.backend import StorageError
+from ggcc.storage.backend import ReadOnly, StorageError
 
 _PARALLEL = 32
 _LIST_AT = 64  # from this many keys, try one LIST before many HEADs
@@ -50,7 +50,11 @@ class S3Backend:
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
-    def _fail(self, e: BaseException) -> StorageError:
+    def _fail(self, e: BaseException, writing: bool = False) -> StorageError:
+        if writing and isinstance(e, self._client_error):
+            code = str(e.response.get("Error", {}).get("Code", ""))  # type: ignore[attr-defined]
+            if code in ("AccessDenied", "403", "AllAccessDisabled"):
+                return ReadOnly(f"{self.describe()}: writes refused ({code})")
         return StorageError(f"{self.describe()}: {e.__class__.__name__}: {e}")
 
     def _absent(self, e: BaseException) -> bool:
@@ -111,7 +115,7 @@ class S3Backend:
             else:
                 self.s3.upload_file(path, self.bucket, self.prefix + key, Config=self.transfer)
         except self._errors as e:
-            raise self._fail(e) from None
+            raise self._fail(e, writing=True) from None
 
     def put_files(self, items: list[tuple[str, str]]) -> None:
         if not items:
@@ -132,7 +136,7 @@ class S3Backend:
         try:
             self.s3.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
         except self._errors as e:
-            raise self._fail(e) from None
+            raise self._fail(e, writing=True) from None
 
     def get_small(self, key: str) -> bytes | None:
         try:

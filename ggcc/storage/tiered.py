@@ -10,6 +10,9 @@ use; a mismatch is counted and the object is never used.
 The shared store may fail: each call gets a few tries with jittered backoff,
 then the tier is off for the rest of this process and the build carries on
 with the local store, counted in ``ggcc stats``. It never fails a build.
+A store that refuses writes from these credentials (a read-only token, as
+teams give developers while CI writes) is read and no longer written,
+said once.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from ggcc.base import stats
 from ggcc.base.stats import Event
 from ggcc.formats import ids
 from ggcc.formats.result import Result
-from ggcc.storage.backend import Backend, StorageError
+from ggcc.storage.backend import Backend, ReadOnly, StorageError
 from ggcc.storage.local_store import CorruptBlob, LocalStore
 
 T = TypeVar("T")
@@ -49,6 +52,7 @@ class TieredStore:
         self._lock = threading.Lock()
         self._uploading: dict[str, threading.Event] = {}  # blob key -> set when its upload ends
         self._from_shared: set[str] = set()  # thunks whose result was fetched, until a step asks (took_from_shared)
+        self.read_only = False  # the store refused a write for want of permission: reads only
 
     @property
     def root(self) -> str:
@@ -71,6 +75,9 @@ class TieredStore:
         for attempt in range(_TRIES):
             try:
                 return fn(*args)
+            except ReadOnly as e:  # not an outage: no retries, and reads go on
+                self._refused(e)
+                raise
             except StorageError as e:
                 last = e
                 if attempt + 1 < _TRIES:
@@ -82,6 +89,14 @@ class TieredStore:
                 stats.record(self.root, (Event.ERROR, f"storage: {last}"), Event.STORAGE_FALLBACK)
         assert last is not None
         raise last
+
+    def _refused(self, e: ReadOnly) -> None:
+        with self._lock:
+            if self.read_only:
+                return
+            self.read_only = True
+        stats.record(self.root, (Event.ERROR, f"storage: {e}: its results are used here, this machine's are "
+                                              "not shared (credentials that may write share them)"))
 
     # -- blobs ----------------------------------------------------------------
     def fetch_blob(self, id_: str) -> bool:
@@ -115,6 +130,8 @@ class TieredStore:
 
         Concurrent pushes of the same blob (fifty compiles needing one
         compiler) upload it once: the others wait for that upload."""
+        if self.read_only:
+            raise ReadOnly(f"{self.backend.describe()}: writes refused earlier")
         keys = {f"blobs/{ids.store_key(i)}": i for i in blob_ids}
         missing = self._call(self.backend.missing, list(keys))
         if not missing:
@@ -208,7 +225,7 @@ class TieredStore:
 
     def put_result(self, result: Result) -> None:
         self.local.put_result(result)
-        if self._down:
+        if self._down or self.read_only:
             return
         try:
             # Blobs first, the result last: a reader that finds the result
@@ -228,7 +245,7 @@ class TieredStore:
             return None
 
     def put_small(self, key: str, data: bytes) -> None:
-        if self._down:
+        if self._down or self.read_only:
             return
         try:
             self._call(self.backend.put_small, key, data)
