@@ -130,3 +130,75 @@ def test_the_engine_reaches_a_hosted_farm_from_the_same_settings(hosted: tuple[S
     with pytest.raises(GgccError) as e:
         make_engine(EngineSettings.from_env(dict(env, GGCC_REAPI_TLS_CA="")), store, 1)
     assert "UNAVAILABLE" in e.value.message and token not in e.value.message
+
+
+_HELPER = """\
+import json, sys
+from pathlib import Path
+here = Path(__file__).parent
+request = json.load(sys.stdin)
+calls = here / "calls"
+calls.write_text(calls.read_text() + request["uri"] + "\\n" if calls.exists() else request["uri"] + "\\n")
+n = len(calls.read_text().splitlines())
+tokens = (here / "tokens").read_text().split()
+answer = {"headers": {"Authorization": ["Bearer " + tokens[min(n, len(tokens)) - 1]]}}
+expires = (here / "expires").read_text().strip() if (here / "expires").exists() else ""
+if expires:
+    answer["expires"] = expires
+print(json.dumps(answer))
+sys.exit(int((here / "exit").read_text()) if (here / "exit").exists() else 0)
+"""
+
+
+def _helper(tmp_path: Path, tokens: list[str]) -> tuple[str, Path]:
+    d = tmp_path / "helper"
+    d.mkdir()
+    (d / "helper.py").write_text(_HELPER)
+    (d / "tokens").write_text("\n".join(tokens))
+    return f"{sys.executable} {d / 'helper.py'}", d
+
+
+def test_a_credential_helper_gives_the_token_and_a_fresh_one_when_refused(hosted: tuple[Stack, Certs],
+                                                                          tmp_path: Path) -> None:
+    import jwt
+
+    from ggcc.storage.backend import StorageError
+    from ggcc.storage.uri import open_backend
+
+    bg, certs = hosted
+    expired = str(jwt.encode({"sub": "ggcc-test", "exp": int(time.time()) - 60}, SIGNING_KEY, algorithm="HS256"))
+    good = _token()
+    command, d = _helper(tmp_path, [expired, good])
+    env = _settings(certs, "")
+    del env["GGCC_REAPI_HEADERS"]
+    env["GGCC_REAPI_CREDENTIAL_HELPER"] = command
+    b = open_backend(bg.uri, env)
+    b.put_small("manifests/helped", b"with a helper's token")  # the expired token refused, the helper asked again
+    for _ in range(5):
+        assert b.get_small("manifests/helped") == b"with a helper's token"
+    calls = (d / "calls").read_text().splitlines()
+    assert calls == [f"https://127.0.0.1:{bg.port}"] * 2  # kept after that: no call per request
+
+    # A helper that fails: said without what it printed (the token).
+    (d / "exit").write_text("3")
+    (d / "calls").unlink()
+    with pytest.raises(StorageError) as e:
+        open_backend(bg.uri, env).get_small("manifests/helped")
+    assert "GGCC_REAPI_CREDENTIAL_HELPER" in str(e.value) and "exited with 3" in str(e.value)
+    assert good not in str(e.value) and expired not in str(e.value)
+
+
+def test_a_helper_answer_is_parsed_and_kept_until_it_expires() -> None:
+    from ggcc.base.errors import GgccError
+    from ggcc.storage.reapi_credentials import CACHE_S, parse_answer
+
+    now = 1_800_000_000.0
+    headers, until = parse_answer(b'{"headers": {"X-Key": ["a", "b"], "Authorization": ["Bearer t"]}}', now, 100.0)
+    assert headers == (("authorization", "Bearer t"), ("x-key", "a"), ("x-key", "b")) and until == 100.0 + CACHE_S
+    _, until = parse_answer(b'{"headers": {}, "expires": "2027-01-15T08:00:30Z"}', now, 100.0)
+    assert until == 100.0 + (1_800_000_030.0 - now - 30)  # asked again 30 s early
+    for bad in (b"not json", b'{"headers": {"a": "not a list"}}', b'{"headers": [], "expires": 1}',
+                b'{"headers": {}, "expires": "tomorrow"}'):
+        with pytest.raises(GgccError) as e:
+            parse_answer(bad, now, 100.0)
+        assert "GGCC_REAPI_CREDENTIAL_HELPER" in e.value.message and "tomorrow" not in e.value.message

@@ -91,6 +91,17 @@ def _headers(v: str) -> str:
     return "write name=value pairs separated by ';', e.g. authorization=Bearer TOKEN" if bad else ""
 
 
+def _command(v: str) -> str:
+    import shlex
+    import shutil
+
+    try:
+        argv = shlex.split(v)
+    except ValueError:
+        return "not a command line (an unclosed quote?)"
+    return "" if argv and shutil.which(argv[0]) else "no such program: give a command on PATH or its path"
+
+
 def _pem_file(v: str) -> str:
     try:
         with open(v, "rb") as f:
@@ -128,6 +139,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GGCC_REAPI_INSTANCE", "", "the REAPI instance name the farm (GGCC_REAPI) and the grpc:// GGCC_STORAGE serve", _anything),
     Setting("GGCC_REAPI_HEADERS", "", "headers for every REAPI call (engine and grpc:// storage), name=value;name=value (e.g. "
             "authorization=Bearer TOKEN, or x-buildbuddy-api-key=KEY)", _headers, secret=True),
+    Setting("GGCC_REAPI_CREDENTIAL_HELPER", "", "a command that prints headers for REAPI calls, as Bazel's "
+            "--credential_helper (e.g. engflow_auth); its answer is kept until it expires", _command),
     Setting("GGCC_REAPI_PLATFORM", "", "platform properties of every Action, name=value;name=value (e.g. "
             "OSFamily=linux;ISA=x86-64), for farms that route by them", _headers),
     Setting("GGCC_REAPI_TLS_CA", "", "grpcs://: a PEM file of the certificate authorities to trust (default: "

@@ -58,6 +58,7 @@ class EngineSettings:
     reapi_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # credentials: never printed
     reapi_tls: TlsFiles = TlsFiles()
     reapi_platform: tuple[tuple[str, str], ...] = ()
+    reapi_credential_helper: str = ""
 
     @staticmethod
     def from_env(env: Mapping[str, str], name: str = "") -> EngineSettings:
@@ -90,6 +91,7 @@ class EngineSettings:
             reapi_headers=parse_headers(env.get("GGCC_REAPI_HEADERS") or "")[0],
             reapi_tls=tls_files(env),
             reapi_platform=parse_headers(env.get("GGCC_REAPI_PLATFORM") or "", lower=False)[0],
+            reapi_credential_helper=env.get("GGCC_REAPI_CREDENTIAL_HELPER") or "",
         )
 
 

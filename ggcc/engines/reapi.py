@@ -276,7 +276,8 @@ def open_reapi_engine(store: Store, local: LocalEngine, settings: EngineSettings
 
     if not settings.reapi_uri:
         raise GgccError("GGCC_ENGINE=reapi needs GGCC_REAPI=grpc://host:port (the farm's address)")
-    conn = Connection(settings.reapi_uri, settings.reapi_instance, settings.reapi_headers, tls=settings.reapi_tls)
+    conn = Connection(settings.reapi_uri, settings.reapi_instance, settings.reapi_headers, tls=settings.reapi_tls,
+                      credential_helper=settings.reapi_credential_helper)
     try:
         conn.open()
     except ReapiError as e:

@@ -24,8 +24,8 @@ class Connection(CasConnection):
     """A CAS and ActionCache connection that also runs Actions."""
 
     def __init__(self, uri: str, instance: str = "", headers: Sequence[tuple[str, str]] = (),
-                 timeout_s: float = 60.0, tls: TlsFiles = TlsFiles()) -> None:
-        super().__init__(uri, instance, headers, timeout_s, tls)
+                 timeout_s: float = 60.0, tls: TlsFiles = TlsFiles(), credential_helper: str = "") -> None:
+        super().__init__(uri, instance, headers, timeout_s, tls, credential_helper)
         self.execution = re_grpc.ExecutionStub(self.channel)
 
     def execute(self, action_id: str, deadline_s: float) -> re_pb2.ExecuteResponse:
@@ -35,6 +35,7 @@ class Connection(CasConnection):
         end = time.monotonic() + deadline_s
         name = ""
         drops = 0
+        renewed = False
         while True:
             left = end - time.monotonic()
             try:
@@ -50,6 +51,9 @@ class Connection(CasConnection):
                     if op.done:
                         return _response(op, self.where)
             except grpc.RpcError as e:
+                if not renewed and self.refused_credentials(code_of(e)):
+                    renewed = True  # an expired token: once more with the helper's fresh one
+                    continue
                 # The stream dropped (a proxy's idle limit, a server restart):
                 # wait on the operation, a few times; a server gone stays gone.
                 drops += 1

@@ -28,7 +28,7 @@ from ggcc.storage.store import Store
 
 # The settings besides the URI that make one shared store differ from another.
 STORE_SETTINGS = ("GGCC_REDIS_USERNAME", "GGCC_REDIS_PASSWORD", "GGCC_REAPI_INSTANCE", "GGCC_REAPI_HEADERS",
-                  "GGCC_REAPI_TLS_CA", "GGCC_REAPI_TLS_CERT", "GGCC_REAPI_TLS_KEY")
+                  "GGCC_REAPI_TLS_CA", "GGCC_REAPI_TLS_CERT", "GGCC_REAPI_TLS_KEY", "GGCC_REAPI_CREDENTIAL_HELPER")
 
 
 def storage_uri(env: Mapping[str, str] | None = None) -> str:

@@ -56,11 +56,12 @@ class ReapiBackend:
     name = "reapi"
 
     def __init__(self, uri: str, instance: str = "", headers: Sequence[tuple[str, str]] = (),
-                 tls: TlsFiles = TlsFiles()) -> None:
+                 tls: TlsFiles = TlsFiles(), credential_helper: str = "") -> None:
         target = parse_target(uri, "GGCC_STORAGE")
         self._where = f"{'grpcs' if target.tls else 'grpc'}://{target.address}" + (
             f" (instance {instance!r})" if instance else "")
-        self.conn = CasConnection(uri, instance, headers, timeout_s=_TIMEOUT_S, tls=tls)
+        self.conn = CasConnection(uri, instance, headers, timeout_s=_TIMEOUT_S, tls=tls,
+                                  credential_helper=credential_helper)
         self._opened = False
         self._lock = threading.Lock()
 

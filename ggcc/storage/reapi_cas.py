@@ -30,6 +30,7 @@ from ggcc import __version__
 from ggcc.base.errors import GgccError
 from ggcc.base.reapi_uri import TlsFiles, parse_target
 from ggcc.formats import ids
+from ggcc.storage.reapi_credentials import CredentialHelper
 
 CHUNK = 1 << 20  # ByteStream's chunk: what servers commonly accept
 DEFAULT_BATCH = 4 << 20  # when the server does not say
@@ -86,8 +87,10 @@ def _credentials(tls: TlsFiles) -> grpc.ChannelCredentials:
 
 class CasConnection:
     def __init__(self, uri: str, instance: str = "", headers: Sequence[tuple[str, str]] = (),
-                 timeout_s: float = 60.0, tls: TlsFiles = TlsFiles()) -> None:
+                 timeout_s: float = 60.0, tls: TlsFiles = TlsFiles(), credential_helper: str = "") -> None:
         target = parse_target(uri)
+        self._helper = CredentialHelper(credential_helper, f"{'https' if target.tls else 'http'}://{target.address}") \
+            if credential_helper else None
         options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
         if target.tls:
             self.channel = grpc.secure_channel(target.address, _credentials(tls), options)
@@ -107,14 +110,30 @@ class CasConnection:
     def metadata(self, action_id: str = "") -> tuple[tuple[str, bytes | str], ...]:
         meta = re_pb2.RequestMetadata(tool_details=re_pb2.ToolDetails(tool_name="ggcc", tool_version=__version__),
                                       action_id=action_id[1:65] if action_id else "")
-        return (*self._headers, ("build.bazel.remote.execution.v2.requestmetadata-bin", serialize(meta)))
+        try:
+            helped = self._helper.headers() if self._helper is not None else ()
+        except GgccError as e:  # as the server would say it: the engine and the store treat it so
+            raise ReapiError(e.message, "UNAUTHENTICATED") from None
+        return (*self._headers, *helped, ("build.bazel.remote.execution.v2.requestmetadata-bin", serialize(meta)))
+
+    def refused_credentials(self, code: str) -> bool:
+        """Whether an answer with ``code`` may be mended by asking the
+        credential helper again (an expired token); forgets its headers if so."""
+        if code != "UNAUTHENTICATED" or self._helper is None:
+            return False
+        self._helper.forget()
+        return True
 
     def _call(self, what: str, fn: Callable[[], object]) -> object:
-        try:
-            return fn()
-        except grpc.RpcError as e:
-            detail = e.details() if isinstance(e, grpc.Call) else str(e)
-            raise ReapiError(f"REAPI server {self.where}: {what}: {code_of(e)} {detail}", code_of(e)) from None
+        for attempt in (1, 2):
+            try:
+                return fn()
+            except grpc.RpcError as e:
+                if attempt == 1 and self.refused_credentials(code_of(e)):
+                    continue  # once, with the helper's fresh headers
+                detail = e.details() if isinstance(e, grpc.Call) else str(e)
+                raise ReapiError(f"REAPI server {self.where}: {what}: {code_of(e)} {detail}", code_of(e)) from None
+        raise AssertionError("unreachable")
 
     def open(self) -> None:
         """Ask what the server allows (GetCapabilities); ReapiError if it cannot."""
@@ -242,11 +261,12 @@ class CasConnection:
         req = re_pb2.GetActionResultRequest(instance_name=self.instance, action_digest=digest(action_id),
                                             inline_stdout=True, inline_stderr=True, inline_output_files=inline_files)
         try:
-            resp = self.ac.GetActionResult(req, timeout=self.timeout_s, metadata=self.metadata(action_id))
-        except grpc.RpcError as e:
-            if code_of(e) == "NOT_FOUND":
+            resp = self._call("GetActionResult", lambda: self.ac.GetActionResult(
+                req, timeout=self.timeout_s, metadata=self.metadata(action_id)))
+        except ReapiError as e:
+            if e.code == "NOT_FOUND":
                 return None
-            raise ReapiError(f"REAPI server {self.where}: GetActionResult: {code_of(e)}", code_of(e)) from None
+            raise
         assert isinstance(resp, re_pb2.ActionResult)
         return resp
 

@@ -43,5 +43,6 @@ def open_backend(uri: str, env: Mapping[str, str] | None = None) -> Backend:
             raise GgccError(f"GGCC_STORAGE={spec.scheme}:// needs the REAPI extra ({err.name or 'grpc'} is missing): "
                             "pip install 'ggcc[reapi]'") from None
         headers, _ = parse_headers(e.get("GGCC_REAPI_HEADERS", ""))
-        return ReapiBackend(uri, e.get("GGCC_REAPI_INSTANCE", ""), headers, tls_files(e))
+        return ReapiBackend(uri, e.get("GGCC_REAPI_INSTANCE", ""), headers, tls_files(e),
+                            e.get("GGCC_REAPI_CREDENTIAL_HELPER", ""))
     raise GgccError("GGCC_STORAGE: not a shared store (file:// is the local store)")
