@@ -199,3 +199,52 @@ def test_a_dynamic_graph_over_reapi(farm: Stack, tmp_path: Path) -> None:
     assert store.read_bytes(report.values[maker.id].ref) == b"43\n"
     s = ggcc_stats(tmp_path / "store")
     assert s["executed_by_engine"]["reapi"] == 3 and s["engine_fallbacks"] == {}, s
+
+
+def _steps_that_asked_the_cache(store: Path) -> tuple[int, int]:
+    """(results whose step asked the ActionCache before Execute, results)."""
+    import json as _json
+
+    timings = [_json.loads(p.read_bytes()).get("timings_ms", {}) for p in (store / "results").glob("*/*")]
+    return sum("ac" in t for t in timings), len(timings)
+
+
+def test_after_a_streak_of_misses_execute_looks_up_the_cache(farm: Stack, tmp_path: Path) -> None:
+    """A cold build stops asking the ActionCache before each step once it
+    has missed AC_MISS_STREAK times in a row (Execute looks it up instead);
+    a step Execute answers from the cache brings the lookup back."""
+    from debian_sources import copy_of
+
+    from ggcc.engines.reapi import AC_MISS_STREAK
+
+    tree = copy_of("zlib", tmp_path)
+    subprocess.run(["./configure"], cwd=tree, check=True, capture_output=True)
+    # Actions no other test of the module builds (SFLAGS: the shared library's objects)
+    mine = [f"{v}=-O1 -fPIC -DGGCC_STREAK_TEST" for v in ("CFLAGS", "SFLAGS")]
+    a = tmp_path / "a"
+    try:
+        _make(tree, _env(a, farm.uri), *mine)
+    finally:
+        stop_daemons(tmp_path)
+    s = ggcc_stats(a)
+    steps = s["executed"]
+    asked, results = _steps_that_asked_the_cache(a)
+    assert s["executed_by_engine"]["reapi"] == steps > AC_MISS_STREAK + 10 and s["engine_fallbacks"] == {}, s
+    assert AC_MISS_STREAK <= asked <= AC_MISS_STREAK + 4 and results == steps  # 4: jobs deciding at once
+
+    # Another machine: new steps first (the streak runs out), then the first
+    # machine's: Execute answers the first of them from the cache, and the
+    # lookup before uploads comes back for the rest.
+    b = tmp_path / "b"
+    try:
+        subprocess.run(["make", "clean"], cwd=tree, check=True, capture_output=True)
+        _make(tree, _env(b, farm.uri), *(f"{v}=-O1 -fPIC -DGGCC_STREAK_TEST_OTHER" for v in ("CFLAGS", "SFLAGS")))
+        subprocess.run(["make", "clean"], cwd=tree, check=True, capture_output=True)
+        _make(tree, _env(b, farm.uri), *mine)
+    finally:
+        stop_daemons(tmp_path)
+    s = ggcc_stats(b)
+    assert s["reapi_cache_hits"] == steps and s["engine_fallbacks"] == {}, s
+    asked_b, results_b = _steps_that_asked_the_cache(b)
+    only_a = results_b - steps  # the final build's steps that the other one did not share (links without CFLAGS...)
+    assert only_a > 20 and asked_b >= AC_MISS_STREAK + only_a - 4, (asked_b, results_b, steps)

@@ -28,10 +28,12 @@ class Connection(CasConnection):
         super().__init__(uri, instance, headers, timeout_s, tls, credential_helper)
         self.execution = re_grpc.ExecutionStub(self.channel)
 
-    def execute(self, action_id: str, deadline_s: float) -> re_pb2.ExecuteResponse:
-        """Run the Action within ``deadline_s`` in all; a dropped stream is
+    def execute(self, action_id: str, deadline_s: float, cache_lookup: bool = False) -> re_pb2.ExecuteResponse:
+        """Run the Action within ``deadline_s`` in all (``cache_lookup``: the
+        server answers from its ActionCache if it can); a dropped stream is
         picked up with WaitExecution."""
-        req = re_pb2.ExecuteRequest(instance_name=self.instance, action_digest=digest(action_id), skip_cache_lookup=True)
+        req = re_pb2.ExecuteRequest(instance_name=self.instance, action_digest=digest(action_id),
+                                    skip_cache_lookup=not cache_lookup)
         end = time.monotonic() + deadline_s
         name = ""
         drops = 0
