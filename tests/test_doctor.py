@@ -39,6 +39,18 @@ def test_a_healthy_set_up_passes_with_a_real_compile_per_compiler(tmp_path: Path
     assert checks["GGCC_DIR"]["mark"] == "ok"
 
 
+def test_read_only_credentials_are_said_not_failed(tmp_path: Path) -> None:
+    import redis
+
+    with redis_server(tmp_path) as r:
+        redis.Redis(port=r.port).execute_command("ACL", "SETUSER", "dev", "on", ">dev-secret", "~*", "+@all", "-@write")
+        rc, checks = _doctor(_env(tmp_path, GGCC_STORAGE=r.uri, GGCC_REDIS_USERNAME="dev",
+                                  GGCC_REDIS_PASSWORD="dev-secret"))
+    c = checks["shared store"]
+    assert c["mark"] == "--" and "read-only for these credentials" in c["detail"] and "dev-secret" not in c["detail"]
+    assert rc == 0, checks
+
+
 def test_each_broken_part_fails_naming_it(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     (tmp_path / "config.toml").write_text('engine = "bogus"\n')

@@ -214,11 +214,18 @@ def _shared_store(env: Mapping[str, str]) -> Check:
     uri = storage_uri(dict(env))
     if not uri:
         return Check(INFO, "shared store", "none (GGCC_STORAGE is not set): this machine's cache is its own")
+    from ggcc.storage.backend import ReadOnly
+
     backend = open_backend(uri, env)
     key = f"doctor/{secrets.token_hex(8)}"
     data = secrets.token_bytes(64)
     try:
-        backend.put_small(key, data)
+        try:
+            backend.put_small(key, data)
+        except ReadOnly:
+            backend.get_small(key)  # reads must work
+            return Check(INFO, "shared store", f"{backend.describe()}: read-only for these credentials: this "
+                         "machine gets hits from it and shares nothing (as CI writes and developers read)")
         back = backend.get_small(key)
         backend.delete(key)
     except Exception as e:
