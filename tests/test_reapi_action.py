@@ -166,7 +166,7 @@ def test_the_address_names_the_server_only_and_secrets_stay_out_of_messages() ->
     assert any("GGCC_REAPI=grpc://host:port" in p for p in problems({"GGCC_ENGINE": "reapi"}))
     s = EngineSettings.from_env({"GGCC_ENGINE": "reapi", "GGCC_REAPI": "grpc://h:1",
                                  "GGCC_REAPI_HEADERS": "Authorization=Bearer a=b; x-key=s3cret"})
-    assert s.reapi_headers == (("authorization", "Bearer a=b"), ("x-key", "s3cret"))
+    assert s.reapi_access.headers == (("authorization", "Bearer a=b"), ("x-key", "s3cret"))
     assert "s3cret" not in repr(s)
     assert problems({"GGCC_REAPI_HEADERS": "no pair here"})
 

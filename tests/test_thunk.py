@@ -132,3 +132,16 @@ def test_tampered_thunk_with_unknown_field_is_refused() -> None:
     obj["extra"] = 1
     with pytest.raises(ThunkFormatError, match="wrong fields"):
         parse_thunk(MAGIC + json.dumps(obj, sort_keys=True, separators=(",", ":")).encode() + b"\n")
+
+
+def test_an_output_is_a_thunk_only_if_it_parses_as_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ggcc.formats.thunk import kind_of_output
+
+    t = Thunk.make(Input("bin/true", ids.value_id_of_bytes(b"x"), True), ["bin/true"], {}, [], [Output("o", "o")])
+    (tmp_path / "thunk").write_bytes(t.serialize())
+    (tmp_path / "value").write_bytes(b"int main;\n")
+    (tmp_path / "fake").write_bytes(MAGIC + b"{not json")
+    assert kind_of_output(str(tmp_path / "thunk")) == ids.THUNK
+    assert kind_of_output(str(tmp_path / "value")) == ids.VALUE
+    with pytest.raises(ThunkFormatError):
+        kind_of_output(str(tmp_path / "fake"))

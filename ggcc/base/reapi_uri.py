@@ -1,10 +1,12 @@
-"""GGCC_REAPI's value (where the farm is, and nothing else), GGCC_REAPI_HEADERS'
-and the TLS files (pure; no grpc import, so the settings check stays cheap)."""
+"""GGCC_REAPI's value (where the farm is, and nothing else), and how to reach
+it besides (Access: instance, headers, TLS files, credential helper), which
+the REAPI engine and the grpc:// store both read from the same settings.
+Pure; no grpc import, so the settings check stays cheap."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ggcc.base.errors import GgccError
 
@@ -57,7 +59,26 @@ class TlsFiles:
 
 
 TLS_SETTINGS = ("GGCC_REAPI_TLS_CA", "GGCC_REAPI_TLS_CERT", "GGCC_REAPI_TLS_KEY")
+# Said by the settings' check, and by the connection (grpc aborts the process on a certificate without its key).
+CERT_WITHOUT_KEY = "GGCC_REAPI_TLS_CERT and GGCC_REAPI_TLS_KEY go together (mutual TLS): set both or neither"
+# Every setting Access reads: two values of these are two different ways in.
+ACCESS_SETTINGS = ("GGCC_REAPI_INSTANCE", "GGCC_REAPI_HEADERS", *TLS_SETTINGS, "GGCC_REAPI_CREDENTIAL_HELPER")
 
 
-def tls_files(env: Mapping[str, str]) -> TlsFiles:
-    return TlsFiles(*(env.get(name, "") for name in TLS_SETTINGS))
+@dataclass(frozen=True)
+class Access:
+    """How to reach an REAPI server besides its address."""
+
+    instance: str = ""
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # credentials: never printed
+    tls: TlsFiles = TlsFiles()
+    credential_helper: str = ""
+
+    @staticmethod
+    def from_env(env: Mapping[str, str]) -> Access:
+        return Access(
+            instance=env.get("GGCC_REAPI_INSTANCE") or "",
+            headers=parse_headers(env.get("GGCC_REAPI_HEADERS") or "")[0],
+            tls=TlsFiles(*(env.get(name) or "" for name in TLS_SETTINGS)),
+            credential_helper=env.get("GGCC_REAPI_CREDENTIAL_HELPER") or "",
+        )

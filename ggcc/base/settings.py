@@ -248,9 +248,11 @@ def _combinations(env: Mapping[str, str]) -> list[str]:
         return ["GGCC_ENGINE=workers needs the farm's Redis: set GGCC_STORAGE=redis://host:port/db"]
     if engine == "reapi" and not env.get("GGCC_REAPI"):
         return ["GGCC_ENGINE=reapi needs the farm's address: set GGCC_REAPI=grpc://host:port"]
+    from ggcc.base.reapi_uri import CERT_WITHOUT_KEY, TLS_SETTINGS
+
     if bool(env.get("GGCC_REAPI_TLS_CERT")) != bool(env.get("GGCC_REAPI_TLS_KEY")):
-        return ["GGCC_REAPI_TLS_CERT and GGCC_REAPI_TLS_KEY go together (mutual TLS): set both or neither"]
-    tls = [n for n in ("GGCC_REAPI_TLS_CA", "GGCC_REAPI_TLS_CERT", "GGCC_REAPI_TLS_KEY") if env.get(n)]
+        return [CERT_WITHOUT_KEY]
+    tls = [n for n in TLS_SETTINGS if env.get(n)]
     if tls and not (env.get("GGCC_REAPI", "").startswith("grpcs://") or uri.startswith("grpcs://")):
         return [f"{tls[0]} is for TLS: write the address as grpcs://host:port (GGCC_REAPI or GGCC_STORAGE)"]
     return []

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ggcc.base.errors import GgccError
-from ggcc.base.reapi_uri import TlsFiles
+from ggcc.base.reapi_uri import Access
 from ggcc.base.settings import ENGINES
 from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk
@@ -54,17 +54,14 @@ class EngineSettings:
     lambda_retries: int = 2
     lambda_straggler_s: float = 10.0
     reapi_uri: str = ""  # GGCC_REAPI: the farm's grpc://host:port
-    reapi_instance: str = ""
-    reapi_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # credentials: never printed
-    reapi_tls: TlsFiles = TlsFiles()
+    reapi_access: Access = Access()  # instance, headers, TLS, credential helper: as the grpc:// store's
     reapi_platform: tuple[tuple[str, str], ...] = ()
-    reapi_credential_helper: str = ""
 
     @staticmethod
     def from_env(env: Mapping[str, str], name: str = "") -> EngineSettings:
         """From one environment; ``name`` overrides GGCC_ENGINE (`ggcc force --engine`)."""
         from ggcc.base.config import strict_sandbox
-        from ggcc.base.reapi_uri import parse_headers, tls_files
+        from ggcc.base.reapi_uri import parse_headers
         from ggcc.storage import storage_uri
 
         def number(var: str, default: float) -> float:
@@ -87,11 +84,8 @@ class EngineSettings:
             lambda_retries=int(number("GGCC_LAMBDA_RETRIES", 2)),
             lambda_straggler_s=number("GGCC_LAMBDA_STRAGGLER_S", 10.0),
             reapi_uri=env.get("GGCC_REAPI") or "",
-            reapi_instance=env.get("GGCC_REAPI_INSTANCE") or "",
-            reapi_headers=parse_headers(env.get("GGCC_REAPI_HEADERS") or "")[0],
-            reapi_tls=tls_files(env),
+            reapi_access=Access.from_env(env),
             reapi_platform=parse_headers(env.get("GGCC_REAPI_PLATFORM") or "", lower=False)[0],
-            reapi_credential_helper=env.get("GGCC_REAPI_CREDENTIAL_HELPER") or "",
         )
 
 

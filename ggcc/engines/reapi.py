@@ -29,8 +29,7 @@ from ggcc.engines.local import LocalEngine
 from ggcc.engines.uploads import Uploads
 from ggcc.formats import ids
 from ggcc.formats.result import OutputValue, Result
-from ggcc.formats.thunk import MAGIC as THUNK_MAGIC
-from ggcc.formats.thunk import NEW_THUNKS_DIR, ROOT_TOKEN, Thunk, ThunkFormatError, is_thunk_bytes, parse_thunk, read_thunk_file
+from ggcc.formats.thunk import NEW_THUNKS_DIR, ROOT_TOKEN, Thunk, ThunkFormatError, kind_of_output, parse_thunk
 from ggcc.reapi.action import ROOT_FILE, SHELL_FAILED, ActionError, PlannedAction, Shell, capture_shell, plan
 from ggcc.reapi.client import Connection, ReapiError
 from ggcc.storage.reapi_cas import id_of
@@ -213,16 +212,11 @@ class ReapiEngine:
                 local.adopt_file(tmp, vid)
             finally:
                 local.remove_quiet(tmp)
-        path = local.blob_path(vid)
-        with open(path, "rb") as fh:
-            if not is_thunk_bytes(fh.read(len(THUNK_MAGIC))):
-                return vid
         try:
-            read_thunk_file(path)
+            return kind_of_output(local.blob_path(vid)) + vid[1:]
         except ThunkFormatError as e:
             stats.record(self.store.root, (Event.ERROR, f"reapi: output {tag!r} looks like a thunk but is not valid: {e}"))
             return None
-        return ids.THUNK + vid[1:]
 
     def _new_thunks(self, tree_id: str) -> bool:
         """Keep the thunks the command wrote to NEW_THUNKS_DIR (its files,
@@ -290,8 +284,7 @@ def open_reapi_engine(store: Store, local: LocalEngine, settings: EngineSettings
 
     if not settings.reapi_uri:
         raise GgccError("GGCC_ENGINE=reapi needs GGCC_REAPI=grpc://host:port (the farm's address)")
-    conn = Connection(settings.reapi_uri, settings.reapi_instance, settings.reapi_headers, tls=settings.reapi_tls,
-                      credential_helper=settings.reapi_credential_helper)
+    conn = Connection(settings.reapi_uri, settings.reapi_access)
     try:
         conn.open()
     except ReapiError as e:

@@ -30,8 +30,8 @@ from ggcc.base.errors import GgccError
 from ggcc.execution.sandbox import Sandbox, SandboxPool, Wanted
 from ggcc.formats import ids
 from ggcc.formats.result import OutputValue, Result
-from ggcc.formats.thunk import MAGIC as THUNK_MAGIC
-from ggcc.formats.thunk import NEW_THUNKS_DIR, ROOT_TOKEN, Thunk, ThunkFormatError, read_thunk_file, substitute_root
+from ggcc.formats.thunk import (NEW_THUNKS_DIR, ROOT_TOKEN, Thunk, ThunkFormatError, kind_of_output, read_thunk_file,
+                                substitute_root)
 from ggcc.storage.local_store import CorruptBlob, LocalStore, MissingBlob
 from ggcc.storage.store import Store
 
@@ -251,12 +251,11 @@ def _collect(thunk: Thunk, root: str, store: LocalStore) -> tuple[OutputValue, .
             raise GgccError(f"output {o.tag!r} ({o.path}) was not produced by the command") from None
         if not stat.S_ISREG(st.st_mode):
             raise GgccError(f"output {o.tag!r} ({o.path}) is not a regular file")
-        with open(path, "rb") as f:
-            head = f.read(len(THUNK_MAGIC))
-        kind = ids.THUNK if head == THUNK_MAGIC else ids.VALUE
+        try:
+            kind = kind_of_output(path)
+        except ThunkFormatError as e:
+            raise GgccError(f"output {o.tag!r} looks like a thunk but is not valid: {e}") from None
         id_ = ids.hash_file(path, kind)
-        if kind == ids.THUNK:
-            _check_thunk_file(path, o.tag)
         if st.st_nlink > 1:  # shares an inode with an input: copy, never move
             store.put_file(path, id_)
         elif not store.has(id_):
@@ -264,13 +263,6 @@ def _collect(thunk: Thunk, root: str, store: LocalStore) -> tuple[OutputValue, .
         outputs.append(OutputValue(o.tag, id_, bool(st.st_mode & stat.S_IXUSR)))
     _collect_new_thunks(root, store)
     return tuple(outputs)
-
-
-def _check_thunk_file(path: str, what: str) -> None:
-    try:
-        read_thunk_file(path)
-    except ThunkFormatError as e:
-        raise GgccError(f"output {what!r} looks like a thunk but is not valid: {e}") from None
 
 
 def _collect_new_thunks(root: str, store: LocalStore) -> None:

@@ -264,6 +264,17 @@ def is_thunk_bytes(head: bytes) -> bool:
     return head.startswith(MAGIC)
 
 
+def kind_of_output(path: str) -> str:
+    """A command's output file as ids.THUNK if it holds a thunk (the next
+    step of a dynamic graph), else ids.VALUE; ThunkFormatError if it starts
+    as a thunk does and is not one. Every engine classifies outputs so."""
+    with open(path, "rb") as f:
+        if not is_thunk_bytes(f.read(len(MAGIC))):
+            return ids.VALUE
+    read_thunk_file(path)
+    return ids.THUNK
+
+
 def _str(v: object) -> str:
     if not isinstance(v, str):
         raise TypeError(f"expected a string, got {type(v).__name__}")

@@ -5,14 +5,13 @@ storage/reapi_cas.py (which the storage tier uses alone)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 import grpc
 
 from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
 from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2_grpc as re_grpc
 from buildgrid.common.protos.google.longrunning import operations_pb2
-from ggcc.base.reapi_uri import TlsFiles
+from ggcc.base.reapi_uri import Access
 from ggcc.storage.reapi_cas import CasConnection, ReapiError, code_of, digest
 
 __all__ = ["Connection", "ReapiError"]
@@ -23,9 +22,8 @@ _REDIAL_S = (0.2, 0.5, 1.0, 2.0)  # waits before WaitExecution after a dropped s
 class Connection(CasConnection):
     """A CAS and ActionCache connection that also runs Actions."""
 
-    def __init__(self, uri: str, instance: str = "", headers: Sequence[tuple[str, str]] = (),
-                 timeout_s: float = 60.0, tls: TlsFiles = TlsFiles(), credential_helper: str = "") -> None:
-        super().__init__(uri, instance, headers, timeout_s, tls, credential_helper)
+    def __init__(self, uri: str, access: Access = Access(), timeout_s: float = 60.0) -> None:
+        super().__init__(uri, access, timeout_s)
         self.execution = re_grpc.ExecutionStub(self.channel)
 
     def execute(self, action_id: str, deadline_s: float, cache_lookup: bool = False) -> re_pb2.ExecuteResponse:

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+from ggcc.base.reapi_uri import ACCESS_SETTINGS
 from ggcc.storage.local_store import LocalStore
 from ggcc.storage.store import Store
 
 
 # The settings besides the URI that make one shared store differ from another.
-STORE_SETTINGS = ("GGCC_REDIS_USERNAME", "GGCC_REDIS_PASSWORD", "GGCC_REAPI_INSTANCE", "GGCC_REAPI_HEADERS",
-                  "GGCC_REAPI_TLS_CA", "GGCC_REAPI_TLS_CERT", "GGCC_REAPI_TLS_KEY", "GGCC_REAPI_CREDENTIAL_HELPER")
+STORE_SETTINGS = ("GGCC_REDIS_USERNAME", "GGCC_REDIS_PASSWORD", *ACCESS_SETTINGS)
 
 
 def storage_uri(env: Mapping[str, str] | None = None) -> str:

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TypeVar
 
 from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
-from ggcc.base.reapi_uri import TlsFiles, parse_target
+from ggcc.base.reapi_uri import Access, parse_target
 from ggcc.formats import ids
 from ggcc.formats.result import Result
 from ggcc.storage.backend import ReadOnly, StorageError
@@ -55,13 +55,11 @@ def _blob_id(key: str) -> str | None:
 class ReapiBackend:
     name = "reapi"
 
-    def __init__(self, uri: str, instance: str = "", headers: Sequence[tuple[str, str]] = (),
-                 tls: TlsFiles = TlsFiles(), credential_helper: str = "") -> None:
+    def __init__(self, uri: str, access: Access = Access()) -> None:
         target = parse_target(uri, "GGCC_STORAGE")
         self._where = f"{'grpcs' if target.tls else 'grpc'}://{target.address}" + (
-            f" (instance {instance!r})" if instance else "")
-        self.conn = CasConnection(uri, instance, headers, timeout_s=_TIMEOUT_S, tls=tls,
-                                  credential_helper=credential_helper)
+            f" (instance {access.instance!r})" if access.instance else "")
+        self.conn = CasConnection(uri, access, timeout_s=_TIMEOUT_S)
         self._opened = False
         self._lock = threading.Lock()
 

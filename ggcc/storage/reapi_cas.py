@@ -28,7 +28,7 @@ from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execu
 from buildgrid.common.protos.google.bytestream import bytestream_pb2, bytestream_pb2_grpc
 from ggcc import __version__
 from ggcc.base.errors import GgccError
-from ggcc.base.reapi_uri import TlsFiles, parse_target
+from ggcc.base.reapi_uri import CERT_WITHOUT_KEY, Access, TlsFiles, parse_target
 from ggcc.formats import ids
 from ggcc.storage.reapi_credentials import CredentialHelper
 
@@ -80,26 +80,25 @@ def _credentials(tls: TlsFiles) -> grpc.ChannelCredentials:
             raise GgccError(f"{setting}: cannot read {path}: {e.strerror}") from None
 
     if bool(tls.cert) != bool(tls.key):  # grpc would abort the process
-        raise GgccError("GGCC_REAPI_TLS_CERT and GGCC_REAPI_TLS_KEY go together (mutual TLS): set both or neither")
+        raise GgccError(CERT_WITHOUT_KEY)
     return grpc.ssl_channel_credentials(pem("GGCC_REAPI_TLS_CA", tls.ca), pem("GGCC_REAPI_TLS_KEY", tls.key),
                                         pem("GGCC_REAPI_TLS_CERT", tls.cert))
 
 
 class CasConnection:
-    def __init__(self, uri: str, instance: str = "", headers: Sequence[tuple[str, str]] = (),
-                 timeout_s: float = 60.0, tls: TlsFiles = TlsFiles(), credential_helper: str = "") -> None:
+    def __init__(self, uri: str, access: Access = Access(), timeout_s: float = 60.0) -> None:
         target = parse_target(uri)
-        self._helper = CredentialHelper(credential_helper, f"{'https' if target.tls else 'http'}://{target.address}") \
-            if credential_helper else None
+        self._helper = None if not access.credential_helper else CredentialHelper(
+            access.credential_helper, f"{'https' if target.tls else 'http'}://{target.address}")
         options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
         if target.tls:
-            self.channel = grpc.secure_channel(target.address, _credentials(tls), options)
+            self.channel = grpc.secure_channel(target.address, _credentials(access.tls), options)
         else:
             self.channel = grpc.insecure_channel(target.address, options)
         self.where = target.address
-        self.instance = instance
+        self.instance = access.instance
         self.timeout_s = timeout_s
-        self._headers = tuple((k.lower(), v) for k, v in headers)
+        self._headers = access.headers
         self.cas = re_grpc.ContentAddressableStorageStub(self.channel)
         self.ac = re_grpc.ActionCacheStub(self.channel)
         self.bytestream = bytestream_pb2_grpc.ByteStreamStub(self.channel)

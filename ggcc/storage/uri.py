@@ -1,8 +1,8 @@
 """A shared store opened from its URI (parsed by base/storage_uri.py): one
 backend module per scheme, imported only when that scheme is used. Each
 takes its credentials from settings, never from the URI: Redis's from
-GGCC_REDIS_USERNAME/PASSWORD, an REAPI cache's headers and instance from
-GGCC_REAPI_HEADERS and GGCC_REAPI_INSTANCE (the same as the REAPI engine's)."""
+GGCC_REDIS_USERNAME/PASSWORD, an REAPI cache's from the same settings as
+the REAPI engine's (base/reapi_uri.Access)."""
 
 from __future__ import annotations
 
@@ -35,14 +35,12 @@ def open_backend(uri: str, env: Mapping[str, str] | None = None) -> Backend:
             tls=spec.scheme == "rediss",
         )
     if spec.scheme in ("grpc", "grpcs"):
-        from ggcc.base.reapi_uri import parse_headers, tls_files
+        from ggcc.base.reapi_uri import Access
 
         try:
             from ggcc.storage.reapi_backend import ReapiBackend
         except ImportError as err:
             raise GgccError(f"GGCC_STORAGE={spec.scheme}:// needs the REAPI extra ({err.name or 'grpc'} is missing): "
                             "pip install 'ggcc[reapi]'") from None
-        headers, _ = parse_headers(e.get("GGCC_REAPI_HEADERS", ""))
-        return ReapiBackend(uri, e.get("GGCC_REAPI_INSTANCE", ""), headers, tls_files(e),
-                            e.get("GGCC_REAPI_CREDENTIAL_HELPER", ""))
+        return ReapiBackend(uri, Access.from_env(e))
     raise GgccError("GGCC_STORAGE: not a shared store (file:// is the local store)")
