@@ -255,12 +255,10 @@ def test_a_read_only_redis_user_reads_and_is_told_once(tmp_path: Path) -> None:
         assert (s["remote_hits"], s["executed"], s["storage_fallbacks"], s["errors"]) == (4, 2, 0, 1), s
         assert "writes refused" in json.dumps(s["error_kinds"]) and "dev-secret" not in json.dumps(s)
         # Nothing of the reader's went to the store: a writer runs those two again.
-        s = _stats_after(_build(cmds, _machine(tmp_path, "ci2", r.uri)), _machine(tmp_path, "ci2", r.uri))
+        writer = _machine(tmp_path, "ci2", r.uri)
+        assert _build(cmds, writer) == plain
+        s = _stats(writer)
         assert (s["remote_hits"], s["executed"]) == (4, 2), s
-
-
-def _stats_after(_: object, env: dict[str, str]) -> dict:  # type: ignore[type-arg]
-    return _stats(env)
 
 
 def test_an_reapi_cache_that_takes_no_updates_is_read_not_written(tmp_path: Path) -> None:
@@ -283,3 +281,19 @@ def test_an_reapi_cache_that_takes_no_updates_is_read_not_written(tmp_path: Path
         assert "no ActionCache updates" in json.dumps(s["error_kinds"]), s
         keys = [f"blobs/{ids.value_id_of_bytes(data)[1:]}" for data in outs.values()]
         assert open_backend(bg.uri).missing(keys) == keys  # no output was uploaded for nothing
+
+
+def test_reads_refused_are_an_outage_not_read_only(tmp_path: Path) -> None:
+    """Only a refused write makes a store read-only: a user that may not
+    read is a store that cannot serve (StorageError), said as such."""
+    import redis
+
+    from ggcc.storage.backend import ReadOnly, StorageError
+    from ggcc.storage.uri import open_backend
+
+    with redis_server(tmp_path) as r:
+        redis.Redis(port=r.port).execute_command("ACL", "SETUSER", "blind", "on", ">pw", "~*", "+@all", "-@read")
+        b = open_backend(r.uri, {"GGCC_REDIS_USERNAME": "blind", "GGCC_REDIS_PASSWORD": "pw"})
+        with pytest.raises(StorageError) as e:
+            b.get_small("results/x")
+        assert not isinstance(e.value, ReadOnly) and "reads refused" in str(e.value)

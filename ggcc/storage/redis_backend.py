@@ -50,11 +50,13 @@ class RedisBackend:
 
         return redis.Redis(**self._params, socket_timeout=timeout_s, socket_connect_timeout=2)  # type: ignore[arg-type]
 
-    def _do(self, fn: Callable[..., T], *args: object) -> T:
+    def _do(self, fn: Callable[..., T], *args: object, writing: bool = False) -> T:
         try:
             return fn(*args)
         except self._refused as e:  # an ACL user without write commands, or a read-only replica
-            raise ReadOnly(f"{self._where}: writes refused ({e.__class__.__name__})") from None
+            if writing:
+                raise ReadOnly(f"{self._where}: writes refused ({e.__class__.__name__})") from None
+            raise StorageError(f"{self._where}: reads refused ({e.__class__.__name__}): check the user's ACL") from None
         except self._errors as e:
             raise StorageError(f"{self._where}: {e.__class__.__name__}: {e}") from None
 
@@ -89,7 +91,7 @@ class RedisBackend:
                         break
             self.r.set(key, str(n))
 
-        self._do(run)
+        self._do(run, writing=True)
 
     def put_files(self, items: list[tuple[str, str]]) -> None:
         """Small files in pipelines of 64 (one round trip each), big ones alone."""
@@ -108,7 +110,7 @@ class RedisBackend:
             pipe.execute()
 
         for i in range(0, len(small), 64):
-            self._do(run, small[i : i + 64])
+            self._do(run, small[i : i + 64], writing=True)
 
     def get_file(self, key: str, dest: str) -> bool:
         def run() -> bool:
@@ -129,7 +131,7 @@ class RedisBackend:
         return bool(self._do(run))
 
     def put_small(self, key: str, data: bytes) -> None:
-        self._do(self.r.set, key, data)
+        self._do(self.r.set, key, data, writing=True)
 
     def get_small(self, key: str) -> bytes | None:
         v = self._do(self.r.get, key)
@@ -141,4 +143,4 @@ class RedisBackend:
             n = int(marker) if marker is not None and bytes(marker).isdigit() else 1  # type: ignore[arg-type]
             self.r.delete(key, *(f"{key}:{i}" for i in range(n)))  # the marker first: a reader sees a miss
 
-        self._do(run)
+        self._do(run, writing=True)
