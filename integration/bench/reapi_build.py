@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent / "tests"))
@@ -80,9 +81,9 @@ def step_timings(ggcc_dir: str) -> list[dict[str, float]]:
     return out
 
 
-def stats_json(ggcc: str, env: dict[str, str]) -> dict[str, object]:
+def stats_json(ggcc: str, env: dict[str, str]) -> dict[str, Any]:
     p = subprocess.run([ggcc, "stats", "--json"], env=env, capture_output=True, text=True, check=True)
-    got: dict[str, object] = json.loads(p.stdout)
+    got: dict[str, Any] = json.loads(p.stdout)
     return got
 
 
@@ -90,7 +91,7 @@ def p90(values: list[float]) -> float:
     return sorted(values)[int(0.9 * (len(values) - 1))]
 
 
-def one_run(tree: Path, stack: Stack, a: argparse.Namespace, ggcc: str, d: str, n: int,
+def one_run(stack: Stack, a: argparse.Namespace, ggcc: str, d: str, n: int,
             builds: dict[str, Path]) -> dict[str, float]:
     out: dict[str, float] = {}
     base = dict(os.environ)
@@ -110,9 +111,9 @@ def one_run(tree: Path, stack: Stack, a: argparse.Namespace, ggcc: str, d: str, 
         for name in ("reapi", "reapi_ac"):
             out[f"{name}_s"] = timed(["ninja", f"-j{a.remote_jobs}"], builds["reapi"], envs[name])
             s = stats_json(ggcc, envs[name])
-            out[f"{name}_steps"] = float(s.get("executed_by_engine", {}).get("reapi", 0))  # type: ignore[union-attr]
-            out[f"{name}_fallbacks"] = float(sum(s.get("local_fallbacks", {}).values()))  # type: ignore[union-attr]
-            out[f"{name}_ac_hits"] = float(s.get("reapi_cache_hits", 0))  # type: ignore[arg-type]
+            out[f"{name}_steps"] = float(s["executed_by_engine"]["reapi"])
+            out[f"{name}_fallbacks"] = float(sum(s["local_fallbacks"].values()) + sum(s["engine_fallbacks"].values()))
+            out[f"{name}_ac_hits"] = float(s["reapi_cache_hits"])
     finally:
         for env in envs.values():
             subprocess.run([ggcc, "daemon", "stop"], env=env, capture_output=True)
@@ -152,7 +153,7 @@ def main() -> int:
         try:
             stack.start_database()
             for n in range(a.runs):
-                r = one_run(tree, stack, a, ggcc, d, n, builds)
+                r = one_run(stack, a, ggcc, d, n, builds)
                 runs.append(r)
                 print(f"run {n + 1}: plain {r['plain_s']:.1f} s, local {r['local_s']:.1f} s, reapi "
                       f"{r['reapi_s']:.1f} s ({r['reapi_steps']:.0f} steps on the farm, {r['reapi_fallbacks']:.0f} "
