@@ -39,6 +39,8 @@ class Event(enum.Enum):
     HIT_SHARED = ("hit-shared", "... whose result came from the shared store")
     DIRECT = ("direct", "... found without starting the compiler (direct mode)")
     EXECUTED = ("executed", "a step whose thunk ran")
+    IN_PLACE = ("in-place", "... run in the build tree, its inputs from its depfile (local engine)")
+    UNFILED = ("unfiled", "a step run in place whose result (or direct-mode record) was not kept, and why", Detail.REASON)
     EXECUTED_BY = ("executed-by", "... on a remote engine (workers, lambda, reapi)", Detail.REASON)
     LOCAL = ("local", "a step the real compiler ran without ggcc, and why", Detail.REASON)
     ENGINE_FALLBACK = ("engine-fallback", "a thunk a remote engine gave back, run here, and why", Detail.REASON)

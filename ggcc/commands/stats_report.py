@@ -70,6 +70,8 @@ class Summary:
     invocations: int
     cache_hits: int
     executed: int
+    in_place: int  # executed in the build tree (local engine), inputs from the depfile
+    unfiled: Tally  # ... whose result or direct-mode record was not kept, by reason
     direct_hits: int
     remote_hits: int
     storage_fallbacks: int
@@ -131,6 +133,8 @@ def summary(store_root: str, build_id: str = "") -> Summary:
         invocations=counts[Event.INVOCATION],
         cache_hits=counts[Event.HIT],
         executed=counts[Event.EXECUTED],
+        in_place=counts[Event.IN_PLACE],
+        unfiled=_tally(reasons[Event.UNFILED]),
         direct_hits=counts[Event.DIRECT],
         remote_hits=counts[Event.REMOTE_HIT],
         storage_fallbacks=counts[Event.STORAGE_FALLBACK],
@@ -199,6 +203,10 @@ def render(s: Summary) -> str:
         + (f" ({s.workers_duplicates} stragglers sent twice)" if s.workers_duplicates else "")
         + (f" ({s.reapi_cache_hits} from the farm's ActionCache)" if s.reapi_cache_hits else ""),
     ]
+    if s.in_place:
+        lines.append(f"  in place       {s.in_place} (local engine, inputs from the compiler's depfile), "
+                     f"{sum(s.unfiled.values())} not kept")
+        lines += [f"    {reason:<28} {n}" for reason, n in _by_count(s.unfiled)]
     if s.engine_fallbacks:
         lines.append(f"  run here       {sum(s.engine_fallbacks.values())} that the remote engine gave back")
         lines += [f"    {reason:<28} {n}" for reason, n in _by_count(s.engine_fallbacks)]

@@ -90,6 +90,8 @@ def parse_depfile(text: str) -> list[str]:
     # first ': ' or ':' at end of the target word is the separator.
     colon = _rule_colon(first)
     deps_text = first[colon + 1:]
+    if "\\" not in deps_text and "$" not in deps_text:  # nearly every depfile: nothing escaped
+        return [w for w in deps_text.replace("\t", " ").split(" ") if w]
     out: list[str] = []
     word: list[str] = []
     i = 0

@@ -105,6 +105,7 @@ class Thunk:
     timeout_ms: int = 0  # 0: no limit
     dirs: tuple[str, ...] = ()  # directories that must exist though no input lies in them
     _id: str = field(default="", compare=False, repr=False)
+    _bytes: bytes = field(default=b"", compare=False, repr=False)  # serialize(), made once
 
     @staticmethod
     def make(
@@ -143,7 +144,11 @@ class Thunk:
         return [o.tag for o in self.outputs]
 
     def serialize(self) -> bytes:
-        return MAGIC + _canonical_json(self._to_obj())
+        # Cached: a thunk is serialized for its id, then again to be stored
+        # and sent; a compile's holds a few hundred paths.
+        if not self._bytes:
+            object.__setattr__(self, "_bytes", MAGIC + _canonical_json(self._to_obj()))
+        return self._bytes
 
     @property
     def id(self) -> str:

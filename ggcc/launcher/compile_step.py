@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ggcc.base import placement, stats
 from ggcc.base.stats import Event
+from ggcc.launcher import in_place
 from ggcc.launcher.args import parse
 from ggcc.launcher.compiler_env import CLANG_OUT_OF_PROCESS, UNMODELLED_ENV, color_flag, records_flags, thunk_locale
 from ggcc.launcher.context import Context
@@ -23,6 +24,8 @@ from ggcc.launcher.rewrites import PROBE_STREAK
 
 if TYPE_CHECKING:
     from ggcc.dependency_scan.headers import Scan, Verification
+    from ggcc.dependency_scan.toolchain import Toolchain
+    from ggcc.formats.compile import Compile
 
 
 def compile_as_thunk(req: Request, ctx: Context, spec: Speculation | None = None) -> Done | Local:
@@ -137,6 +140,8 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
             done = deliver(result, OBJECT_TAG, os.path.join(cwd, parsed.output), store.local, req.umask, placement.BFD)
             count_answer(ctx, store, True, result.thunk_id, direct=True)
             return done
+    if spec is None and ctx.session(env) is None and in_place.wanted(env, parsed, cwd):
+        return _in_place(req, ctx, parsed, tc, natives, locale, columns, key, parts)
     from ggcc.dependency_scan import headers
 
     try:
@@ -205,6 +210,43 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
     finally:
         if scan.depfile_tmp and os.path.exists(scan.depfile_tmp):
             os.unlink(scan.depfile_tmp)
+
+
+def _in_place(req: Request, ctx: Context, parsed: Compile, tc: Toolchain, natives: tuple[str, ...], locale: str,
+              columns: str, key: str, parts: list[object]) -> Done | Local:
+    """A miss run in the build tree (in_place.py); filed after the answer."""
+    store = ctx.store(req.env)
+    ran = in_place.run(req, ctx, parsed, store, locale, columns)
+    if not isinstance(ran, in_place.Ran):
+        return ran
+    cwd, env = req.cwd, req.env
+
+    def record() -> None:
+        from ggcc.launcher import manifest
+        from ggcc.launcher.travel_direct import record_across_roots
+
+        scanned = in_place.absent_paths(req.compiler, parsed, cwd, env, ctx, ran.deps)
+        filed = in_place.file(ran, tc, parsed, cwd, natives, locale, columns, env, store, ctx,
+                              scanned[1] if scanned else {})
+        if filed is None:
+            return
+        if scanned is None:  # the result is filed, but what would change it is not known
+            stats.record(ctx.root, (Event.UNFILED, "no-record-scan-missed-a-header"))
+            return
+        absent = scanned[0]
+        thunk, files = filed
+        if ran.depfile_id:
+            try:
+                store.push_blobs([ran.depfile_id])
+            except Exception:
+                pass  # the shared store is an optimisation
+        entry = manifest.Entry(files, absent, thunk.id, ran.depfile_id)
+        manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing, inside=cwd)
+        record_across_roots(parts, thunk, cwd, files, absent, ran.depfile_id, env, store, ctx.root)
+
+    stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, Event.IN_PLACE)
+    ctx.record_later(key, record)
+    return Done(0, ran.stdout, ran.stderr)
 
 
 def _count_scan(root: str, source: str, cwd: str, scan: Scan, v: Verification | None) -> None:

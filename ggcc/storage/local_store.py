@@ -166,8 +166,11 @@ class LocalStore:
         return id_
 
     def put_thunk(self, thunk: Thunk) -> str:
-        data = thunk.serialize()
-        tid = self.put_bytes(data, ids.THUNK)
+        tid = thunk.id
+        if not self.has(tid):
+            data = thunk.serialize()
+            self._install(self.blob_path(tid), lambda f: f.write(data), known_good=True)
+            self._present.seen(tid)
         return tid
 
     def put_file(self, path: str, id_: str | None = None) -> str:

@@ -1,0 +1,248 @@
+"""A local compile run in place, its inputs read from gcc's own depfile
+(ccache's depend mode), for the local engine's cache misses.
+
+Why: a miss in the sandbox costs a scan of the headers before the compile
+and a tree of hard links around it, both on the compile's path and both
+CPU taken from the compilers on a small machine. In place, the compiler
+runs in the build tree as the build asked, with -MD to list what it read;
+the object it writes is the build's output, as without ggcc. What makes it
+a thunk (the inputs hashed, the result filed, the direct-mode record and
+its absent headers from the own scanner) happens after the answer.
+
+What keeps it correct:
+- the inputs are exactly what the compiler opened (its depfile) plus the
+  toolchain; a compile that could read files the depfile does not name
+  (assembler sources, `.incbin`/`.include` in the source, a precompiled
+  header beside a header) is not cached;
+- every input must be older than the compile's start (mtime and ctime,
+  after it is hashed): a file written during or after the compile makes
+  the result unfiled, the build's object stays as the compiler wrote it;
+- the object is copied into the store before the answer, so the build may
+  change its own copy at once.
+The thunk is the one the sandbox would run (build_thunk, the same inputs
+at the same paths), so the result serves remote engines and other machines.
+The sandbox stays for remote engines, GGCC_SANDBOX=strict, speculations,
+`ggcc infer` sessions, -MMD and what the depfile cannot describe.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ggcc.base import stats
+from ggcc.base.stats import Event
+from ggcc.dependency_scan.toolchain import Toolchain
+from ggcc.formats.compile import Compile, DepOptions
+from ggcc.formats.thunk import Thunk
+from ggcc.launcher.context import Context
+from ggcc.launcher.request import Done, Local, Request
+from ggcc.storage.store import Store
+
+# Languages whose inputs the depfile lists in full: the preprocessor opens
+# every file. An assembler source's .include/.incbin are not listed.
+_LANGUAGES = frozenset({"c", "c++"})
+# In a C or C++ source, asm that makes the assembler read a file.
+_ASM_READS = (b".incbin", b".include")
+# A file's timestamps come from a coarse clock (a kernel tick, up to 10 ms
+# behind): one written just after the compile started may carry a time just
+# before it. Anything this close to the start counts as written during it.
+_CLOCK_SLACK_NS = 50_000_000
+# What the compiler needs from the user's environment besides what the
+# thunk sets: `as` on PATH, a place for its temporary files.
+_KEPT_ENV = ("PATH", "TMPDIR")
+
+
+def wanted(env: dict[str, str], parsed: Compile, cwd: str) -> bool:
+    """Whether this compile runs in place (the caller has ruled out
+    speculations and `ggcc infer` sessions)."""
+    from ggcc.base.config import strict_sandbox
+    from ggcc.engines import EngineSettings
+
+    if env.get("GGCC_LOCAL_RUN") != "in-place" or strict_sandbox(env) or env.get("GGCC_SCAN_VERIFY") == "1":
+        return False
+    if parsed.language not in _LANGUAGES or parsed.deps.kind not in ("", "MD"):
+        return False
+    if parsed.deps.kind and not _regular_or_absent(os.path.join(cwd, parsed.deps.file)):
+        return False  # -MF /dev/null: nothing to read the inputs from
+    return EngineSettings.from_env(env).name == "local"
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A compile that ran in place and succeeded: what filing it needs."""
+
+    started_ns: int
+    deps: tuple[str, ...]  # what the compiler read, as its depfile names them
+    object_id: str  # the object, copied into the store before the answer
+    depfile_id: str  # the user's depfile, stored; "" if none was asked for
+    stdout: bytes
+    stderr: bytes
+
+
+def run(req: Request, ctx: Context, parsed: Compile, store: Store, locale: str, columns: str) -> Done | Local | Ran:
+    """Run the compile in the build tree. Done: it failed (its messages are
+    the answer, nothing is filed) or cannot be filed; Local: it could not
+    be started; Ran: filed by ``file`` after the answer."""
+    cwd = req.cwd
+    own_depfile = ""
+    if parsed.deps.kind:
+        dep_args = ["-MD", "-MF", parsed.deps.file]
+        for opt, target in parsed.deps.targets:
+            dep_args += [opt, target]
+        dep_args += ["-MP"] * parsed.deps.phony + ["-MG"] * parsed.deps.missing_ok
+    else:
+        fd, own_depfile = tempfile.mkstemp(prefix="in-place-", suffix=".d", dir=store.local.tmp_dir())
+        os.close(fd)
+        dep_args = ["-MD", "-MF", own_depfile]
+    argv = [req.compiler, *parsed.args, "-o", parsed.output, *dep_args]
+    run_env = {k: req.env[k] for k in _KEPT_ENV if k in req.env}
+    run_env["LC_ALL"] = locale
+    if req.env.get("SOURCE_DATE_EPOCH"):
+        run_env["SOURCE_DATE_EPOCH"] = req.env["SOURCE_DATE_EPOCH"]
+    if columns:
+        run_env["COLUMNS"] = columns
+    try:
+        started = time.time_ns()
+        with ctx.slots:
+            p = subprocess.run(argv, cwd=cwd, env=run_env, stdin=subprocess.DEVNULL, capture_output=True,
+                               umask=req.umask)
+        if p.returncode != 0:
+            stats.record(ctx.root, Event.INVOCATION, (Event.LOCAL, "compile-failed"))
+            return Done(p.returncode, p.stdout, p.stderr)
+        why = _unfileable(parsed, cwd)
+        deps = _read_deps(own_depfile or os.path.join(cwd, parsed.deps.file)) if not why else []
+        if not why and not deps:
+            why = "no-depfile"
+        if why:
+            stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, Event.IN_PLACE, (Event.UNFILED, why))
+            return Done(0, p.stdout, p.stderr)
+        object_id = store.local.put_file(os.path.join(cwd, parsed.output))
+        depfile_id = store.local.put_file(os.path.join(cwd, parsed.deps.file)) if parsed.deps.kind else ""
+    except OSError:
+        return Local("in-place-failed")
+    finally:
+        if own_depfile:
+            _unlink(own_depfile)
+    return Ran(started, tuple(deps), object_id, depfile_id, p.stdout, p.stderr)
+
+
+def file(ran: Ran, tc: Toolchain, parsed: Compile, cwd: str, natives: tuple[str, ...], locale: str, columns: str,
+         env: dict[str, str], store: Store, ctx: Context,
+         known: Mapping[str, str]) -> tuple[Thunk, tuple[tuple[str, str], ...]] | None:
+    """The thunk the compile was, its result filed: (thunk, inputs as
+    (path as the depfile names it, id)); None if an input was written since
+    the compile started, or a precompiled header stands beside a header
+    (nothing filed). ``known``: ids the scan took, by host path."""
+    from ggcc.base.errors import GgccError
+    from ggcc.dependency_scan.program import tree_path
+    from ggcc.formats.result import OutputValue, Result
+    from ggcc.launcher.compile_thunk import OBJECT_TAG, build_thunk
+
+    try:
+        thunk = build_thunk(tc, parsed, cwd, ran.deps, natives, locale, columns, env, store.local, ctx.hashes,
+                            known)
+    except (GgccError, OSError):
+        return None
+    why = _not_before(ran.started_ns - _CLOCK_SLACK_NS, cwd, ran.deps)
+    if why:
+        stats.record(ctx.root, (Event.UNFILED, why))
+        return None
+    store.local.put_thunk(thunk)
+    store.put_result(Result(thunk.id, 0, (OutputValue(OBJECT_TAG, ran.object_id),), ran.stdout, ran.stderr))
+    by_tree = {i.path: i.ref for i in thunk.inputs}
+    return thunk, tuple((p, by_tree[tree_path(os.path.join(cwd, p))]) for p in ran.deps)
+
+
+def absent_paths(compiler: str, parsed: Compile, cwd: str, env: dict[str, str], ctx: Context,
+                 deps: tuple[str, ...]) -> tuple[tuple[str, ...], Mapping[str, str]] | None:
+    """Paths that must stay absent for the record to hold: the own
+    scanner's (every path it looked for and missed), or, when it cannot
+    scan this compile, the candidates from the compiler's search list; and
+    the ids the scanner took, by host path. None: the scanner missed a
+    file the compiler read (no record)."""
+    from ggcc.dependency_scan import headers, scan_config, scanner
+    from ggcc.dependency_scan.scan_cache import FileChanged
+    from ggcc.launcher import manifest
+
+    cache = ctx.scan_cache
+    session = cache.session()
+    try:
+        scan_config.check_supported(parsed, env)
+        config = scan_config.config_for(compiler, parsed, cwd, env, cache)
+        r = scanner.scan(config, parsed.source, cwd, session)
+    except (scanner.Unsupported, FileChanged, OSError):
+        try:
+            plain = headers.compiler_scan(compiler, _without_deps(parsed), cwd, env)
+        except headers.ScanFailed:
+            return None
+        return tuple(manifest.absent_candidates(list(deps), list(plain.search_dirs), cwd)), {}
+    seen = {os.path.normpath(os.path.join(cwd, f)) for f in r.files}
+    if any(os.path.normpath(os.path.join(cwd, d)) not in seen for d in deps):
+        return None
+    return tuple(sorted(r.absent | {os.path.join(cwd, d) for d in config.missing_dirs})), session.ids
+
+
+def _without_deps(parsed: Compile) -> Compile:
+    from dataclasses import replace
+
+    return replace(parsed, deps=DepOptions())
+
+
+def _unfileable(parsed: Compile, cwd: str) -> str:
+    """Why this compile's result cannot be filed from its depfile, or ""."""
+    try:
+        with open(os.path.join(cwd, parsed.source), "rb") as f:
+            text = f.read()
+    except OSError:
+        return "unreadable-source"
+    if any(word in text for word in _ASM_READS):
+        return "asm-reads-file"
+    return ""
+
+
+def _read_deps(path: str) -> list[str]:
+    from ggcc.dependency_scan.depfile import parse_depfile
+
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return parse_depfile(f.read())
+    except OSError:
+        return []
+
+
+def _not_before(limit_ns: int, cwd: str, deps: tuple[str, ...]) -> str:
+    """Why the inputs cannot be vouched for: one written at or after
+    ``limit_ns`` (or gone), or a precompiled header beside a header (gcc
+    reads it, the depfile names the header); "" if they can."""
+    for d in deps:
+        path = os.path.join(cwd, d)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return "input-gone"
+        if st.st_mtime_ns >= limit_ns or st.st_ctime_ns >= limit_ns:
+            return "input-written-during-compile"
+        if os.path.lexists(path + ".gch"):
+            return "precompiled-header"
+    return ""
+
+
+def _regular_or_absent(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
