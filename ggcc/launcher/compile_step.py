@@ -234,7 +234,13 @@ def _in_place(req: Request, ctx: Context, parsed: Compile, tc: Toolchain, native
             stats.record(ctx.root, (Event.UNFILED, "no-record-scan-missed-a-header"))
             return
         absent = scanned[0]
-        thunk, files = filed
+        thunk, result, files = filed
+        from ggcc.launcher import travel
+        from ggcc.launcher.force import to_travel
+
+        where = travel.place(thunk, env.get(travel.BASEDIR_ENV, ""), name_free=True)
+        if where is not None:  # found from other checkouts and under other names, as the sandbox's runs are
+            to_travel(where, thunk, result, store, ctx)
         if ran.depfile_id:
             try:
                 store.push_blobs([ran.depfile_id])

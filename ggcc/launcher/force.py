@@ -52,7 +52,7 @@ def force_step(thunk: Thunk, store: Store, ctx: Context, env: dict[str, str]) ->
         if where is not None and report.ok and not report.hits:
             made = store.get_result(thunk.id)
             if made is not None:  # filed before the requests waiting on this key look for it
-                _to_travel(where, thunk, made, store, ctx)
+                to_travel(where, thunk, made, store, ctx)
         return report
 
     # Keyed by the travel key: the same step in two build directories at
@@ -103,7 +103,7 @@ def _from_travel(where: travel.Place, thunk: Thunk, store: Store, ctx: Context) 
     return found.result
 
 
-def _to_travel(where: travel.Place, thunk: Thunk, result: Result, store: Store, ctx: Context) -> None:
+def to_travel(where: travel.Place, thunk: Thunk, result: Result, store: Store, ctx: Context) -> None:
     """File a result just made under its travel key, if its bytes do not
     depend on its root; count it if they do."""
     from ggcc.base.errors import GgccError

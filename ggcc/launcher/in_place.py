@@ -36,9 +36,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ggcc.base import stats
+from ggcc.base.errors import GgccError
 from ggcc.base.stats import Event
 from ggcc.dependency_scan.toolchain import Toolchain
 from ggcc.formats.compile import Compile, DepOptions
+from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk
 from ggcc.launcher.context import Context
 from ggcc.launcher.request import Done, Local, Request
@@ -68,6 +70,8 @@ def wanted(env: dict[str, str], parsed: Compile, cwd: str) -> bool:
         return False
     if parsed.language not in _LANGUAGES or parsed.deps.kind not in ("", "MD"):
         return False
+    if not _regular_or_absent(os.path.join(cwd, parsed.output)):
+        return False  # a FIFO or a device: the assembler seeks in its output, the sandbox's copy does not
     if parsed.deps.kind and not _regular_or_absent(os.path.join(cwd, parsed.deps.file)):
         return False  # -MF /dev/null: nothing to read the inputs from
     return EngineSettings.from_env(env).name == "local"
@@ -122,8 +126,13 @@ def run(req: Request, ctx: Context, parsed: Compile, store: Store, locale: str, 
         if why:
             stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, Event.IN_PLACE, (Event.UNFILED, why))
             return Done(0, p.stdout, p.stderr)
-        object_id = store.local.put_file(os.path.join(cwd, parsed.output))
-        depfile_id = store.local.put_file(os.path.join(cwd, parsed.deps.file)) if parsed.deps.kind else ""
+        try:
+            object_id = store.local.put_file(os.path.join(cwd, parsed.output))
+            depfile_id = store.local.put_file(os.path.join(cwd, parsed.deps.file)) if parsed.deps.kind else ""
+        except (OSError, GgccError) as e:  # the store full or gone: the build's object is right all the same
+            stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, Event.IN_PLACE, (Event.UNFILED, "store-failed"),
+                         (Event.ERROR, f"in-place: {e}"))
+            return Done(0, p.stdout, p.stderr)
     except OSError:
         return Local("in-place-failed")
     finally:
@@ -134,14 +143,13 @@ def run(req: Request, ctx: Context, parsed: Compile, store: Store, locale: str, 
 
 def file(ran: Ran, tc: Toolchain, parsed: Compile, cwd: str, natives: tuple[str, ...], locale: str, columns: str,
          env: dict[str, str], store: Store, ctx: Context,
-         known: Mapping[str, str]) -> tuple[Thunk, tuple[tuple[str, str], ...]] | None:
-    """The thunk the compile was, its result filed: (thunk, inputs as
-    (path as the depfile names it, id)); None if an input was written since
+         known: Mapping[str, str]) -> tuple[Thunk, Result, tuple[tuple[str, str], ...]] | None:
+    """The thunk the compile was, its result filed: (thunk, result, inputs
+    as (path as the depfile names it, id)); None if an input was written since
     the compile started, or a precompiled header stands beside a header
     (nothing filed). ``known``: ids the scan took, by host path."""
-    from ggcc.base.errors import GgccError
     from ggcc.dependency_scan.program import tree_path
-    from ggcc.formats.result import OutputValue, Result
+    from ggcc.formats.result import OutputValue
     from ggcc.launcher.compile_thunk import OBJECT_TAG, build_thunk
 
     try:
@@ -154,9 +162,10 @@ def file(ran: Ran, tc: Toolchain, parsed: Compile, cwd: str, natives: tuple[str,
         stats.record(ctx.root, (Event.UNFILED, why))
         return None
     store.local.put_thunk(thunk)
-    store.put_result(Result(thunk.id, 0, (OutputValue(OBJECT_TAG, ran.object_id),), ran.stdout, ran.stderr))
+    result = Result(thunk.id, 0, (OutputValue(OBJECT_TAG, ran.object_id),), ran.stdout, ran.stderr)
+    store.put_result(result)
     by_tree = {i.path: i.ref for i in thunk.inputs}
-    return thunk, tuple((p, by_tree[tree_path(os.path.join(cwd, p))]) for p in ran.deps)
+    return thunk, result, tuple((p, by_tree[tree_path(os.path.join(cwd, p))]) for p in ran.deps)
 
 
 def absent_paths(compiler: str, parsed: Compile, cwd: str, env: dict[str, str], ctx: Context,
