@@ -76,6 +76,13 @@ def ggcc_stats(store: Path) -> dict[str, Any]:
     return json.loads(p.stdout)  # type: ignore[no-any-return]
 
 
+def synced(store: Path) -> None:
+    """Wait until the daemon of ``store`` has filed what it ran (a miss run
+    in place is filed after its answer: launcher/in_place.py)."""
+    subprocess.run(GGCC + ["daemon", "sync"], capture_output=True, check=True, timeout=120,
+                   env=dict(os.environ, GGCC_DIR=str(store)))
+
+
 def cmake_launcher_flags() -> list[str]:
     """CMake cache settings that put ggcc before every C compile and link."""
     launcher = ";".join(GGCC)

@@ -66,7 +66,8 @@ def test_the_installed_command_execs_the_native_client(venv: Path, tmp_path: Pat
     (tmp_path / "a.c").write_text(SRC)
     subprocess.run(["gcc", "-O2", "-c", "a.c", "-o", "plain.o"], cwd=tmp_path, check=True)
     store = tmp_path / "store"
-    for out in ("a.o", "b.o"):  # the first hands over to Python, which starts the daemon
+    for out in ("a.o", "a.o"):  # the first hands over to Python, which starts the daemon; then a hit
+        (tmp_path / out).unlink(missing_ok=True)
         p = subprocess.run(["sh", "-x", str(ggcc), "gcc", "-O2", "-c", "a.c", "-o", out], cwd=tmp_path,
                            env=_env(store), capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr

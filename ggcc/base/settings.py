@@ -152,10 +152,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GGCC_BASEDIR", "detected", "the root a step's paths are keyed relative to, so a checkout at another path "
             "gets hits (docs/sharing.md); default: the deepest directory holding the step's own files; / turns it off",
             _absolute),
-    Setting("GGCC_LOCAL_RUN", "sandbox", "how the local engine runs a miss: sandbox (a tree of exactly the inputs the "
-            "header scan found, as remote engines run it) or in-place (the compiler in the build tree, its depfile "
-            "naming the inputs, as ccache's depend mode: a cheaper cold build; docs/in-place.md)",
-            _choice("", "in-place", "sandbox")),
+    Setting("GGCC_LOCAL_RUN", "in-place", "how the local engine runs a miss: in-place (the compiler in the build tree, "
+            "its depfile naming the inputs, as ccache's depend mode; docs/in-place.md) or sandbox (a tree of exactly "
+            "the inputs the header scan found, as remote engines run it)", _choice("", "in-place", "sandbox")),
     Setting("GGCC_SANDBOX", "", "strict: every thunk in bubblewrap with only its inputs", _choice("", "strict")),
     Setting("GGCC_DAEMON", "1", "0: no daemon, each launcher does the work itself (slower; for debugging)", _BOOL),
     Setting("GGCC_NATIVE", "1", "0: compiles go through the Python launcher, not the native client (ggcc-client)", _BOOL),

@@ -80,10 +80,13 @@ def cmd_daemon(a: argparse.Namespace) -> int:
         reply = launch.ask(root, [b"status"])
         print(reply[1].decode() if reply else "started", end="")
         return 0
-    reply = launch.ask(root, [b"stop" if a.action == "stop" else b"status"])
+    reply = launch.ask(root, [{"stop": b"stop", "sync": b"sync"}.get(a.action, b"status")])
     if reply is None:
         print(f"no daemon serves {root}")
-        return 0 if a.action == "stop" else 1
+        return 0 if a.action in ("stop", "sync") else 1
+    if a.action == "sync":
+        print("filed")
+        return 0
     if a.action == "stop":
         # Wait until it has let go of its lock: then a new one can start.
         deadline = time.monotonic() + 60
@@ -197,9 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
                                           "(for CMAKE_AR=DIR/ar and the like; ggcc infer puts it first on PATH)")
     m.set_defaults(func=cmd_masquerade)
 
-    d = sub.add_parser("daemon", help="the background forcer: start, stop, status")
-    d.add_argument("action", choices=["start", "stop", "status", "run"],
-                   help="run: serve in the foreground (what start launches)")
+    d = sub.add_parser("daemon", help="the background forcer: start, stop, status, sync")
+    d.add_argument("action", choices=["start", "stop", "status", "sync", "run"],
+                   help="sync: wait until what it ran is filed in the store and pushed to the shared one (before a "
+                        "CI machine stops); run: serve in the foreground (what start launches)")
     d.set_defaults(func=cmd_daemon)
 
     w = sub.add_parser("worker", help="run thunks from the Redis queue on this machine (a build farm member)")

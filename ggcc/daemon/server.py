@@ -192,6 +192,9 @@ class Daemon:
         if kind == b"stop":
             self.stop()
             return [b"stopping"]
+        if kind == b"sync":
+            self.ctx.settle_all()
+            return [b"synced"]
         return [b"error", b"unknown request " + kind[:40]]
 
     def compile(self, fields: list[bytes]) -> Done | Local:

@@ -265,6 +265,20 @@ class Context:
             with self._lock:
                 self._settling -= 1
 
+    def settle_all(self) -> None:
+        """Wait for every pending record (`ggcc daemon sync`); they go at
+        once, not when the daemon is quiet."""
+        with self._lock:
+            pending = list(self._recording.values())
+            self._settling += 1
+            self._quiet.notify_all()
+        try:
+            for fut in pending:
+                fut.result()
+        finally:
+            with self._lock:
+                self._settling -= 1
+
     def close(self) -> None:
         for e in self._engines.values():
             e.shutdown()

@@ -66,7 +66,7 @@ def wanted(env: dict[str, str], parsed: Compile, cwd: str) -> bool:
     from ggcc.base.config import strict_sandbox
     from ggcc.engines import EngineSettings
 
-    if env.get("GGCC_LOCAL_RUN") != "in-place" or strict_sandbox(env) or env.get("GGCC_SCAN_VERIFY") == "1":
+    if (env.get("GGCC_LOCAL_RUN") or "in-place") != "in-place" or strict_sandbox(env) or env.get("GGCC_SCAN_VERIFY") == "1":
         return False
     if parsed.language not in _LANGUAGES or parsed.deps.kind not in ("", "MD"):
         return False
@@ -127,8 +127,8 @@ def run(req: Request, ctx: Context, parsed: Compile, store: Store, locale: str, 
             stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, Event.IN_PLACE, (Event.UNFILED, why))
             return Done(0, p.stdout, p.stderr)
         try:
-            object_id = store.local.put_file(os.path.join(cwd, parsed.output))
-            depfile_id = store.local.put_file(os.path.join(cwd, parsed.deps.file)) if parsed.deps.kind else ""
+            object_id = store.local.put_made(os.path.join(cwd, parsed.output))
+            depfile_id = store.local.put_made(os.path.join(cwd, parsed.deps.file)) if parsed.deps.kind else ""
         except (OSError, GgccError) as e:  # the store full or gone: the build's object is right all the same
             stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, Event.IN_PLACE, (Event.UNFILED, "store-failed"),
                          (Event.ERROR, f"in-place: {e}"))

@@ -196,6 +196,16 @@ class LocalStore:
             self._present.seen(id_)
         return id_
 
+    def put_made(self, path: str) -> str:
+        """A file a command just made, into the store: like put_file, but
+        a blob remembered present is looked for on disk first (a `ggcc
+        cache clear` under the daemon empties the store, not its memory,
+        and nothing read from the store since has shown it)."""
+        id_ = ids.hash_file(path)
+        if not os.path.exists(self.blob_path(id_)):
+            self._present.gone(id_)
+        return self.put_file(path, id_)
+
     def _put_unknown(self, path: str) -> str:
         """A large file in one read: copied to a temporary file while it is
         hashed, then linked in under its id (if absent). Hashing first and
