@@ -197,10 +197,8 @@ class LocalStore:
         return id_
 
     def put_made(self, path: str) -> str:
-        """A file a command just made, into the store: like put_file, but
-        a blob remembered present is looked for on disk first (a `ggcc
-        cache clear` under the daemon empties the store, not its memory,
-        and nothing read from the store since has shown it)."""
+        """put_file for a file a command just made, its blob looked for on
+        disk (a `ggcc cache clear` empties the store, not the memory)."""
         id_ = ids.hash_file(path)
         if not os.path.exists(self.blob_path(id_)):
             self._present.gone(id_)

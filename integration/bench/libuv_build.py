@@ -8,9 +8,9 @@ ggcc runs in wait mode (local engine, a fresh daemon each) configured two
 ways: by hand, with CMAKE_C_COMPILER_LAUNCHER and CMAKE_C_LINKER_LAUNCHER
 set to `ggcc` ("ggcc": sh, then the native client), and by `ggcc cmake`
 ("ggcc_cmake"), which sets them to the native client itself (ggcc-client);
-by `ggcc cmake` with GGCC_LOCAL_RUN=in-place ("ggcc_in_place": misses run in
-the build tree, inputs from the depfile); and through `ggcc infer ninja`
-(deferred mode). Each build is built cold in
+by `ggcc cmake` with GGCC_LOCAL_RUN=sandbox ("ggcc_sandbox": misses scanned
+and run in the sandbox, not in the build tree); and through `ggcc infer
+ninja` (deferred mode). Each build is built cold in
 turn; then the warm runs go round the builds. Prints seconds, ratios and a JSON line last. Use the Python
 of a plain (non-editable) install, as for launcher_hit.py.
 """
@@ -86,21 +86,21 @@ def main() -> int:
                         ".."], cwd=build, env=env, check=True, capture_output=True)
         builds["ggcc_cmake"] = (build, env, ninja)
 
-        # The same as ggcc_cmake, with misses run in the build tree
-        # (GGCC_LOCAL_RUN=in-place, launcher/in_place.py).
-        env = dict(base, GGCC_DIR=os.path.join(d, "ggcc-in-place"), GGCC_LOCAL_RUN="in-place")
-        build = tree / "build-ggcc-in-place"
+        # The same as ggcc_cmake, with misses scanned and run in the
+        # sandbox (GGCC_LOCAL_RUN=sandbox) instead of in the build tree.
+        env = dict(base, GGCC_DIR=os.path.join(d, "ggcc-sandbox"), GGCC_LOCAL_RUN="sandbox")
+        build = tree / "build-ggcc-sandbox"
         build.mkdir()
         subprocess.run([ggcc, "cmake", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DLIBUV_BUILD_TESTS=ON",
                         ".."], cwd=build, env=env, check=True, capture_output=True)
-        builds["ggcc_in_place"] = (build, env, ninja)
+        builds["ggcc_sandbox"] = (build, env, ninja)
 
         env = dict(base, GGCC_DIR=os.path.join(d, "ggcc-infer"))
         masq = subprocess.run([ggcc, "masquerade"], env=env, check=True, capture_output=True, text=True).stdout.strip()
         build = configure(tree, "infer", ggcc, env, [f"-DCMAKE_C_LINKER_LAUNCHER={ggcc}", f"-DCMAKE_AR={masq}/ar",
                                                     f"-DCMAKE_RANLIB={masq}/ranlib"])
         builds["ggcc_infer"] = (build, env, [ggcc, "infer", "ninja", "-j64"])
-        daemons += [builds[n][1] for n in ("ggcc", "ggcc_cmake", "ggcc_in_place", "ggcc_infer")]
+        daemons += [builds[n][1] for n in ("ggcc", "ggcc_cmake", "ggcc_sandbox", "ggcc_infer")]
 
         if shutil.which("ccache"):
             env = dict(base, CCACHE_DIR=os.path.join(d, "ccache"))
@@ -131,7 +131,7 @@ def main() -> int:
     print(f"libuv with tests, CMake + Ninja -j{a.jobs}; warm = median of {a.warm_runs} after `ninja -t clean`")
     for k, v in out.items():
         print(f"  {k:<22} {v:7.2f} s")
-    for name in ("ggcc", "ggcc_cmake", "ggcc_in_place"):
+    for name in ("ggcc", "ggcc_cmake", "ggcc_sandbox"):
         if "ccache_warm_s" in out:
             out[f"{name}_warm_vs_ccache"] = out[f"{name}_warm_s"] / out["ccache_warm_s"]
             print(f"  {name} warm / ccache warm  {out[f'{name}_warm_vs_ccache']:.2f}x (issue 4's goal: <= 2x)")
