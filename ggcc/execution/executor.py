@@ -258,7 +258,7 @@ def _collect(thunk: Thunk, root: str, store: LocalStore) -> tuple[OutputValue, .
         id_ = ids.hash_file(path, kind)
         if st.st_nlink > 1:  # shares an inode with an input: copy, never move
             store.put_file(path, id_)
-        elif not store.has(id_):
+        else:  # linked in unless there: not the memory of present blobs, which a clear outruns
             store.adopt_file(path, id_)
         outputs.append(OutputValue(o.tag, id_, bool(st.st_mode & stat.S_IXUSR)))
     _collect_new_thunks(root, store)

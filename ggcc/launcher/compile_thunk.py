@@ -53,10 +53,7 @@ def build_thunk(
     thunk_env, locale_inputs = locale_setup(locale, store, hashes)
     for i in locale_inputs:
         inputs[i.path] = i
-    if env.get("SOURCE_DATE_EPOCH"):
-        thunk_env["SOURCE_DATE_EPOCH"] = env["SOURCE_DATE_EPOCH"]
-    if columns:
-        thunk_env["COLUMNS"] = columns
+    thunk_env.update(step_env(env, columns))
     out = tree_path(os.path.join(cwd, comp.output))
     dirs.discard("")
     return Thunk.make(
@@ -68,6 +65,15 @@ def build_thunk(
         cwd=tree_path(cwd) or ".",
         dirs=sorted(d for d in dirs if d and d not in inputs),
     )
+
+
+def step_env(env: Mapping[str, str], columns: str) -> dict[str, str]:
+    """What a compile's environment holds besides its locale: the user's
+    SOURCE_DATE_EPOCH, the width diagnostics are fitted to."""
+    out = {"SOURCE_DATE_EPOCH": env["SOURCE_DATE_EPOCH"]} if env.get("SOURCE_DATE_EPOCH") else {}
+    if columns:
+        out["COLUMNS"] = columns
+    return out
 
 
 def add_host_files(inputs: dict[str, Input], dirs: set[str], paths: Iterable[str], cwd: str,

@@ -42,6 +42,7 @@ from ggcc.dependency_scan.toolchain import Toolchain
 from ggcc.formats.compile import Compile, DepOptions
 from ggcc.formats.result import Result
 from ggcc.formats.thunk import Thunk
+from ggcc.launcher.compile_thunk import step_env
 from ggcc.launcher.context import Context
 from ggcc.launcher.request import Done, Local, Request
 from ggcc.storage.store import Store
@@ -106,11 +107,8 @@ def run(req: Request, ctx: Context, parsed: Compile, store: Store, locale: str, 
         dep_args = ["-MD", "-MF", own_depfile]
     argv = [req.compiler, *parsed.args, "-o", parsed.output, *dep_args]
     run_env = {k: req.env[k] for k in _KEPT_ENV if k in req.env}
-    run_env["LC_ALL"] = locale
-    if req.env.get("SOURCE_DATE_EPOCH"):
-        run_env["SOURCE_DATE_EPOCH"] = req.env["SOURCE_DATE_EPOCH"]
-    if columns:
-        run_env["COLUMNS"] = columns
+    run_env["LC_ALL"] = locale  # the host's own locale files: no LOCPATH, as the sandbox's copy needs
+    run_env.update(step_env(req.env, columns))
     try:
         started = time.time_ns()
         with ctx.slots:
@@ -137,7 +135,7 @@ def run(req: Request, ctx: Context, parsed: Compile, store: Store, locale: str, 
         return Local("in-place-failed")
     finally:
         if own_depfile:
-            _unlink(own_depfile)
+            store.local.remove_quiet(own_depfile)
     return Ran(started, tuple(deps), object_id, depfile_id, p.stdout, p.stderr)
 
 
@@ -247,11 +245,3 @@ def _regular_or_absent(path: str) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         return True
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-

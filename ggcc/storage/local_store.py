@@ -183,7 +183,7 @@ class LocalStore:
         """
         if id_ is None:
             if os.stat(path).st_size >= _COPY_WHILE_HASHING:
-                return self._put_unknown(path)
+                return self.put_made(path)
             id_ = ids.hash_file(path)
         if not self.has(id_):
             expected = id_
@@ -197,17 +197,12 @@ class LocalStore:
         return id_
 
     def put_made(self, path: str) -> str:
-        """put_file for a file a command just made, its blob looked for on
-        disk (a `ggcc cache clear` empties the store, not the memory)."""
-        id_ = ids.hash_file(path)
-        if not os.path.exists(self.blob_path(id_)):
-            self._present.gone(id_)
-        return self.put_file(path, id_)
-
-    def _put_unknown(self, path: str) -> str:
-        """A large file in one read: copied to a temporary file while it is
-        hashed, then linked in under its id (if absent). Hashing first and
-        copying after would read it twice, and it is usually new."""
+        """A file that is usually new (a large input, an object a compile
+        just made) in one read: copied to a temporary file while it is
+        hashed, then linked in under its id unless the store holds it.
+        Hashing first and copying after would read it twice; and the memory
+        of blobs seen present is not asked (a `ggcc cache clear` under the
+        daemon empties the store a second before the memory knows)."""
         fd, tmp = self._open_temp(os.path.join(self.tmp, "blob"), 0o444)
         try:
             with os.fdopen(fd, "wb") as f:
