@@ -249,14 +249,18 @@ def test_stats_by_tier_engine_bytes_and_waiting(tmp_path: Path) -> None:
     assert "by tier        1 local store, 0 shared store" in text and "links            1 (1 traced)" in text
 
 
-def test_records_wait_for_quiet_unless_a_lookup_needs_one(tmp_path: Path) -> None:
-    """A direct-mode record runs once no request is being answered (or
-    after RECORD_DELAY_S), not while the links after an edit are; a lookup
-    of a pending key makes it run at once."""
+def test_records_wait_for_quiet_unless_a_lookup_needs_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A direct-mode record runs once no request has been answered for
+    QUIET_S (or after RECORD_DELAY_S, or when the backlog is too long),
+    not while a build keeps the daemon busy; a lookup of a pending key
+    makes it run at once."""
     import threading
 
-    from ggcc.launcher.context import RECORD_DELAY_S, Context
+    from ggcc.launcher import context
+    from ggcc.launcher.context import QUIET_S, Context
 
+    delay = 2.0
+    monkeypatch.setattr(context, "RECORD_DELAY_S", delay)
     ctx = Context(str(tmp_path / "store"), jobs=1)
     done: dict[str, float] = {}
     ran = threading.Event()
@@ -267,23 +271,34 @@ def test_records_wait_for_quiet_unless_a_lookup_needs_one(tmp_path: Path) -> Non
 
     try:
         ctx.answering(+1)  # a link being answered
-        t0 = time.monotonic()
         ctx.record_later("a", lambda: record("a"))
         assert not ran.wait(0.5)  # held back while the request is in hand
         ctx.answering(-1)
-        assert ran.wait(RECORD_DELAY_S)  # quiet now: it runs
-        assert done["a"] - t0 < RECORD_DELAY_S
+        t0 = time.monotonic()
+        ctx.answering(+1)  # the next request of the build, at once
+        ctx.answering(-1)
+        assert ran.wait(delay)  # quiet now: it runs
+        assert QUIET_S * 0.9 <= done["a"] - t0 < delay
         ran.clear()
         ctx.answering(+1)
         ctx.record_later("b", lambda: record("b"))
         t1 = time.monotonic()
         ctx.settle("b")  # a repeat compile's lookup: no waiting out the delay
-        assert "b" in done and time.monotonic() - t1 < RECORD_DELAY_S / 2
+        assert "b" in done and time.monotonic() - t1 < delay / 2
         ran.clear()
         t2 = time.monotonic()
         ctx.record_later("c", lambda: record("c"))
-        assert ran.wait(RECORD_DELAY_S + 2) and "c" in done  # still busy: at most the delay late
-        assert done["c"] - t2 >= RECORD_DELAY_S * 0.9
+        assert ran.wait(delay + 2) and "c" in done  # still busy: at most the delay late
+        assert done["c"] - t2 >= delay * 0.9
+        ran.clear()
+        monkeypatch.setattr(context, "RECORD_BACKLOG", 2)
+        gate = threading.Event()
+        ctx.record_later("d", lambda: (gate.wait(5), record("d")) and None)
+        t3 = time.monotonic()
+        for k in ("e", "f", "g"):  # a backlog past the bound: they go though busy
+            ctx.record_later(k, lambda k=k: record(k))  # type: ignore[misc]
+        gate.set()
+        assert ran.wait(delay) and "d" in done and done["d"] - t3 < delay / 2
         ctx.answering(-1)
     finally:
         ctx.close()

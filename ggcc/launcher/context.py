@@ -38,7 +38,13 @@ class SaveWatch(Protocol):
     def take(self, thunk_id: str) -> bool: ...
 
 
-RECORD_DELAY_S = 2.0  # the longest a direct-mode record waits for the daemon to be quiet
+# Records (filing what a compile read, pushing to shared stores) wait until
+# no request has been answered for QUIET_S: on a machine the build keeps
+# busy, their CPU would come out of the compiles'. The bounds keep a long
+# build's backlog (memory, work a killed daemon loses) small.
+QUIET_S = 0.25
+RECORD_DELAY_S = 60.0  # the longest a record waits for quiet
+RECORD_BACKLOG = 1000  # more pending than this: the oldest go at once
 
 
 @dataclass
@@ -68,6 +74,7 @@ class Context:
     _dir_checked_until: float = field(default=0.0, init=False)
     _checked_settings: dict[tuple[tuple[str, str], ...], list[str]] = field(default_factory=dict, init=False)
     _answering: int = field(default=0, init=False)  # requests being answered now
+    _answered_at: float = field(default=0.0, init=False)  # monotonic time the last answer went
     _settling: int = field(default=0, init=False)  # lookups waiting for a record
     _quiet: threading.Condition = field(init=False)
     speculator: SaveWatch | None = field(default=None, init=False)  # the daemon's: compiling on save
@@ -82,7 +89,7 @@ class Context:
         with self._lock:
             self._answering += delta
             if self._answering == 0:
-                self._quiet.notify_all()
+                self._answered_at = time.monotonic()
 
     @property
     def hashes(self) -> HashCache:
@@ -223,15 +230,25 @@ class Context:
         shared store) after the answer, not before: it is off the compile's
         latency. A lookup of the same key first waits for it (settle).
 
-        It also waits until no request is being answered (at most
-        RECORD_DELAY_S): after an edit, the links that follow the compile
-        are on the build's critical path, and a record (~10 ms, holding
-        the GIL) would slow them down."""
+        It also waits until no request has been answered for QUIET_S (at
+        most RECORD_DELAY_S, or until the backlog passes RECORD_BACKLOG):
+        during a build on a busy machine its CPU (a scan, hashing, files;
+        milliseconds a compile, holding the GIL) would slow the compiles
+        and the links after an edit; after the build the cores are idle."""
         due = time.monotonic() + RECORD_DELAY_S
+
+        def busy() -> float:
+            """Seconds to wait before looking again; 0 when the record goes."""
+            now = time.monotonic()
+            if self._settling or now >= due or len(self._recording) > RECORD_BACKLOG:
+                return 0.0
+            if self._answering:
+                return min(due - now, QUIET_S)
+            return max(0.0, min(due, self._answered_at + QUIET_S) - now)
 
         def run() -> None:
             with self._quiet:
-                while self._answering and not self._settling and (left := due - time.monotonic()) > 0:
+                while (left := busy()) > 0:
                     self._quiet.wait(left)
             try:
                 fn()

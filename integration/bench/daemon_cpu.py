@@ -1,5 +1,6 @@
 """Two ggcc installs side by side on libuv (CMake + Ninja, with its tests):
-wall time and the daemon's CPU for cold builds (an empty store each),
+wall time and the daemon's CPU (to the end of what it files after the
+build) for cold builds (an empty store each),
 then warm rebuilds (`ninja -t clean`, build again from a full cache),
 alternated in one run.
 
@@ -40,12 +41,14 @@ def daemon_cpu_s(ggcc_dir: str) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
-def build(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """(wall s, daemon CPU s) of one build."""
+def build(ggcc: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall s, daemon CPU s) of one build. The CPU is read after `ggcc
+    daemon sync`: what the daemon files after the build is counted too."""
     c0 = daemon_cpu_s(env["GGCC_DIR"])
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
+    subprocess.run([ggcc, "daemon", "sync"], env=env, check=True, capture_output=True)
     return wall, daemon_cpu_s(env["GGCC_DIR"]) - c0
 
 
@@ -84,13 +87,13 @@ def main() -> int:
                     trees[name] = (b, env)
                     subprocess.run(["ninja", "-t", "clean"], cwd=b, check=True, capture_output=True)
                     subprocess.run([installs[name], "daemon", "start"], env=env, check=True, capture_output=True)
-                    wall, cpu = build(ninja, b, env)
+                    wall, cpu = build(installs[name], ninja, b, env)
                     rows[name]["cold_wall"].append(wall)
                     rows[name]["cold_cpu"].append(cpu)
             for _ in range(a.warm_runs):
                 for name, (b, env) in trees.items():
                     subprocess.run(["ninja", "-t", "clean"], cwd=b, check=True, capture_output=True)
-                    wall, cpu = build(ninja, b, env)
+                    wall, cpu = build(installs[name], ninja, b, env)
                     rows[name]["warm_wall"].append(wall)
                     rows[name]["warm_cpu"].append(cpu)
         finally:
