@@ -271,7 +271,7 @@ def test_records_wait_for_quiet_unless_a_lookup_needs_one(tmp_path: Path, monkey
 
     try:
         ctx.answering(+1)  # a link being answered
-        ctx.record_later("a", lambda: record("a"))
+        ctx.record_later(("a",), lambda: record("a"))
         assert not ran.wait(0.5)  # held back while the request is in hand
         ctx.answering(-1)
         t0 = time.monotonic()
@@ -281,22 +281,22 @@ def test_records_wait_for_quiet_unless_a_lookup_needs_one(tmp_path: Path, monkey
         assert QUIET_S * 0.9 <= done["a"] - t0 < delay
         ran.clear()
         ctx.answering(+1)
-        ctx.record_later("b", lambda: record("b"))
+        ctx.record_later(("b", "b-other-roots"), lambda: record("b"))
         t1 = time.monotonic()
-        ctx.settle("b")  # a repeat compile's lookup: no waiting out the delay
+        ctx.settle("b-other-roots")  # another root's lookup of it: no waiting out the delay
         assert "b" in done and time.monotonic() - t1 < delay / 2
         ran.clear()
         t2 = time.monotonic()
-        ctx.record_later("c", lambda: record("c"))
+        ctx.record_later(("c",), lambda: record("c"))
         assert ran.wait(delay + 2) and "c" in done  # still busy: at most the delay late
         assert done["c"] - t2 >= delay * 0.9
         ran.clear()
         monkeypatch.setattr(context, "RECORD_BACKLOG", 2)
         gate = threading.Event()
-        ctx.record_later("d", lambda: (gate.wait(5), record("d")) and None)
+        ctx.record_later(("d",), lambda: (gate.wait(5), record("d")) and None)
         t3 = time.monotonic()
         for k in ("e", "f", "g"):  # a backlog past the bound: they go though busy
-            ctx.record_later(k, lambda k=k: record(k))  # type: ignore[misc]
+            ctx.record_later((k,), lambda k=k: record(k))  # type: ignore[misc]
         gate.set()
         assert ran.wait(delay) and "d" in done and done["d"] - t3 < delay / 2
         ctx.answering(-1)

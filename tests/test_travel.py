@@ -244,6 +244,19 @@ def test_a_compile_in_another_checkout_is_answered_without_a_scan_only_if_its_he
         assert (s["direct_hits"], s["executed"], s["own_scans"] + s["in_place"]) == (0, 1, 1), s
 
 
+def test_a_compile_in_another_checkout_a_moment_after_the_first_finds_it(tmp_path: Path) -> None:
+    """The first root's entry is filed after its answer, when the daemon is
+    quiet: the second root's lookup, at once, waits for it."""
+    roots = [_tree(tmp_path / "a" / "proj", SOURCE), _tree(tmp_path / "b" / "proj", SOURCE)]
+    store = tmp_path / "store"
+    subprocess.run(GGCC + ["daemon", "start"], env=dict(os.environ, GGCC_DIR=str(store)), check=True,
+                   capture_output=True)
+    for root in roots:  # back to back: no ggcc stats (which waits for the filing) between
+        _cc(root, store, "a.o", "-MD")
+    s = ggcc_stats(store)
+    assert (s["direct_hits"], s["travel"]["hits_from_other_root"], s["executed"]) == (1, 1, 1), s
+
+
 def test_entries_for_other_roots_keep_what_is_under_the_root_relative() -> None:
     from ggcc.launcher import travel_direct
 

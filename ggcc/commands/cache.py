@@ -46,9 +46,13 @@ def cmd_cache(a: argparse.Namespace) -> int:
 
 def cmd_stats(a: argparse.Namespace) -> int:
     from ggcc.base import stats
+    from ggcc.client import launch
     from ggcc.commands import stats_report
 
     root = config.ggcc_dir()
+    # A running daemon files what it ran when it is quiet: the counters it
+    # will add belong to the builds before (never starts one).
+    launch.ask(root, [b"sync"])
     if a.zero:
         stats.zero(root)
         print("statistics zeroed")

@@ -7,7 +7,9 @@ REAPI farm. A -j the
 user gave is kept. The daemon is started before the build, so the first
 compiles do not each wait for it. Nothing in the build tree is changed:
 the compilers come from the build files (`ggcc cmake`, CC="ggcc gcc").
-A one-line summary of what ggcc did for this build goes to stderr at the end.
+A one-line summary of what ggcc did for this build goes to stderr at the end,
+after, on a CI machine or with a shared store, what the build ran is filed
+and pushed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ggcc.base import config, stats
 from ggcc.base.errors import GgccError
 from ggcc.client import launch
 from ggcc.commands.stats_report import build_line, summary
+from ggcc.storage import storage_uri
 
 LAMBDA_JOBS_CAP = 500  # launchers are ~9 MB each: 500 fit in a laptop
 
@@ -80,6 +83,12 @@ def main(tool: str, args: list[str]) -> int:
         raise GgccError(f"{tool}: command not found (Debian: apt-get install {'ninja-build' if tool == 'ninja' else tool})") from None
     except KeyboardInterrupt:
         rc = 130
+    if rc != 130 and (env.get("CI") or storage_uri(env)):
+        # The daemon files and pushes what it ran once the build is over;
+        # a CI machine that stops right after the build would lose them,
+        # and other machines would miss what this one ran. Here, nobody
+        # waits: the next build of a tree settles what it looks up.
+        launch.ask(root, [b"sync"])
     try:
         sys.stderr.write(build_line(summary(root, build)) + "\n")
     finally:

@@ -120,11 +120,13 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
             done = write_back(result, parsed, cwd, store.local, hit.depfile_id, "", req.umask)
             count_answer(ctx, store, True, hit.thunk_id, direct=True)
             return done
-    else:
-        from ggcc.launcher.travel_direct import lookup_across_roots
+    from ggcc.launcher.travel_direct import index_key, lookup_across_roots
 
+    across = index_key(parts, cwd)  # the key other roots' compiles look this one up by
+    if hit is None:
+        ctx.settle(across)  # another root's compile of the same, a moment ago
         found = lookup_across_roots(parts, parsed.output, bool(parsed.deps.kind), cwd, env, store, ctx.root, hashes.file_id,
-                                    ctx.scan_cache.session().listing)
+                                    ctx.scan_cache.session().listing, across)
         if found is not None:
             if spec is not None:
                 return Done(0)  # the build will find it as well
@@ -141,7 +143,7 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
             count_answer(ctx, store, True, result.thunk_id, direct=True)
             return done
     if spec is None and ctx.session(env) is None and in_place.wanted(env, parsed, cwd):
-        return _in_place(req, ctx, parsed, tc, natives, locale, columns, key, parts)
+        return _in_place(req, ctx, parsed, tc, natives, locale, columns, (key, across), parts)
     from ggcc.dependency_scan import headers
 
     try:
@@ -175,7 +177,7 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
                 from ggcc.launcher.travel_direct import record_across_roots
 
                 manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing, inside=cwd)
-                record_across_roots(parts, thunk, cwd, files, absent, depfile_id, env, store, ctx.root)
+                record_across_roots(parts, thunk, cwd, files, absent, depfile_id, env, store, ctx.root, across)
 
             return defer(req, ctx, session, thunk, store, os.path.join(cwd, parsed.output), "object", [],
                           record_deferred)
@@ -195,7 +197,7 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
             manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing, inside=cwd)
             from ggcc.launcher.travel_direct import record_across_roots
 
-            record_across_roots(parts, thunk, cwd, files, absent, depfile_id, env, store, ctx.root)
+            record_across_roots(parts, thunk, cwd, files, absent, depfile_id, env, store, ctx.root, across)
 
         if spec is not None:
             record()  # now, not later: the build's request is waiting to look it up
@@ -205,7 +207,7 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
                                      result.output(OBJECT_TAG).ref, {})
         done = write_back(result, parsed, cwd, store.local, "", scan.depfile_tmp, req.umask)
         count_answer(ctx, store, was_hit, thunk.id)
-        ctx.record_later(key, record)
+        ctx.record_later((key, across), record)
         return done
     finally:
         if scan.depfile_tmp and os.path.exists(scan.depfile_tmp):
@@ -213,7 +215,7 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
 
 
 def _in_place(req: Request, ctx: Context, parsed: Compile, tc: Toolchain, natives: tuple[str, ...], locale: str,
-              columns: str, key: str, parts: list[object]) -> Done | Local:
+              columns: str, keys: tuple[str, str], parts: list[object]) -> Done | Local:
     """A miss run in the build tree (in_place.py); filed after the answer."""
     store = ctx.store(req.env)
     ran = in_place.run(req, ctx, parsed, store, locale, columns)
@@ -247,11 +249,11 @@ def _in_place(req: Request, ctx: Context, parsed: Compile, tc: Toolchain, native
             except Exception:
                 pass  # the shared store is an optimisation
         entry = manifest.Entry(files, absent, thunk.id, ran.depfile_id)
-        manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing, inside=cwd)
-        record_across_roots(parts, thunk, cwd, files, absent, ran.depfile_id, env, store, ctx.root)
+        manifest.record(ctx.root, keys[0], entry, store, ctx.scan_cache.session().listing, inside=cwd)
+        record_across_roots(parts, thunk, cwd, files, absent, ran.depfile_id, env, store, ctx.root, keys[1])
 
     stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, Event.IN_PLACE)
-    ctx.record_later(key, record)
+    ctx.record_later(keys, record)
     return Done(0, ran.stdout, ran.stderr)
 
 

@@ -68,7 +68,8 @@ class Context:
     _ended: set[str] = field(default_factory=set, init=False)  # sessions ended by an interrupt
     _keyed: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict, init=False)
     _after: ThreadPoolExecutor | None = field(default=None, init=False)
-    _recording: dict[str, Future[None]] = field(default_factory=dict, init=False)
+    _recording: dict[str, Future[None]] = field(default_factory=dict, init=False)  # by each of its keys
+    _pending: int = field(default=0, init=False)  # records not yet done
     _to_say: list[str] = field(default_factory=list, init=False)
     _dir_problem: str = field(default="", init=False)
     _dir_checked_until: float = field(default=0.0, init=False)
@@ -225,10 +226,11 @@ class Context:
                 lock = self._keyed[key] = threading.Lock()
             return lock
 
-    def record_later(self, key: str, fn: Callable[[], None]) -> None:
-        """Bookkeeping for ``key`` (a direct-mode record, a push to the
-        shared store) after the answer, not before: it is off the compile's
-        latency. A lookup of the same key first waits for it (settle).
+    def record_later(self, keys: tuple[str, ...], fn: Callable[[], None]) -> None:
+        """Bookkeeping under ``keys`` (a direct-mode record here and for
+        other roots, a push to the shared store) after the answer, not
+        before: it is off the compile's latency. A lookup of one of the keys
+        first waits for it (settle).
 
         It also waits until no request has been answered for QUIET_S (at
         most RECORD_DELAY_S, or until the backlog passes RECORD_BACKLOG):
@@ -240,7 +242,7 @@ class Context:
         def busy() -> float:
             """Seconds to wait before looking again; 0 when the record goes."""
             now = time.monotonic()
-            if self._settling or now >= due or len(self._recording) > RECORD_BACKLOG:
+            if self._settling or now >= due or self._pending > RECORD_BACKLOG:
                 return 0.0
             if self._answering:
                 return min(due - now, QUIET_S)
@@ -256,8 +258,10 @@ class Context:
                 stats.record(self.root, (stats.Event.ERROR, f"{type(e).__name__}: {e}"))
             finally:
                 with self._lock:
-                    if self._recording.get(key) is fut:
-                        del self._recording[key]
+                    self._pending -= 1
+                    for key in keys:
+                        if self._recording.get(key) is fut:
+                            del self._recording[key]
 
         with self._lock:
             if self._after is None:
@@ -265,7 +269,9 @@ class Context:
 
                 self._after = ThreadPoolExecutor(1, thread_name_prefix="ggcc-record")
             fut = self._after.submit(run)
-            self._recording[key] = fut
+            self._pending += 1
+            for key in keys:
+                self._recording[key] = fut
 
     def settle(self, key: str) -> None:
         """Wait for a pending record of ``key``: a lookup right after the
@@ -286,7 +292,7 @@ class Context:
         """Wait for every pending record (`ggcc daemon sync`); they go at
         once, not when the daemon is quiet."""
         with self._lock:
-            pending = list(self._recording.values())
+            pending = list(set(self._recording.values()))
             self._settling += 1
             self._quiet.notify_all()
         try:

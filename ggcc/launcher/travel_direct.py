@@ -180,16 +180,16 @@ def _parse(data: bytes) -> tuple[Entry, ...]:
 
 # -- the launcher's two calls ------------------------------------------------------------
 def lookup_across_roots(parts: Sequence[object], output: str, want_depfile: bool, cwd: str, env: Mapping[str, str],
-                        store: Store, ggcc_dir: str, file_id: Callable[[str], str], listing: Listing
+                        store: Store, ggcc_dir: str, file_id: Callable[[str], str], listing: Listing, index: str
                         ) -> tuple[Result, bytes | None] | None:
     """A compile's result and depfile from another root's entry, its
-    outputs here (checked when used), or None."""
+    outputs here (checked when used), or None. ``index``: index_key(parts, cwd)."""
     if env.get(travel.BASEDIR_ENV, "") == "/":
         return None
     out_path = os.path.normpath(os.path.join(cwd, output))
     above = ancestors(cwd)
     keys: dict[str, str] = {}  # base -> key(parts, base): one per base, whatever the entries
-    for e in load(ggcc_dir, index_key(parts, cwd), store):
+    for e in load(ggcc_dir, index, store):
         if not 0 <= e.up < len(above) or (e.depfile is not None) != want_depfile:
             continue
         base = above[e.up]
@@ -216,7 +216,7 @@ def lookup_across_roots(parts: Sequence[object], output: str, want_depfile: bool
 
 def record_across_roots(parts: Sequence[object], thunk: Thunk, cwd: str, files: Sequence[tuple[str, str]],
                         absent: Sequence[str], depfile_id: str, env: Mapping[str, str], store: Store,
-                        ggcc_dir: str) -> None:
+                        ggcc_dir: str, index: str) -> None:
     """After a compile whose result travels: its entry for other roots."""
     where = travel.place(thunk, env.get(travel.BASEDIR_ENV, ""), name_free=True)
     if where is None:
@@ -227,4 +227,4 @@ def record_across_roots(parts: Sequence[object], thunk: Thunk, cwd: str, files: 
     depfile = store.local.read_bytes(depfile_id) if depfile_id else None
     entry = make_entry(where.base, cwd, parts, files, absent, where.key, depfile)
     if entry is not None:
-        record(ggcc_dir, index_key(parts, cwd), entry, store)
+        record(ggcc_dir, index, entry, store)
