@@ -126,6 +126,32 @@ def test_an_input_written_during_the_compile_is_not_filed(proj: Path, tmp_path: 
     assert s["unfiled"] == {"input-written-during-compile": 1} and s["executed"] == 2 and s["cache_hits"] == 0, s
 
 
+def test_an_input_saved_a_tick_before_the_compile_is_filed_and_one_after_is_not(tmp_path: Path) -> None:
+    """The start is read from the clock file times come from: a source
+    saved just before its compile (an editor's save, a build at once) is
+    vouched for; one written after the start never is, on any file system
+    grain."""
+    from ggcc.launcher.in_place import file_clock_ns, not_before, written_since
+
+    before = tmp_path / "saved.c"
+    before.write_text("int x;\n")
+    t = os.stat(before).st_mtime_ns
+    while file_clock_ns() <= t:  # the next tick of the coarse clock: at most 10 ms
+        time.sleep(0.001)
+    start = file_clock_ns()
+    assert time.time_ns() - t < 40_000_000  # well inside the slack the fine clock needed
+    assert not_before(start, str(tmp_path), ("saved.c",)) == ""
+    after = tmp_path / "after.c"
+    after.write_text("int y;\n")
+    assert not_before(start, str(tmp_path), ("saved.c", "after.c")) == "input-written-during-compile"
+    assert not_before(start, str(tmp_path), ("gone.c",)) == "input-gone"
+    s = 12_345_678_901_234_567
+    assert not written_since(s - 1, s) and written_since(s, s) and written_since(s + 1, s)
+    assert written_since(12_000_000_000_000_000, 12_000_000_000_400_000)  # whole seconds: this second counts
+    assert written_since(12_000_000_000_000_000, 12_000_000_001_000_000)  # FAT's two
+    assert not written_since(11_998_000_000_000_000, 12_000_000_000_400_000)
+
+
 def test_a_source_whose_asm_reads_a_file_is_not_filed(proj: Path, tmp_path: Path) -> None:
     """The assembler's .incbin is in no depfile: run, never filed."""
     store = tmp_path / "s"

@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -52,10 +53,15 @@ from ggcc.storage.store import Store
 _LANGUAGES = frozenset({"c", "c++"})
 # In a C or C++ source, asm that makes the assembler read a file.
 _ASM_READS = (b".incbin", b".include")
-# A file's timestamps come from a coarse clock (a kernel tick, up to 10 ms
-# behind): one written just after the compile started may carry a time just
-# before it. Anything this close to the start counts as written during it.
+# Linux stamps files from its coarse realtime clock (a kernel tick, up to
+# 10 ms behind the fine one), or a finer time above it: a start read from
+# that clock is at or below the time of any file written after it. Elsewhere
+# the fine clock less a slack. (File times on NFS come from the server.)
+_COARSE_REALTIME = 5  # CLOCK_REALTIME_COARSE; Python's time module does not name it
 _CLOCK_SLACK_NS = 50_000_000
+# Granularities a file system may truncate its times to, finest first:
+# microseconds, milliseconds, seconds, FAT's two seconds.
+_GRAINS = (1_000, 1_000_000, 1_000_000_000, 2_000_000_000)
 # What the compiler needs from the user's environment besides what the
 # thunk sets: `as` on PATH, a place for its temporary files.
 _KEPT_ENV = ("PATH", "TMPDIR")
@@ -82,7 +88,7 @@ def wanted(env: dict[str, str], parsed: Compile, cwd: str) -> bool:
 class Ran:
     """A compile that ran in place and succeeded: what filing it needs."""
 
-    started_ns: int
+    started_ns: int  # file_clock_ns() when the compiler started
     deps: tuple[str, ...]  # what the compiler read, as its depfile names them
     object_id: str  # the object, copied into the store before the answer
     depfile_id: str  # the user's depfile, stored; "" if none was asked for
@@ -110,7 +116,7 @@ def run(req: Request, ctx: Context, parsed: Compile, store: Store, locale: str, 
     run_env["LC_ALL"] = locale  # the host's own locale files: no LOCPATH, as the sandbox's copy needs
     run_env.update(step_env(req.env, columns))
     try:
-        started = time.time_ns()
+        started = file_clock_ns()
         with ctx.slots:
             p = subprocess.run(argv, cwd=cwd, env=run_env, stdin=subprocess.DEVNULL, capture_output=True,
                                umask=req.umask)
@@ -155,7 +161,7 @@ def file(ran: Ran, tc: Toolchain, parsed: Compile, cwd: str, natives: tuple[str,
                             known)
     except (GgccError, OSError):
         return None
-    why = _not_before(ran.started_ns - _CLOCK_SLACK_NS, cwd, ran.deps)
+    why = not_before(ran.started_ns, cwd, ran.deps)
     if why:
         stats.record(ctx.root, (Event.UNFILED, why))
         return None
@@ -223,17 +229,40 @@ def _read_deps(path: str) -> list[str]:
         return []
 
 
-def _not_before(limit_ns: int, cwd: str, deps: tuple[str, ...]) -> str:
+def file_clock_ns() -> int:
+    """Now, on the clock file times come from (see _COARSE_REALTIME)."""
+    if sys.platform.startswith("linux"):
+        try:
+            return time.clock_gettime_ns(_COARSE_REALTIME)
+        except OSError:
+            pass
+    return time.time_ns() - _CLOCK_SLACK_NS
+
+
+def written_since(t_ns: int, start_ns: int) -> bool:
+    """Whether a file time ``t_ns`` may be of a write at or after
+    ``start_ns`` (file_clock_ns): a time that looks truncated to a grain
+    is compared with the start truncated the same way, so a file system
+    that keeps whole seconds never passes a write of this second."""
+    grain = 1
+    for g in _GRAINS:
+        if t_ns % g:
+            break
+        grain = g
+    return t_ns >= start_ns - start_ns % grain
+
+
+def not_before(start_ns: int, cwd: str, deps: tuple[str, ...]) -> str:
     """Why the inputs cannot be vouched for: one written at or after
-    ``limit_ns`` (or gone), or a precompiled header beside a header (gcc
-    reads it, the depfile names the header); "" if they can."""
+    ``start_ns`` (file_clock_ns; or gone), or a precompiled header beside
+    a header (gcc reads it, the depfile names the header); "" if they can."""
     for d in deps:
         path = os.path.join(cwd, d)
         try:
             st = os.stat(path)
         except OSError:
             return "input-gone"
-        if st.st_mtime_ns >= limit_ns or st.st_ctime_ns >= limit_ns:
+        if written_since(st.st_mtime_ns, start_ns) or written_since(st.st_ctime_ns, start_ns):
             return "input-written-during-compile"
         if os.path.lexists(path + ".gch"):
             return "precompiled-header"
