@@ -77,6 +77,8 @@ def test_a_saved_source_is_compiled_before_the_build_asks(tmp_path: Path) -> Non
     # The build's compile counts as executed (its run happened on save), not as a hit.
     assert (st["invocations"], st["executed"], st["cache_hits"], st["on_save"]) == (
         2, 2, 0, {"executed": 1, "used_by_builds": 1}), st
+    # Run in place, as the build's own compile would be: no header scan before it, no sandbox.
+    assert (st["own_scans"], st["in_place"]) == (0, 1), st
 
 
 def test_the_link_after_a_saved_source_runs_before_the_build_asks(tmp_path: Path) -> None:

@@ -142,7 +142,9 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
             done = deliver(result, OBJECT_TAG, os.path.join(cwd, parsed.output), store.local, req.umask, placement.BFD)
             count_answer(ctx, store, True, result.thunk_id, direct=True)
             return done
-    if spec is None and ctx.session(env) is None and in_place.wanted(env, parsed, cwd):
+    if ctx.session(env) is None and in_place.wanted(env, parsed, cwd):
+        if spec is not None:
+            return _speculate_in_place(req, ctx, parsed, tc, natives, locale, columns, (key, across), parts, spec)
         return _in_place(req, ctx, parsed, tc, natives, locale, columns, (key, across), parts)
     from ggcc.dependency_scan import headers
 
@@ -217,44 +219,76 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
 def _in_place(req: Request, ctx: Context, parsed: Compile, tc: Toolchain, natives: tuple[str, ...], locale: str,
               columns: str, keys: tuple[str, str], parts: list[object]) -> Done | Local:
     """A miss run in the build tree (in_place.py); filed after the answer."""
-    store = ctx.store(req.env)
-    ran = in_place.run(req, ctx, parsed, store, locale, columns)
+    ran = in_place.run(req, ctx, parsed, ctx.store(req.env), locale, columns)
     if not isinstance(ran, in_place.Ran):
         return ran
-    cwd, env = req.cwd, req.env
+    stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, Event.IN_PLACE)
 
     def record() -> None:
-        from ggcc.launcher import manifest
-        from ggcc.launcher.travel_direct import record_across_roots
+        _file_in_place(req, ctx, parsed, tc, natives, locale, columns, keys, parts, ran)
 
-        scanned = in_place.absent_paths(req.compiler, parsed, cwd, env, ctx, ran.deps)
-        filed = in_place.file(ran, tc, parsed, cwd, natives, locale, columns, env, store, ctx,
-                              scanned[1] if scanned else {})
-        if filed is None:
-            return
-        if scanned is None:  # the result is filed, but what would change it is not known
-            stats.record(ctx.root, (Event.UNFILED, "no-record-scan-missed-a-header"))
-            return
-        absent = scanned[0]
-        thunk, result, files = filed
-        from ggcc.launcher import travel
-        from ggcc.launcher.force import to_travel
-
-        where = travel.place(thunk, env.get(travel.BASEDIR_ENV, ""), name_free=True)
-        if where is not None:  # found from other checkouts and under other names, as the sandbox's runs are
-            to_travel(where, thunk, result, store, ctx)
-        if ran.depfile_id:
-            try:
-                store.push_blobs([ran.depfile_id])
-            except Exception:
-                pass  # the shared store is an optimisation
-        entry = manifest.Entry(files, absent, thunk.id, ran.depfile_id)
-        manifest.record(ctx.root, keys[0], entry, store, ctx.scan_cache.session().listing, inside=cwd)
-        record_across_roots(parts, thunk, cwd, files, absent, ran.depfile_id, env, store, ctx.root, keys[1])
-
-    stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, Event.IN_PLACE)
     ctx.record_later(keys, record)
     return Done(0, ran.stdout, ran.stderr)
+
+
+def _speculate_in_place(req: Request, ctx: Context, parsed: Compile, tc: Toolchain, natives: tuple[str, ...],
+                        locale: str, columns: str, keys: tuple[str, str], parts: list[object],
+                        spec: Speculation) -> Done | Local:
+    """A compile on save run as the build would run it, into a temporary
+    directory, and filed at once: the build's request, waiting for it,
+    then finds it in the direct mode. Filed nothing: the build compiles."""
+    import shutil
+    import tempfile
+
+    store = ctx.store(req.env)
+    in_place.wait_out_the_tick(os.path.join(req.cwd, parsed.source))
+    into = tempfile.mkdtemp(prefix="speculation-", dir=store.local.tmp_dir())
+    try:
+        ran = in_place.run(req, ctx, parsed, store, locale, columns, into)
+    finally:
+        shutil.rmtree(into, ignore_errors=True)  # the object and depfile are in the store
+    if not isinstance(ran, in_place.Ran):
+        return ran
+    thunk_id = _file_in_place(req, ctx, parsed, tc, natives, locale, columns, keys, parts, ran)
+    if thunk_id is None:
+        return Done(0)
+    return after_speculation(ctx, spec, False, thunk_id, os.path.join(req.cwd, parsed.output), ran.object_id, {})
+
+
+def _file_in_place(req: Request, ctx: Context, parsed: Compile, tc: Toolchain, natives: tuple[str, ...],
+                   locale: str, columns: str, keys: tuple[str, str], parts: list[object],
+                   ran: in_place.Ran) -> str | None:
+    """File a compile run in place and record it for the direct mode, here
+    and for other roots; its thunk's id, or None if no record was made."""
+    from ggcc.launcher import manifest
+    from ggcc.launcher.travel_direct import record_across_roots
+
+    cwd, env, store = req.cwd, req.env, ctx.store(req.env)
+    scanned = in_place.absent_paths(req.compiler, parsed, cwd, env, ctx, ran.deps)
+    filed = in_place.file(ran, tc, parsed, cwd, natives, locale, columns, env, store, ctx,
+                          scanned[1] if scanned else {})
+    if filed is None:
+        return None
+    if scanned is None:  # the result is filed, but what would change it is not known
+        stats.record(ctx.root, (Event.UNFILED, "no-record-scan-missed-a-header"))
+        return None
+    absent = scanned[0]
+    thunk, result, files = filed
+    from ggcc.launcher import travel
+    from ggcc.launcher.force import to_travel
+
+    where = travel.place(thunk, env.get(travel.BASEDIR_ENV, ""), name_free=True)
+    if where is not None:  # found from other checkouts and under other names, as the sandbox's runs are
+        to_travel(where, thunk, result, store, ctx)
+    if ran.depfile_id:
+        try:
+            store.push_blobs([ran.depfile_id])
+        except Exception:
+            pass  # the shared store is an optimisation
+    entry = manifest.Entry(files, absent, thunk.id, ran.depfile_id)
+    manifest.record(ctx.root, keys[0], entry, store, ctx.scan_cache.session().listing, inside=cwd)
+    record_across_roots(parts, thunk, cwd, files, absent, ran.depfile_id, env, store, ctx.root, keys[1])
+    return thunk.id
 
 
 def _count_scan(root: str, source: str, cwd: str, scan: Scan, v: Verification | None) -> None:

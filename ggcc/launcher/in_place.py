@@ -21,7 +21,9 @@ What keeps it correct:
   change its own copy at once.
 The thunk is the one the sandbox would run (build_thunk, the same inputs
 at the same paths), so the result serves remote engines and other machines.
-The sandbox stays for remote engines, GGCC_SANDBOX=strict, speculations,
+A compile on save (daemon/speculation.py) runs the same way with its
+object and depfile in a temporary directory, and is filed at once.
+The sandbox stays for remote engines, GGCC_SANDBOX=strict,
 `ggcc infer` sessions, -MMD and what the depfile cannot describe.
 """
 
@@ -96,46 +98,59 @@ class Ran:
     stderr: bytes
 
 
-def run(req: Request, ctx: Context, parsed: Compile, store: Store, locale: str, columns: str) -> Done | Local | Ran:
+def run(req: Request, ctx: Context, parsed: Compile, store: Store, locale: str, columns: str,
+        into: str = "") -> Done | Local | Ran:
     """Run the compile in the build tree. Done: it failed (its messages are
     the answer, nothing is filed) or cannot be filed; Local: it could not
-    be started; Ran: filed by ``file`` after the answer."""
+    be started; Ran: filed by ``file`` after the answer.
+
+    ``into``: a directory for the object and the depfile instead (a
+    compile on save writes nothing into the build tree); the depfile still
+    names the build's output, as gcc's driver does (-MQ OUTPUT), so both
+    are the bytes the build's compile would write. Such a run is not the
+    build's step: it counts nothing but errors."""
     cwd = req.cwd
     own_depfile = ""
+    output = os.path.join(into, "out.o") if into else parsed.output
+    dep_file = os.path.join(into, "out.d") if into else parsed.deps.file
     if parsed.deps.kind:
-        dep_args = ["-MD", "-MF", parsed.deps.file]
-        for opt, target in parsed.deps.targets:
+        dep_args = ["-MD", "-MF", dep_file]
+        targets = parsed.deps.targets or ((("-MQ", parsed.output),) if into else ())
+        for opt, target in targets:
             dep_args += [opt, target]
         dep_args += ["-MP"] * parsed.deps.phony + ["-MG"] * parsed.deps.missing_ok
     else:
         fd, own_depfile = tempfile.mkstemp(prefix="in-place-", suffix=".d", dir=store.local.tmp_dir())
         os.close(fd)
         dep_args = ["-MD", "-MF", own_depfile]
-    argv = [req.compiler, *parsed.args, "-o", parsed.output, *dep_args]
+    argv = [req.compiler, *parsed.args, "-o", output, *dep_args]
     run_env = {k: req.env[k] for k in _KEPT_ENV if k in req.env}
     run_env["LC_ALL"] = locale  # the host's own locale files: no LOCPATH, as the sandbox's copy needs
     run_env.update(step_env(req.env, columns))
+    step: tuple[stats.Item, ...] = () if into else (Event.INVOCATION, Event.EXECUTED, Event.IN_PLACE)
     try:
         started = file_clock_ns()
         with ctx.slots:
             p = subprocess.run(argv, cwd=cwd, env=run_env, stdin=subprocess.DEVNULL, capture_output=True,
                                umask=req.umask)
         if p.returncode != 0:
-            stats.record(ctx.root, Event.INVOCATION, (Event.LOCAL, "compile-failed"))
+            if not into:
+                stats.record(ctx.root, Event.INVOCATION, (Event.LOCAL, "compile-failed"))
             return Done(p.returncode, p.stdout, p.stderr)
         why = _unfileable(parsed, cwd)
-        deps = _read_deps(own_depfile or os.path.join(cwd, parsed.deps.file)) if not why else []
+        deps = _read_deps(own_depfile or os.path.join(cwd, dep_file)) if not why else []
         if not why and not deps:
             why = "no-depfile"
         if why:
-            stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, Event.IN_PLACE, (Event.UNFILED, why))
+            if step:
+                stats.record(ctx.root, *step, (Event.UNFILED, why))
             return Done(0, p.stdout, p.stderr)
         try:
-            object_id = store.local.put_made(os.path.join(cwd, parsed.output))
-            depfile_id = store.local.put_made(os.path.join(cwd, parsed.deps.file)) if parsed.deps.kind else ""
+            object_id = store.local.put_made(os.path.join(cwd, output))
+            depfile_id = store.local.put_made(os.path.join(cwd, dep_file)) if parsed.deps.kind else ""
         except (OSError, GgccError) as e:  # the store full or gone: the build's object is right all the same
-            stats.record(ctx.root, Event.INVOCATION, Event.EXECUTED, Event.IN_PLACE, (Event.UNFILED, "store-failed"),
-                         (Event.ERROR, f"in-place: {e}"))
+            events: list[stats.Item] = [*step, (Event.UNFILED, "store-failed")] if step else []
+            stats.record(ctx.root, *events, (Event.ERROR, f"in-place: {e}"))
             return Done(0, p.stdout, p.stderr)
     except OSError:
         return Local("in-place-failed")
@@ -143,6 +158,21 @@ def run(req: Request, ctx: Context, parsed: Compile, store: Store, locale: str, 
         if own_depfile:
             store.local.remove_quiet(own_depfile)
     return Ran(started, tuple(deps), object_id, depfile_id, p.stdout, p.stderr)
+
+
+def wait_out_the_tick(path: str) -> None:
+    """A compile on save starts a moment after the save, often in the tick
+    of the coarse clock that stamped the file: then nothing it read could
+    be vouched for. Wait until the clock is past the file's time (a tick,
+    at most 20 ms for a file system that keeps whole seconds)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    t = max(st.st_mtime_ns, st.st_ctime_ns)
+    deadline = time.monotonic() + 0.02
+    while written_since(t, file_clock_ns()) and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 def file(ran: Ran, tc: Toolchain, parsed: Compile, cwd: str, natives: tuple[str, ...], locale: str, columns: str,
