@@ -13,6 +13,8 @@ Everything else runs the real compiler locally, with a short reason that
 
 from __future__ import annotations
 
+import functools
+
 from ggcc.formats.compile import Compile, DepOptions
 from ggcc.launcher.request import Local
 
@@ -109,6 +111,7 @@ _LOCAL_PREFIX = (
     ("-Wl,", ""),  # linker options on a -c compile are ignored by the driver
     ("-gsplit-dwarf", "split-dwarf"),
 )
+_LOCAL_PREFIXES = tuple(prefix for prefix, _ in _LOCAL_PREFIX)
 # Prefixes of options that only change code generation or diagnostics.
 _KNOWN_PREFIXES = (
     "-f", "-m", "-W", "-O", "-g", "-std=", "-ansi", "-pedantic", "-w", "-D", "-U", "-I",
@@ -121,6 +124,13 @@ _KNOWN_PREFIXES = (
 # Debug/file prefix maps that must keep working when the tree moves.
 PREFIX_MAP_OPTIONS = ("-ffile-prefix-map=", "-fdebug-prefix-map=", "-fmacro-prefix-map=", "-fprofile-prefix-map=")
 NATIVE_OPTIONS = ("-march=native", "-mtune=native", "-mcpu=native")
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_cached(argv: tuple[str, ...]) -> Compile | Local:
+    """parse, remembered: a daemon sees the same command lines build after
+    build (both answers are frozen, so sharing them is safe)."""
+    return parse(list(argv))
 
 
 def parse(argv: list[str]) -> Compile | Local:
@@ -264,6 +274,8 @@ def _local_reason(a: str, opt: str | None) -> str:
         r = _LOCAL_EXACT.get(a.split("=", 1)[0], None) if "=" in a else None
     if r is not None:
         return r
+    if not a.startswith(_LOCAL_PREFIXES):  # one C-level test for the common case: none applies
+        return ""
     for prefix, reason in _LOCAL_PREFIX:
         if a.startswith(prefix):
             return reason

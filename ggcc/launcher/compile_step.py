@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from ggcc.base import placement, stats
 from ggcc.base.stats import Event
 from ggcc.launcher import in_place
-from ggcc.launcher.args import parse
+from ggcc.launcher.args import parse_cached
 from ggcc.launcher.compiler_env import CLANG_OUT_OF_PROCESS, UNMODELLED_ENV, color_flag, records_flags, thunk_locale
 from ggcc.launcher.context import Context
 from ggcc.launcher.deliver import deliver, placeable, write_back
@@ -40,7 +40,7 @@ def compile_as_thunk(req: Request, ctx: Context, spec: Speculation | None = None
 
 def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[str]) -> Done | Local:
     env = req.env
-    parsed = parse(list(req.argv[1:]))
+    parsed = parse_cached(req.argv[1:])
     if isinstance(parsed, Local):
         from ggcc.launcher.link import looks_like_link
 

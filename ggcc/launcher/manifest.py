@@ -161,16 +161,8 @@ def _still_valid(e: Entry, cwd: str, hashes: HashCache, now: dict[str, str]) -> 
     # the check of each of the key's entries (up to MAX_ENTRIES, one per
     # earlier version) at once, before hundreds of absent paths are stat'ed;
     # ``now`` keeps its new id, which the hash cache does not (too recent).
-    base = cwd.rstrip("/") + "/"
-    for p, id_ in e.files:
-        path = p if p[:1] == "/" else base + p
-        try:
-            got = now.get(path) or hashes.file_id(path)
-        except OSError:
-            return False
-        if got != id_:
-            now[path] = got
-            return False
+    if not hashes.all_unchanged(e.files, cwd.rstrip("/") + "/", now):
+        return False
     for d, mtime in e.absent_dirs:
         if _mtime(d) != mtime:
             return False
