@@ -81,3 +81,16 @@ def test_parsed_files_are_parsed_again_only_when_rewritten(tmp_path: Path) -> No
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert cache.get(str(p)) == b"TWO"  # the rename's new inode tells
     assert parsed == [b"one", b"two"]
+
+
+def test_an_atomic_write_makes_its_directory_only_when_asked(tmp_path: Path) -> None:
+    import pytest
+
+    from ggcc.base import fsutil
+
+    deep = tmp_path / "a" / "b" / "rec"
+    with pytest.raises(FileNotFoundError):
+        fsutil.atomic_write_bytes(deep, b"x")
+    fsutil.atomic_write_bytes(deep, b"x", make_dirs=True)
+    fsutil.atomic_write_bytes(deep, b"yz", make_dirs=True)  # the directory there now: one try
+    assert deep.read_bytes() == b"yz" and os.listdir(deep.parent) == ["rec"]

@@ -90,8 +90,7 @@ class ScanCache:
         if p is None:
             return
         try:
-            os.makedirs(os.path.dirname(p), exist_ok=True)
-            atomic_write_bytes(p, marshal.dumps(value))
+            atomic_write_bytes(p, marshal.dumps(value), make_dirs=True)
         except (OSError, ValueError):
             pass  # a cache: never fail a scan for it
 

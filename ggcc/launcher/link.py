@@ -325,8 +325,7 @@ def save_record(root: str, key: str, cmd: LdCommand, files: list[str]) -> None:
     path = _record_path(root, key)
     data = json.dumps({"ld": cmd.ld, "args": list(cmd.args), "output": cmd.output, "files": files}).encode()
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        atomic_write_bytes(path, data)
+        atomic_write_bytes(path, data, make_dirs=True)
     except OSError:
         pass  # an optimisation
 

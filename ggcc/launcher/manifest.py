@@ -146,8 +146,7 @@ def lookup(root: str, k: str, cwd: str, hashes: HashCache, shared: Store | None 
     data = shared.get_small(f"manifests/{k}") if shared is not None else None
     if data:
         try:
-            os.makedirs(os.path.dirname(_path(root, k)), exist_ok=True)
-            atomic_write_bytes(_path(root, k), data)
+            atomic_write_bytes(_path(root, k), data, make_dirs=True)
         except OSError:
             return None
         for e in _load(_path(root, k)):
@@ -191,8 +190,7 @@ def record(root: str, k: str, entry: Entry, shared: Store | None = None, listing
     entries = ([entry] + [e for e in _load(path) if e.thunk_id != entry.thunk_id])[:MAX_ENTRIES]
     data = b"[" + b",".join(_encoded(e) for e in entries) + b"]"
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        atomic_write_bytes(path, data)
+        atomic_write_bytes(path, data, make_dirs=True)
         _manifests.remember(path, tuple(entries))
     except OSError:
         pass  # an optimisation: never fail a compile for it

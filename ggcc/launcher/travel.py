@@ -332,7 +332,6 @@ def write_quietly(path: str, data: bytes) -> None:
     """A small file put in place whole, or not at all: a failure (disk
     full, read-only) costs a later hit, never a step."""
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        atomic_write_bytes(path, data)
+        atomic_write_bytes(path, data, make_dirs=True)
     except OSError:
         pass  # an optimisation: never fail a step for it

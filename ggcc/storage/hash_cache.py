@@ -57,8 +57,7 @@ class HashCache:
             self._mem[key] = (*sig, id_)
             if entry_path is not None:
                 try:
-                    os.makedirs(os.path.dirname(entry_path), exist_ok=True)
-                    atomic_write_bytes(entry_path, f"{sig[0]} {sig[1]} {sig[2]} {id_}\n".encode())
+                    atomic_write_bytes(entry_path, f"{sig[0]} {sig[1]} {sig[2]} {id_}\n".encode(), make_dirs=True)
                 except OSError:
                     pass  # the cache is an optimisation; never fail for it
         return id_

@@ -147,12 +147,12 @@ def main() -> int:
                         # quiet daemon) must not run into the next build's
                         # time; it is reported on its own.
                         cold[f"{name}_filing"].append(timed([ggcc, "daemon", "sync"], build, env))
+            spread = {n: (min(v), max(v)) for n, v in cold.items() if len(v) > 1}
             out["plain_s"] = statistics.median(cold.pop("plain"))
             for name, runs in cold.items():
                 if runs:  # ggcc_cold_s, ggcc_cold_filing_s, ...
                     key = f"{name[:-len('_filing')]}_cold_filing_s" if name.endswith("_filing") else f"{name}_cold_s"
                     out[key] = statistics.median(runs)
-            spread = {n: (min(v), max(v)) for n, v in cold.items() if len(v) > 1}
             warm: dict[str, list[float]] = {name: [] for name in builds}
             for _ in range(a.warm_runs):
                 for name, (build, env, cmd) in builds.items():
