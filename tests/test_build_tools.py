@@ -126,6 +126,23 @@ def test_compile_only_leaves_the_links_to_run_as_without_ggcc(tmp_path: Path) ->
     assert subprocess.run([build / "app"], capture_output=True, text=True, check=True).stdout == "12 9\n"
 
 
+def test_ggcc_make_runs_cc_ggcc_gcc_through_the_native_client_without_sh(tmp_path: Path) -> None:
+    (tmp_path / "a.c").write_text("int f(void) { return 1; }\n")
+    (tmp_path / "Makefile").write_text('a.o: a.c\n\t$(CC) -c a.c -o a.o\n\t@readlink -f "$$(command -v ggcc)" > ggcc-was\n')
+    store = tmp_path / "store"
+    env = dict(os.environ, GGCC_DIR=str(store), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    try:
+        for native, ran in (("1", "ggcc-client"), ("0", "ggcc")):  # GGCC_NATIVE=0: bin/ggcc, the script
+            (tmp_path / "a.o").unlink(missing_ok=True)
+            subprocess.run(GGCC + ["make", "CC=ggcc gcc"], cwd=tmp_path, env=dict(env, GGCC_NATIVE=native), check=True,
+                           capture_output=True)
+            assert Path((tmp_path / "ggcc-was").read_text().strip()).name == ran
+    finally:
+        stop_daemons(tmp_path)
+    s = ggcc_stats(store)
+    assert (s["invocations"], s["cache_hits"], s["executed"]) == (2, 1, 1), s
+
+
 def test_a_launcher_the_user_chose_is_kept() -> None:
     cmd = configure.command(["-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-S", ".", "-B", "b"], (3, 25))
     assert "-DCMAKE_C_COMPILER_LAUNCHER=ccache" in cmd

@@ -7,6 +7,8 @@ REAPI farm. A -j the
 user gave is kept. The daemon is started before the build, so the first
 compiles do not each wait for it. Nothing in the build tree is changed:
 the compilers come from the build files (`ggcc cmake`, CC="ggcc gcc").
+The build's PATH starts with a link named ggcc to the native client, so
+that CC="ggcc gcc" skips bin/ggcc's sh line (native_first).
 A one-line summary of what ggcc did for this build goes to stderr at the end,
 after, on a CI machine or with a shared store, what the build ran is filed
 and pushed.
@@ -55,6 +57,35 @@ def jobs_for(env: dict[str, str]) -> int:
     return int(env.get("GGCC_JOBS") or cores) + 2
 
 
+def native_first(root: str) -> str | None:
+    """A directory holding only `ggcc`, a link to the native client, for
+    the front of the build's PATH; None without a client (or under
+    GGCC_NATIVE=0), or if it cannot be made.
+
+    A build configured with CC="ggcc gcc" or a launcher named `ggcc` runs
+    bin/ggcc, an sh script that execs the client: one more program started
+    per compile, a few tenths of a millisecond each. Through this link the
+    build reaches the client at once; the client, seeing its own name, does
+    all that bin/ggcc would, and hands anything that is not a compile to
+    the script beside its real file. Nothing else on PATH is shadowed."""
+    from ggcc.client import native
+
+    client = native.find()
+    if client is None:
+        return None
+    d = os.path.join(root, "native")
+    link = os.path.join(d, "ggcc")
+    try:
+        if not (os.path.islink(link) and os.readlink(link) == client):
+            os.makedirs(d, exist_ok=True)
+            tmp = f"{link}.{os.getpid()}.tmp"
+            os.symlink(client, tmp)
+            os.replace(tmp, link)  # a build running beside this one never sees no link
+    except OSError:
+        return None
+    return d
+
+
 def _farm_slots(env: dict[str, str]) -> int:
     try:
         from ggcc.storage import storage_uri
@@ -77,8 +108,12 @@ def main(tool: str, args: list[str]) -> int:
     # The build's own id: its launchers' steps are counted for it too, so
     # the summary is this build's, whatever else runs beside it.
     build = secrets.token_hex(8)
+    build_env = dict(os.environ, **{stats.BUILD_ENV: build})
+    first = native_first(root)
+    if first:
+        build_env["PATH"] = first + os.pathsep + build_env.get("PATH", os.defpath)
     try:
-        rc = subprocess.run(cmd, env=dict(os.environ, **{stats.BUILD_ENV: build})).returncode
+        rc = subprocess.run(cmd, env=build_env).returncode
     except FileNotFoundError:
         raise GgccError(f"{tool}: command not found (Debian: apt-get install {'ninja-build' if tool == 'ninja' else tool})") from None
     except KeyboardInterrupt:
