@@ -189,6 +189,30 @@ def test_a_header_that_appears_earlier_in_the_search_is_a_miss(proj: Path, tmp_p
     assert s["executed"] == 2 and s["cache_hits"] == 0, s
 
 
+@pytest.mark.parametrize("local_run", ["in-place", "sandbox"])
+def test_a_header_a_failed_has_include_looked_for_appearing_is_a_miss_without_the_own_scanner(
+        tmp_path: Path, local_run: str) -> None:
+    """-include keeps the own scanner out (forced-include): the record then
+    comes from the compiler's list of what it read, which names no probe.
+    A header a __has_include looked for and missed must still be absent."""
+    p = tmp_path / "proj"
+    (p / "inc").mkdir(parents=True)
+    (p / "forced.h").write_text("#define FORCED 1\n")
+    (p / "a.c").write_text("#if __has_include(<probe.h>)\n#include <probe.h>\n#else\n#define PROBE 0\n#endif\n"
+                           "int v = PROBE + FORCED;\n")
+    _age(p / "forced.h", p / "a.c")
+    cmd = ["gcc", "-O2", "-Iinc", "-include", "forced.h", "-c", "a.c", "-o", "a.o"]
+    store = tmp_path / "s"
+    through_ggcc(cmd, p, store, ["a.o"], GGCC_LOCAL_RUN=local_run)
+    through_ggcc(cmd, p, store, ["a.o"], GGCC_LOCAL_RUN=local_run)  # answered from the record
+    stats(store)
+    (p / "inc" / "probe.h").write_text("#define PROBE 7\n")
+    _age(p / "inc" / "probe.h")
+    through_ggcc(cmd, p, store, ["a.o"], GGCC_LOCAL_RUN=local_run)  # plain gcc's bytes: v is 8 now
+    s = stats(store)
+    assert (s["direct_hits"], s["executed"]) == (1, 2), s
+
+
 def test_a_failed_compile_says_what_gcc_says_once(proj: Path, tmp_path: Path) -> None:
     store = tmp_path / "s"
     (proj / "bad.c").write_text("int f(void) { return nope; }\n")

@@ -162,10 +162,10 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
             return Local("input-changed")
         by_tree = {i.path: i.ref for i in thunk.inputs}  # hashed once, in build_thunk
         files = tuple((p, by_tree[tree_path(os.path.join(cwd, p))]) for p in scan.files)
-        if scan.absent is not None:
-            absent = scan.absent
-        else:
-            absent = tuple(manifest.absent_candidates(list(scan.files), list(scan.search_dirs), cwd))
+        absent: tuple[str, ...] | None = scan.absent
+        if absent is None:  # the compiler's scan: what it probed is not known
+            fallback = manifest.without_scanner(files, list(scan.search_dirs), cwd, hashes)
+            files, absent = fallback if fallback is not None else (files, None)
         session = ctx.session(env)
         if session is not None and spec is None and deferrable(req, os.path.join(cwd, parsed.output)):
             store.local.put_thunk(thunk)
@@ -173,11 +173,13 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
             if scan.depfile_tmp:
                 placement.put(os.path.join(cwd, parsed.deps.file), placement.FOPEN, 0o666 & ~req.umask,
                               made=scan.depfile_tmp)
-            entry = manifest.Entry(files, absent, thunk.id, depfile_id)
+            entry = manifest.Entry(files, absent or (), thunk.id, depfile_id)
 
             def record_deferred() -> None:
                 from ggcc.launcher.travel_direct import record_across_roots
 
+                if absent is None:
+                    return  # nothing can vouch for what the compile probed
                 manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing, inside=cwd)
                 record_across_roots(parts, thunk, cwd, files, absent, depfile_id, env, store, ctx.root, across)
 
@@ -188,9 +190,12 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
             return outcome
         result, was_hit = outcome
         depfile_id = store.local.put_file(scan.depfile_tmp) if scan.depfile_tmp else ""
-        entry = manifest.Entry(files, absent, thunk.id, depfile_id)
+        entry = manifest.Entry(files, absent or (), thunk.id, depfile_id)
 
         def record() -> None:
+            if absent is None:
+                stats.record(ctx.root, (Event.UNFILED, "no-record-has-include-unknown"))
+                return  # the result is stored; nothing can vouch for what the compile probed
             if depfile_id:
                 try:
                     store.push_blobs([depfile_id])
@@ -266,14 +271,20 @@ def _file_in_place(req: Request, ctx: Context, parsed: Compile, tc: Toolchain, n
     cwd, env, store = req.cwd, req.env, ctx.store(req.env)
     scanned = in_place.absent_paths(req.compiler, parsed, cwd, env, ctx, ran.deps)
     filed = in_place.file(ran, tc, parsed, cwd, natives, locale, columns, env, store, ctx,
-                          scanned[1] if scanned else {})
+                          scanned[1] if not isinstance(scanned, str) else {})
     if filed is None:
         return None
-    if scanned is None:  # the result is filed, but what would change it is not known
-        stats.record(ctx.root, (Event.UNFILED, "no-record-scan-missed-a-header"))
+    if isinstance(scanned, str):  # the result is filed, but what would change it is not known
+        stats.record(ctx.root, (Event.UNFILED, scanned))
         return None
-    absent = scanned[0]
     thunk, result, files = filed
+    absent = scanned[0]
+    if scanned[2] is not None:  # the compiler's search list: the own scanner could not walk this compile
+        fallback = manifest.without_scanner(files, scanned[2], cwd, ctx.hashes)
+        if fallback is None:
+            stats.record(ctx.root, (Event.UNFILED, "no-record-has-include-unknown"))
+            return None
+        files, absent = fallback
     from ggcc.launcher import travel
     from ggcc.launcher.force import to_travel
 

@@ -203,16 +203,15 @@ def file(ran: Ran, tc: Toolchain, parsed: Compile, cwd: str, natives: tuple[str,
 
 
 def absent_paths(compiler: str, parsed: Compile, cwd: str, env: dict[str, str], ctx: Context,
-                 deps: tuple[str, ...]) -> tuple[tuple[str, ...], Mapping[str, str]] | None:
+                 deps: tuple[str, ...]) -> tuple[tuple[str, ...], Mapping[str, str], list[str] | None] | str:
     """Paths that must stay absent for the record to hold: the own
     scanner's (every path it looked for and missed), or, when it cannot
-    scan this compile, the candidates from the compiler's search list; and
-    the ids the scanner took, by host path. None: the scanner missed a
-    file the compiler read (no record)."""
+    scan this compile, the candidates from the compiler's search list and
+    every path a ``__has_include`` may have probed (manifest.without_scanner);
+    the ids the scanner took, by host path; and the search list for that
+    fallback (None after the own scanner). Else why there is no record."""
     from ggcc.dependency_scan import headers, scan_config, scanner
     from ggcc.dependency_scan.scan_cache import FileChanged
-    from ggcc.launcher import manifest
-
     cache = ctx.scan_cache
     session = cache.session()
     try:
@@ -223,12 +222,12 @@ def absent_paths(compiler: str, parsed: Compile, cwd: str, env: dict[str, str], 
         try:
             plain = headers.compiler_scan(compiler, _without_deps(parsed), cwd, env)
         except headers.ScanFailed:
-            return None
-        return tuple(manifest.absent_candidates(list(deps), list(plain.search_dirs), cwd)), {}
+            return "no-record-scan-failed"
+        return (), {}, list(plain.search_dirs)
     seen = {os.path.normpath(os.path.join(cwd, f)) for f in r.files}
     if any(os.path.normpath(os.path.join(cwd, d)) not in seen for d in deps):
-        return None
-    return tuple(sorted(r.absent | {os.path.join(cwd, d) for d in config.missing_dirs})), session.ids
+        return "no-record-scan-missed-a-header"
+    return tuple(sorted(r.absent | {os.path.join(cwd, d) for d in config.missing_dirs})), session.ids, None
 
 
 def _without_deps(parsed: Compile) -> Compile:
