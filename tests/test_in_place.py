@@ -213,6 +213,22 @@ def test_a_header_a_failed_has_include_looked_for_appearing_is_a_miss_without_th
     assert (s["direct_hits"], s["executed"]) == (1, 2), s
 
 
+def test_a_header_an_has_include_finds_and_nothing_includes_is_an_input_without_the_own_scanner(
+        tmp_path: Path) -> None:
+    """The sandbox holds what the compile reads; a header only tested for
+    must be there too, or the test answers differently inside it."""
+    p = tmp_path / "proj"
+    (p / "inc").mkdir(parents=True)
+    (p / "inc" / "feature.h").write_text("/* present */\n")
+    (p / "forced.h").write_text("#define FORCED 1\n")
+    (p / "a.c").write_text("#if __has_include(<feature.h>)\nint v = 2 + FORCED;\n#else\nint v = FORCED;\n#endif\n")
+    _age(p / "forced.h", p / "a.c", p / "inc" / "feature.h")
+    cmd = ["gcc", "-O2", "-Iinc", "-include", "forced.h", "-c", "a.c", "-o", "a.o"]
+    through_ggcc(cmd, p, tmp_path / "s", ["a.o"], GGCC_LOCAL_RUN="sandbox")  # plain gcc's bytes: v is 3
+    (p / "inc" / "feature.h").unlink()
+    through_ggcc(cmd, p, tmp_path / "s", ["a.o"], GGCC_LOCAL_RUN="sandbox")  # and now 1: not the record's
+
+
 def test_a_failed_compile_says_what_gcc_says_once(proj: Path, tmp_path: Path) -> None:
     store = tmp_path / "s"
     (proj / "bad.c").write_text("int f(void) { return nope; }\n")

@@ -104,22 +104,21 @@ def test_after_edits_a_lookup_hashes_the_edited_source_once_and_finds_a_reverted
     assert found is not None and found.thunk_id == ids.as_thunk_id(ids.value_id_of_bytes(b"2"))
 
 
-def test_without_the_scanner_every_has_include_probe_is_vouched_for_or_no_record(tmp_path: Path) -> None:
+
+def test_without_the_scanner_every_has_include_probe_is_an_input_or_must_stay_absent(tmp_path: Path) -> None:
+    from ggcc.dependency_scan import probes
+
     (tmp_path / "inc").mkdir()
     (tmp_path / "sys").mkdir()
     (tmp_path / "sys" / "there.h").write_text("int there;\n")  # probed, found, never read
     (tmp_path / "a.c").write_text('#if __has_include(<gone.h>) || __has_include_next ( "there.h" )\n#endif\n')
-    hashes = HashCache(None)
-    from ggcc.formats import ids
-
-    files = (("a.c", ids.value_id_of_bytes((tmp_path / "a.c").read_bytes())),)
-    got = manifest.without_scanner(files, ["inc", "sys"], str(tmp_path), hashes)
+    got = probes.looked_for(["a.c"], ["inc", "sys"], str(tmp_path))
     assert got is not None
-    kept, absent = got
+    present, absent = got
     there = str(tmp_path / "sys" / "there.h")
-    assert kept == files + ((there, hashes.file_id(there)),)  # its removal would change the answer
+    assert present == (there,)  # its removal would change the answer: an input
     for d in ("", "inc/", "sys/"):  # the includer's directory, then the search list
         assert str(tmp_path / f"{d}gone.h") in absent
     assert str(tmp_path / "there.h") in absent and there not in absent
     (tmp_path / "a.c").write_text("#define H <gone.h>\n#if __has_include(H)\n#endif\n")
-    assert manifest.without_scanner(files, ["inc", "sys"], str(tmp_path), hashes) is None  # which file: unknown
+    assert probes.looked_for(["a.c"], ["inc", "sys"], str(tmp_path)) is None  # which file: unknown

@@ -200,32 +200,6 @@ def test_hash_cache_never_hashes_an_unchanged_file_twice(tmp_path: Path, store: 
     assert other.file_id(str(f)) == ids.value_id_of_bytes(b"int y;\n" * 1000)
 
 
-def test_a_direct_mode_check_of_known_files_hashes_nothing_and_sees_every_change(tmp_path: Path,
-                                                                                  store: LocalStore) -> None:
-    a, b = tmp_path / "a.h", tmp_path / "b.h"
-    a.write_bytes(b"int a;\n")
-    b.write_bytes(b"int b;\n")
-    old = time.time() - 10
-    for f in (a, b):
-        os.utime(f, (old, old))
-    time.sleep(RACY_WINDOW_S + 0.1)
-    hc = HashCache(store.root)
-    files = (("a.h", hc.file_id(str(a))), (str(b), hc.file_id(str(b))))  # relative to the base, and absolute
-    base = str(tmp_path) + "/"
-    hashed = hc.hashed_bytes
-    assert hc.all_unchanged(files, base, {})
-    assert hc.hashed_bytes == hashed  # known files: a stat each
-    assert not hc.all_unchanged((("a.h", files[1][1]),), base, {})  # a known file, another id
-    b.write_bytes(b"int c;\n")  # same size, new bytes
-    now: dict[str, str] = {}
-    assert not hc.all_unchanged(files, base, now)
-    assert now == {str(b): ids.value_id_of_bytes(b"int c;\n")}
-    b.write_bytes(b"int b;\n")  # back as it was: the bytes decide, not the times
-    assert hc.all_unchanged(files, base, {})
-    a.unlink()
-    assert not hc.all_unchanged(files, base, {})
-
-
 def test_hash_cache_does_not_trust_a_just_written_file(tmp_path: Path, store: LocalStore) -> None:
     f = tmp_path / "fresh.h"
     f.write_bytes(b"a")

@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from ggcc.dependency_scan import probes
 from ggcc.dependency_scan.depfile import parse_depfile
 from ggcc.formats.compile import Compile
 
@@ -32,13 +33,16 @@ class Scan:
     files: tuple[str, ...]  # source and headers, as the compiler named them
     depfile_tmp: str  # the user's depfile, written beside its target; "" if none
     search_dirs: tuple[str, ...] = ()  # the include search list, in order (from -v)
-    absent: tuple[str, ...] | None = None  # every path looked for and missing (own scanner only)
+    # Every path looked for and missing (the compiler's scan: see probes.py);
+    # None when that is not known: no direct-mode record.
+    absent: tuple[str, ...] | None = None
     method: str = "compiler"  # "own" or "compiler"
     fallback: str = ""  # why the compiler scanned, when the own scanner could not
     # Content ids the own scanner hashed, by host path (cwd joined): the
     # thunk's inputs are then the very contents the scan walked, and are
     # not looked up again. Empty for the compiler's scan. Read-only.
     ids: Mapping[str, str] = field(default_factory=dict)
+    probed: tuple[str, ...] = ()  # files an __has_include found and the compile did not read (host paths)
 
 
 class ScanFailed(Exception):
@@ -54,8 +58,11 @@ def compiler_scan(compiler: str, comp: Compile, cwd: str, env: dict[str, str]) -
         with open(full, encoding="utf-8", errors="surrogateescape") as f:
             files = parse_depfile(f.read())
     search_dirs = parse_search_list(log)
+    looked = probes.looked_for(files, search_dirs, cwd)
     depfile_tmp = _compiler_depfile(compiler, comp, cwd, env) if comp.deps.kind else ""
-    return Scan(tuple(files), depfile_tmp, tuple(search_dirs))
+    if looked is None:
+        return Scan(tuple(files), depfile_tmp, tuple(search_dirs))
+    return Scan(tuple(files), depfile_tmp, tuple(search_dirs), looked[1], probed=looked[0])
 
 
 def _compiler_depfile(compiler: str, comp: Compile, cwd: str, env: dict[str, str]) -> str:

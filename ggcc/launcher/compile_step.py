@@ -7,6 +7,7 @@ the object written as gcc writes it (deliver.py)."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING, BinaryIO
 
 from ggcc.base import placement, stats
@@ -155,17 +156,15 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
         stats.record(ctx.root, Event.SCAN)
         return Local("scan-failed")
     _count_scan(ctx.root, parsed.source, cwd, scan, verification)
+    inputs = scan.files + scan.probed
     try:
         try:
-            thunk = build_thunk(tc, parsed, cwd, scan.files, natives, locale, columns, env, store.local, hashes, scan.ids)
+            thunk = build_thunk(tc, parsed, cwd, inputs, natives, locale, columns, env, store.local, hashes, scan.ids)
         except GgccError:  # a header edited since the scan read it
             return Local("input-changed")
         by_tree = {i.path: i.ref for i in thunk.inputs}  # hashed once, in build_thunk
-        files = tuple((p, by_tree[tree_path(os.path.join(cwd, p))]) for p in scan.files)
-        absent: tuple[str, ...] | None = scan.absent
-        if absent is None:  # the compiler's scan: what it probed is not known
-            fallback = manifest.without_scanner(files, list(scan.search_dirs), cwd, hashes)
-            files, absent = fallback if fallback is not None else (files, None)
+        files = tuple((p, by_tree[tree_path(os.path.join(cwd, p))]) for p in inputs)
+        absent = scan.absent  # None: what the compile looked for is not known (no record)
         session = ctx.session(env)
         if session is not None and spec is None and deferrable(req, os.path.join(cwd, parsed.output)):
             store.local.put_thunk(thunk)
@@ -179,7 +178,7 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
                 from ggcc.launcher.travel_direct import record_across_roots
 
                 if absent is None:
-                    return  # nothing can vouch for what the compile probed
+                    return
                 manifest.record(ctx.root, key, entry, store, ctx.scan_cache.session().listing, inside=cwd)
                 record_across_roots(parts, thunk, cwd, files, absent, depfile_id, env, store, ctx.root, across)
 
@@ -193,9 +192,9 @@ def _compile(req: Request, ctx: Context, spec: Speculation | None, begun: list[s
         entry = manifest.Entry(files, absent or (), thunk.id, depfile_id)
 
         def record() -> None:
-            if absent is None:
-                stats.record(ctx.root, (Event.UNFILED, "no-record-has-include-unknown"))
-                return  # the result is stored; nothing can vouch for what the compile probed
+            if absent is None:  # the result is stored; nothing vouches for what the compile looked for
+                stats.record(ctx.root, (Event.UNFILED, in_place.NO_RECORD_PROBES))
+                return
             if depfile_id:
                 try:
                     store.push_blobs([depfile_id])
@@ -270,6 +269,8 @@ def _file_in_place(req: Request, ctx: Context, parsed: Compile, tc: Toolchain, n
 
     cwd, env, store = req.cwd, req.env, ctx.store(req.env)
     scanned = in_place.absent_paths(req.compiler, parsed, cwd, env, ctx, ran.deps)
+    if not isinstance(scanned, str) and scanned[2]:  # found by an __has_include, not read: inputs too
+        ran = replace(ran, deps=ran.deps + scanned[2])
     filed = in_place.file(ran, tc, parsed, cwd, natives, locale, columns, env, store, ctx,
                           scanned[1] if not isinstance(scanned, str) else {})
     if filed is None:
@@ -279,12 +280,6 @@ def _file_in_place(req: Request, ctx: Context, parsed: Compile, tc: Toolchain, n
         return None
     thunk, result, files = filed
     absent = scanned[0]
-    if scanned[2] is not None:  # the compiler's search list: the own scanner could not walk this compile
-        fallback = manifest.without_scanner(files, scanned[2], cwd, ctx.hashes)
-        if fallback is None:
-            stats.record(ctx.root, (Event.UNFILED, "no-record-has-include-unknown"))
-            return None
-        files, absent = fallback
     from ggcc.launcher import travel
     from ggcc.launcher.force import to_travel
 

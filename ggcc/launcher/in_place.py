@@ -67,6 +67,9 @@ _GRAINS = (1_000, 1_000_000, 1_000_000_000, 2_000_000_000)
 # What the compiler needs from the user's environment besides what the
 # thunk sets: `as` on PATH, a place for its temporary files.
 _KEPT_ENV = ("PATH", "TMPDIR")
+# Why a result is filed without a direct-mode record: the compiler's scan
+# met an __has_include whose operand is a macro (what it looked for is unknown).
+NO_RECORD_PROBES = "no-record-has-include-unknown"
 
 
 def wanted(env: dict[str, str], parsed: Compile, cwd: str) -> bool:
@@ -203,13 +206,13 @@ def file(ran: Ran, tc: Toolchain, parsed: Compile, cwd: str, natives: tuple[str,
 
 
 def absent_paths(compiler: str, parsed: Compile, cwd: str, env: dict[str, str], ctx: Context,
-                 deps: tuple[str, ...]) -> tuple[tuple[str, ...], Mapping[str, str], list[str] | None] | str:
+                 deps: tuple[str, ...]) -> tuple[tuple[str, ...], Mapping[str, str], tuple[str, ...]] | str:
     """Paths that must stay absent for the record to hold: the own
     scanner's (every path it looked for and missed), or, when it cannot
-    scan this compile, the candidates from the compiler's search list and
-    every path a ``__has_include`` may have probed (manifest.without_scanner);
-    the ids the scanner took, by host path; and the search list for that
-    fallback (None after the own scanner). Else why there is no record."""
+    scan this compile, the compiler's scan's (dependency_scan/probes.py);
+    the ids the scanner took, by host path; and files an __has_include
+    found that the compile did not read (inputs all the same). Else why
+    there is no record."""
     from ggcc.dependency_scan import headers, scan_config, scanner
     from ggcc.dependency_scan.scan_cache import FileChanged
     cache = ctx.scan_cache
@@ -223,11 +226,13 @@ def absent_paths(compiler: str, parsed: Compile, cwd: str, env: dict[str, str], 
             plain = headers.compiler_scan(compiler, _without_deps(parsed), cwd, env)
         except headers.ScanFailed:
             return "no-record-scan-failed"
-        return (), {}, list(plain.search_dirs)
+        if plain.absent is None:
+            return NO_RECORD_PROBES
+        return plain.absent, {}, plain.probed
     seen = {os.path.normpath(os.path.join(cwd, f)) for f in r.files}
     if any(os.path.normpath(os.path.join(cwd, d)) not in seen for d in deps):
         return "no-record-scan-missed-a-header"
-    return tuple(sorted(r.absent | {os.path.join(cwd, d) for d in config.missing_dirs})), session.ids, None
+    return tuple(sorted(r.absent | {os.path.join(cwd, d) for d in config.missing_dirs})), session.ids, ()
 
 
 def _without_deps(parsed: Compile) -> Compile:

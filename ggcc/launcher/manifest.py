@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -161,8 +160,16 @@ def _still_valid(e: Entry, cwd: str, hashes: HashCache, now: dict[str, str]) -> 
     # the check of each of the key's entries (up to MAX_ENTRIES, one per
     # earlier version) at once, before hundreds of absent paths are stat'ed;
     # ``now`` keeps its new id, which the hash cache does not (too recent).
-    if not hashes.all_unchanged(e.files, cwd.rstrip("/") + "/", now):
-        return False
+    base = cwd.rstrip("/") + "/"
+    for p, id_ in e.files:
+        path = p if p[:1] == "/" else base + p
+        try:
+            got = now.get(path) or hashes.file_id(path)
+        except OSError:
+            return False
+        if got != id_:
+            now[path] = got
+            return False
     for d, mtime in e.absent_dirs:
         if _mtime(d) != mtime:
             return False
@@ -234,78 +241,3 @@ def _load(path: str) -> tuple[Entry, ...]:
         return _manifests.get(path)
     except (OSError, ValueError, KeyError, TypeError):
         return ()
-
-
-# A __has_include operand: <name>, "name", or anything else (a macro: which
-# file it names is not known without the preprocessor).
-_HAS_INCLUDE = re.compile(rb'__has_include(?:_next)?\s*\(\s*(?:<([^>\n]*)>|"([^"\n]*)"|([^)\n]*))')
-
-
-def without_scanner(files: tuple[tuple[str, str], ...], search_dirs: list[str], cwd: str,
-                    hashes: HashCache) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]] | None:
-    """A record's (files, absent paths) where the own scanner could not
-    walk the compile (the compiler named the files it read): the paths
-    that would shadow a file read, and every path a ``__has_include`` in
-    the files read may have probed, whether or not it was evaluated. Those
-    that exist join the files (their removal would change the answer),
-    those that do not must stay absent. None (no record): an operand that
-    is not a literal name, or a file that cannot be read.
-
-    Over-inclusive on purpose: a probe in a branch not taken only makes
-    the record stricter; one left out would let a header that appears
-    later be missed."""
-    base = cwd.rstrip("/") + "/"
-    names = [p for p, _ in files]
-    dirs = [os.path.normpath(os.path.join(cwd, d)) for d in search_dirs]
-    read = {os.path.normpath(p if p[:1] == "/" else base + p) for p in names}
-    probed: set[str] = set()
-    for path in sorted(read):
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return None
-        if b"__has_include" not in data:
-            continue
-        for m in _HAS_INCLUDE.finditer(data):
-            if m.group(1) is None and m.group(2) is None:
-                return None
-            name = os.fsdecode((m.group(1) or m.group(2) or b"").strip())
-            if not name:
-                return None
-            if name.startswith("/"):
-                probed.add(os.path.normpath(name))
-                continue
-            probed.update(os.path.normpath(os.path.join(d, name)) for d in [os.path.dirname(path), *dirs])
-    extra: list[tuple[str, str]] = []
-    absent = set(absent_candidates(names, search_dirs, cwd))
-    for path in sorted(probed - read):
-        if not os.path.lexists(path):
-            absent.add(path)
-            continue
-        try:
-            extra.append((path, hashes.file_id(path)))
-        except OSError:  # a directory, or unreadable: nothing to vouch for
-            return None
-    return files + tuple(extra), tuple(sorted(absent))
-
-
-def absent_candidates(files: list[str], search_dirs: list[str], cwd: str) -> list[str]:
-    """Paths that would shadow a found header if they appeared."""
-    dirs = [os.path.normpath(os.path.join(cwd, d)) for d in search_dirs]
-    found = [os.path.normpath(os.path.join(cwd, f)) for f in files]
-    present = set(found)
-    out: set[str] = set()
-    project: list[tuple[str, str]] = []  # (dir, name) of headers outside the search list
-    for path in found:
-        for k, d in enumerate(dirs):
-            if path.startswith(d + "/"):
-                name = path[len(d) + 1:]
-                out.update(os.path.join(earlier, name) for earlier in dirs[:k])
-                break
-        else:
-            project.append((os.path.dirname(path), os.path.basename(path)))
-    project_dirs = {d for d, _ in project}
-    for d, name in project:
-        out.update(os.path.join(pd, name) for pd in project_dirs if pd != d)
-    return sorted(p for p in out if p not in present and not os.path.lexists(p))

@@ -62,38 +62,6 @@ class HashCache:
                     pass  # the cache is an optimisation; never fail for it
         return id_
 
-    def all_unchanged(self, files: tuple[tuple[str, str], ...], base: str, now: dict[str, str]) -> bool:
-        """Whether every (path, id) still holds: path relative to ``base``
-        (ending in "/") unless absolute. The first that does not ends the
-        check, its id put in ``now`` (ids taken during this lookup, for a
-        file too new for the cache); a file that cannot be read is a change.
-
-        The loop of a direct-mode lookup, a few hundred files per compile:
-        a file this process knows comes out of one stat and one dict lookup.
-        """
-        stat = os.stat
-        mem = self._mem.get
-        for p, id_ in files:
-            path = p if p[:1] == "/" else base + p
-            got = now.get(path)
-            if got is None:
-                try:
-                    st = stat(path)
-                except OSError:
-                    return False
-                hit = mem((st.st_dev, st.st_ino))
-                if (hit is not None and hit[3] == id_ and hit[0] == st.st_size and hit[1] == st.st_mtime_ns
-                        and hit[2] == st.st_ctime_ns):
-                    continue
-                try:
-                    got = self.file_id(path)
-                except OSError:
-                    return False
-            if got != id_:
-                now[path] = got
-                return False
-        return True
-
     def _entry_path(self, key: tuple[int, int]) -> str | None:
         if self._dir is None:
             return None

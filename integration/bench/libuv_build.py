@@ -120,7 +120,8 @@ def main() -> int:
             builds = {n: b for n, b in builds.items() if n in only}
             daemons = [env for env in daemons if any(env is b[1] for b in builds.values())]
         caches = [os.path.join(d, n) for n in ("ggcc", "ggcc-cmake", "ggcc-sandbox", "ggcc-infer", "ccache", "sccache")]
-        cold: dict[str, list[float]] = {"plain": [], **{n: [] for n in builds}, **{f"{n}_filing": [] for n in builds}}
+        cold: dict[str, list[float]] = {"plain": [], **{n: [] for n in builds}}
+        filing: dict[str, list[float]] = {n: [] for n, b in builds.items() if any(b[1] is e for e in daemons)}
         try:
             for r in range(a.cold_runs):
                 for env in daemons:
@@ -129,8 +130,10 @@ def main() -> int:
                     subprocess.run(["sccache", "--stop-server"], env=sccache_env, capture_output=True)
                 for c in caches:  # empty, but the infer build's masquerade directory (its CMAKE_AR) stays
                     for e in os.scandir(c) if os.path.isdir(c) else ():
-                        if e.name != "masquerade":
-                            shutil.rmtree(e.path) if e.is_dir(follow_symlinks=False) else os.unlink(e.path)
+                        if e.is_dir(follow_symlinks=False) and e.name != "masquerade":
+                            shutil.rmtree(e.path)
+                        elif not e.is_dir(follow_symlinks=False):
+                            os.unlink(e.path)
                 for env in daemons:  # a fresh daemon each
                     subprocess.run([ggcc, "daemon", "start"], env=env, check=True, capture_output=True)
                 if sccache_env is not None:
@@ -142,23 +145,22 @@ def main() -> int:
                     if r:
                         clean(build)
                     cold[name].append(timed(cmd, build, env))
-                    if env in daemons:
+                    if name in filing:
                         # What ggcc files after the build (records wait for a
                         # quiet daemon) must not run into the next build's
                         # time; it is reported on its own.
-                        cold[f"{name}_filing"].append(timed([ggcc, "daemon", "sync"], build, env))
+                        filing[name].append(timed([ggcc, "daemon", "sync"], build, env))
             spread = {n: (min(v), max(v)) for n, v in cold.items() if len(v) > 1}
+            spread.update({f"{n}_filing": (min(v), max(v)) for n, v in filing.items() if len(v) > 1})
             out["plain_s"] = statistics.median(cold.pop("plain"))
-            for name, runs in cold.items():
-                if runs:  # ggcc_cold_s, ggcc_cold_filing_s, ...
-                    key = f"{name[:-len('_filing')]}_cold_filing_s" if name.endswith("_filing") else f"{name}_cold_s"
-                    out[key] = statistics.median(runs)
+            out.update({f"{n}_cold_s": statistics.median(v) for n, v in cold.items()})
+            out.update({f"{n}_cold_filing_s": statistics.median(v) for n, v in filing.items()})
             warm: dict[str, list[float]] = {name: [] for name in builds}
             for _ in range(a.warm_runs):
                 for name, (build, env, cmd) in builds.items():
                     clean(build)
                     warm[name].append(timed(cmd, build, env))
-                    if env in daemons:
+                    if name in filing:
                         timed([ggcc, "daemon", "sync"], build, env)
             for name, runs in warm.items():
                 out[f"{name}_warm_s"] = statistics.median(runs)
