@@ -302,3 +302,31 @@ def test_records_wait_for_quiet_unless_a_lookup_needs_one(tmp_path: Path, monkey
         ctx.answering(-1)
     finally:
         ctx.close()
+
+
+def test_a_record_the_store_was_cleared_under_is_unfiled_not_an_error(tmp_path: Path) -> None:
+    """A record that meets a `ggcc cache clear` (a store file gone as it
+    writes) lost only cache; anything else it meets is an error, counted."""
+    import errno
+
+    from ggcc.commands.stats_report import as_dict, summary
+    from ggcc.launcher.context import Context
+
+    root = str(tmp_path / "store")
+    ctx = Context(root, jobs=1)
+
+    def gone() -> None:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.path.join(root, "results", "r1"))
+
+    def broken() -> None:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(tmp_path / "elsewhere"))
+
+    try:
+        ctx.record_later(("a",), gone)
+        ctx.record_later(("b",), broken)
+        ctx.settle("a")
+        ctx.settle("b")
+    finally:
+        ctx.close()
+    s = as_dict(summary(root))
+    assert s["unfiled"] == {"store-changed": 1} and s["errors"] == 1, s

@@ -251,3 +251,35 @@ def test_what_runs_in_the_sandbox_still(proj: Path, tmp_path: Path) -> None:
     through_ggcc(["gcc", "-c", "s.S", "-o", "obj/s.o"], proj, store, ["obj/s.o"])
     s = stats(store)
     assert (s["executed"], s["in_place"]) == (4, 0), s
+
+
+def test_a_store_cleared_as_the_object_goes_in_is_unfiled_not_an_error(proj: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ggcc cache clear` under a build may remove a shard between its
+    mkdir and the object's link (seen in CI): only cache is lost, counted
+    as the sandbox's runs count it; a full disk stays an error."""
+    import errno
+
+    from ggcc.commands.stats_report import as_dict, summary
+    from ggcc.launcher import in_place
+    from ggcc.launcher.args import parse
+    from ggcc.launcher.context import Context
+    from ggcc.launcher.request import Done, Request
+
+    root = str(tmp_path / "s")
+    ctx = Context(root, jobs=1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GGCC_")}
+    req = Request(tuple(CMD), "/usr/bin/gcc", env, str(proj), 0o022)
+    parsed = parse(CMD[1:])
+    store = ctx.store(env)
+    for err in (OSError(errno.ENOENT, "No such file or directory", os.path.join(root, "blobs", "b7")),
+                OSError(errno.ENOSPC, "No space left on device")):
+        def put_made(path: str, err: OSError = err) -> str:
+            raise err
+
+        monkeypatch.setattr(store.local, "put_made", put_made)
+        got = in_place.run(req, ctx, parsed, store, "C", "")
+        assert isinstance(got, Done) and got.code == 0 and (proj / "obj" / "a.o").exists()
+    s = as_dict(summary(root))
+    assert s["unfiled"] == {"store-changed": 1, "store-failed": 1}, s
+    assert s["error_kinds"] == {"in-place: [Errno 28] No space left on device": 1}, s

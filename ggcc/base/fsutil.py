@@ -239,6 +239,12 @@ class ParsedFiles(Generic[T]):
         self._known[path] = (sig, value)
 
 
+def gone_under(e: BaseException, root: str) -> bool:
+    """e says a file under root was not there: removed as it was used (a
+    `ggcc cache clear` by another process, when root is a store)."""
+    return isinstance(e, FileNotFoundError) and str(e.filename or "").startswith(root + os.sep)
+
+
 def link_if_absent(src: str, dest: str) -> bool:
     """Put src at dest unless dest exists (False then): content-addressed
     files are never replaced. Replacing would drop the old inode's link

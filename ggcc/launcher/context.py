@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol, TypeVar
 
 from ggcc.base import stats
+from ggcc.base.fsutil import gone_under
 from ggcc.launcher.request import Request
 from ggcc.launcher.rewrites import Rewrites
 
@@ -255,7 +256,10 @@ class Context:
             try:
                 fn()
             except Exception as e:  # an optimisation: never fail anything for it
-                stats.record(self.root, (stats.Event.ERROR, f"{type(e).__name__}: {e}"))
+                if gone_under(e, self.root):  # a `ggcc cache clear` as it filed: only cache lost
+                    stats.record(self.root, (stats.Event.UNFILED, "store-changed"))
+                else:
+                    stats.record(self.root, (stats.Event.ERROR, f"{type(e).__name__}: {e}"))
             finally:
                 with self._lock:
                     self._pending -= 1

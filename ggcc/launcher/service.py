@@ -114,6 +114,7 @@ def _off(ctx: Context, reason: str, lines: list[str], same: str = "") -> Local:
 
 
 def _attempt(step: Callable[[Request, Context], Done | Local], req: Request, ctx: Context) -> Done | Local:
+    from ggcc.base.fsutil import gone_under
     from ggcc.storage.local_store import CorruptBlob, MissingBlob
 
     try:
@@ -123,7 +124,7 @@ def _attempt(step: Callable[[Request, Context], Done | Local], req: Request, ctx
     except MissingBlob:
         return Local("store-changed")
     except FileNotFoundError as e:
-        if str(e.filename or "").startswith(ctx.root + os.sep):  # a file of the store, removed as we used it
+        if gone_under(e, ctx.root):  # a file of the store, removed as we used it
             return Local("store-changed")
         raise
     except placement.NotAFile:  # became one since the step began (a FIFO nobody reads): the tool waits or fails
