@@ -1,8 +1,12 @@
 """ggcc's one build step beyond pure Python: ggcc-client, the launcher's
 native client (ggcc/client/native.c), compiled at install with the
-machine's own C compiler and installed beside bin/ggcc. Without a working
-compiler the install still succeeds and ggcc uses its Python launcher
-(`ggcc doctor` says so). Everything else is in pyproject.toml."""
+machine's own C compiler. It is installed as bin/ggcc itself (and as
+bin/ggcc-client, the name launchers and ggcc infer's links use), and the
+script bin/ggcc becomes bin/ggcc-python, which the client execs for
+anything that is not a compile: a build that names `ggcc` then starts no
+shell per compile. Without a working compiler the install still succeeds,
+bin/ggcc stays the script and ggcc uses its Python launcher (`ggcc doctor`
+says so). Everything else is in pyproject.toml."""
 
 import os
 import shlex
@@ -21,14 +25,26 @@ SOURCE = os.path.join("ggcc", "client", "native.c")
 NAME = "ggcc-client"
 
 
+SCRIPT, SCRIPT_AS = "ggcc", "ggcc-python"
+
+
 class build_scripts_and_client(build_scripts):
     def run(self) -> None:
+        self.force = True  # a build directory's ggcc from before may be the client: copy the script again
+        for name in (SCRIPT, SCRIPT_AS, NAME):
+            stale = os.path.join(self.build_dir, name)
+            if os.path.lexists(stale):
+                os.unlink(stale)
         super().run()
         os.makedirs(self.build_dir, exist_ok=True)
         out = os.path.join(self.build_dir, NAME)
         why = build_client(out)
         if why:
             sys.stderr.write(f"ggcc: {NAME} not built ({why}); ggcc will use its Python launcher\n")
+            return
+        script = os.path.join(self.build_dir, SCRIPT)
+        os.replace(script, os.path.join(self.build_dir, SCRIPT_AS))
+        shutil.copy2(out, script)
 
 
 def build_client(out: str) -> str:

@@ -305,8 +305,11 @@ def test_masquerade_names_find_the_real_compiler(tmp_path: Path) -> None:
     assert "native client 1 compiles" in _status(store)
 
 
-def test_a_client_without_its_python_launcher_still_compiles(tmp_path: Path) -> None:
-    lone = tmp_path / "bin" / "ggcc-client"
+@pytest.mark.parametrize("name", ["ggcc-client", "ggcc"])
+def test_a_client_without_its_python_launcher_still_compiles(tmp_path: Path, name: str) -> None:
+    """Named ggcc (as setup.py installs it), the client never takes itself
+    for the Python ggcc it hands over to."""
+    lone = tmp_path / "bin" / name
     lone.parent.mkdir()
     lone.write_bytes(CLIENT.read_bytes())
     lone.chmod(0o755)

@@ -312,11 +312,13 @@ def test_inputs_gone_from_the_shared_store_are_sent_again_once(tmp_path: Path) -
             wait_for("first")
             for name in ("a", "b"):
                 (tmp_path / f"{name}.c").write_text(f"#include <stdio.h>\nint {name}(void) {{ return puts(\"{name}\"); }}\n")
-            subprocess.run(GGCC + ["gcc", "-O2", "-c", "a.c", "-o", "a.o"], cwd=tmp_path, env=env, check=True)
+            p = subprocess.run(GGCC + ["gcc", "-O2", "-c", "a.c", "-o", "a.o"], cwd=tmp_path, env=env, check=True,
+                               capture_output=True, text=True)
             first.terminate()
             first.wait(timeout=30)
             gone = [k for k in client.scan_iter("blobs/*")]
-            assert gone
+            log = store / "daemon.log"
+            assert gone, (p.stderr, log.read_text(errors="replace")[-3000:] if log.exists() else "no daemon.log")
             client.delete(*gone)
             second = worker("second")  # its own empty store: it must fetch the compiler from the shared store
             try:

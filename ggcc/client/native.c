@@ -119,12 +119,30 @@ static void find_self(void) {
     free(script);
 }
 
-/* The Python launcher: python3 -I -S bin/ggcc (as bin/ggcc's sh line starts
- * it), told by GGCC_FROM_NATIVE not to hand the compile back here. */
+/* The Python ggcc beside this client: ggcc-python where setup.py installed
+ * the client as bin/ggcc itself, else bin/ggcc (the script, this client
+ * then beside it as ggcc-client); never this binary, which Python cannot
+ * read (a broken install: NULL). */
+static char *python_script(void) {
+    static const char *const names[] = {"ggcc-python", "ggcc", NULL};
+    for (const char *const *n = names; *n; n++) {
+        char *p = cat3(self_dir, "/", *n);
+        struct stat st;
+        if (stat(p, &st) == 0 && !(self_ids && st.st_dev == self_dev[0] && st.st_ino == self_ino[0])) return p;
+        free(p);
+    }
+    return NULL;
+}
+
+/* The Python launcher: python3 -I -S bin/ggcc-python (as the script's sh
+ * line starts it), told by GGCC_FROM_NATIVE not to hand the compile back
+ * here. */
 static void exec_python(char **argv, int argc, const char *masquerade_name, char **env, const char *compiler_on_failure) {
     setenv("GGCC_FROM_NATIVE", "1", 1);
     char *python = cat3(self_dir, "/", "python3");
-    char *script = cat3(self_dir, "/", "ggcc");
+    char *script = python_script();
+    int found = script != NULL;
+    if (!found) script = cat3(self_dir, "/", "ggcc-python");
     char **args = need(calloc((size_t)argc + 6, sizeof *args));
     int k = 0;
     int direct = access(python, X_OK) == 0;
@@ -137,7 +155,9 @@ static void exec_python(char **argv, int argc, const char *masquerade_name, char
     if (masquerade_name) args[k++] = (char *)masquerade_name;
     for (int i = 1; i < argc; i++) args[k++] = argv[i];
     args[k] = NULL;
-    if (direct)
+    if (!found)
+        errno = ENOENT;
+    else if (direct)
         execv(python, args);
     else if (access(script, R_OK) == 0)
         execv("/bin/sh", args);

@@ -9,6 +9,8 @@ import posix
 import sys
 
 NAME = "ggcc-client"
+# bin/ggcc's script, renamed where setup.py installs the client as bin/ggcc.
+SCRIPT = "ggcc-python"
 HANDED_BACK = "GGCC_FROM_NATIVE"  # set by the client when it execs the Python launcher (see main.py)
 
 
@@ -18,13 +20,19 @@ def find() -> str | None:
     GGCC_NATIVE=0."""
     if posix.environ.get(b"GGCC_NATIVE") == b"0":
         return None
-    places = [sys.argv[0].rpartition("/")[0] if sys.argv and sys.argv[0].endswith("/ggcc") else "",
-              sys.executable.rpartition("/")[0]]
+    places = [started_from(), sys.executable.rpartition("/")[0]]
     for d in places:
         p = f"{d}/{NAME}"
         if d and posix.access(p, posix.X_OK):
             return p
     return None
+
+
+def started_from() -> str:
+    """The directory of the bin/ggcc (or bin/ggcc-python) this process was
+    started as, or "" (`python -m ggcc`, a test's import)."""
+    where, _, name = (sys.argv[0] if sys.argv else "").rpartition("/")
+    return where if name in ("ggcc", SCRIPT) else ""
 
 
 def beside(script: str) -> str | None:

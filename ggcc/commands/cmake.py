@@ -31,8 +31,9 @@ LINKER_LAUNCHER_SINCE = (3, 21)
 def launcher() -> str:
     """The command CMake should put before each compile: this ggcc, as a
     CMake list (`;` separates words)."""
-    me = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    if os.path.basename(me) == "ggcc" and os.access(me, os.X_OK):
+    here = native.started_from()
+    me = os.path.join(os.path.abspath(here), "ggcc") if here else ""
+    if me and os.access(me, os.X_OK):
         return _without_sh(me)
     # The script installed beside this interpreter (a venv's bin/), then PATH.
     # Not realpath: a venv's python is a symlink, and resolving it loses the venv.
@@ -46,17 +47,26 @@ def launcher() -> str:
 
 
 def _without_sh(script: str) -> str:
-    """bin/ggcc's sh line done once, here: the native client beside it
-    (ggcc-client), else its python3 with -I -S, then the script (sh costs
-    every compile ~1.7 ms). The script itself if it is not ours or its
-    python3 cannot be found the way the sh line finds it."""
+    """What bin/ggcc would run, started directly: the native client beside
+    it (ggcc-client), else its python3 with -I -S, then the script (sh costs
+    every compile ~1.7 ms). bin/ggcc may be the client itself (setup.py),
+    the script then beside it as ggcc-python. The script itself if it is not
+    ours or its python3 cannot be found the way the sh line finds it."""
     try:
         with open(script, "rb") as f:
-            if not f.read(64).startswith(b"#!/bin/sh\n# ggcc's command"):
-                return script
+            head = f.read(64)
     except OSError:
         return script
-    client = native.beside(script)
+    if head.startswith(b"\x7fELF"):
+        named = [p for d in (os.path.dirname(script), os.path.dirname(os.path.realpath(script)))
+                 if os.access(p := os.path.join(d, native.SCRIPT), os.R_OK)]
+        if not named:
+            return script
+        client, script = native.beside(named[0]), named[0]
+    elif head.startswith(b"#!/bin/sh\n# ggcc's command"):
+        client = native.beside(script)
+    else:
+        return script
     if client:
         return client
     for d in (os.path.dirname(script), os.path.dirname(os.path.realpath(script))):
@@ -96,8 +106,8 @@ def cache_variables(version: tuple[int, ...], with_linker: bool = True) -> dict[
 
 def archivers() -> tuple[str, str] | None:
     """bin/ggcc-ar and bin/ggcc-ranlib of this install, if found."""
-    me = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    for d in (os.path.dirname(me) if os.path.basename(me) == "ggcc" else "", os.path.dirname(sys.executable)):
+    here = native.started_from()
+    for d in (os.path.abspath(here) if here else "", os.path.dirname(sys.executable)):
         ar, ranlib = os.path.join(d, "ggcc-ar"), os.path.join(d, "ggcc-ranlib")
         if d and os.access(ar, os.X_OK) and os.access(ranlib, os.X_OK):
             return ar, ranlib

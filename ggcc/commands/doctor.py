@@ -149,6 +149,14 @@ def _ggcc_command() -> list[str]:
     return [beside] if os.access(beside, os.X_OK) else [sys.executable, "-m", "ggcc"]
 
 
+def _read_head(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4)
+    except OSError:
+        return None
+
+
 def _read(path: str) -> bytes | None:
     try:
         with open(path, "rb") as f:
@@ -183,8 +191,12 @@ def _native(env: Mapping[str, str]) -> Check:
         return Check(FAIL, what, f"{client} is of another ggcc (wire {p.stdout.strip().decode() or '?'}, this is "
                      f"{wire.NATIVE_WIRE.decode()}): compiles go through Python", "reinstall ggcc")
     note = ""
+    command = os.path.join(os.path.dirname(client), "ggcc")
+    if (_read_head(command) or b"").startswith(b"#!"):
+        note = (f"; {command} is a script that starts sh before the client on each compile named `ggcc`"
+                " (reinstall ggcc: setup.py installs the client as bin/ggcc)")
     if config_file.SET_VAR not in env and os.path.exists(config_file.path(env)):
-        note = (f"; {config_file.path(env)} is read by Python: a compile outside `ggcc make`, `ggcc ninja` or "
+        note += (f"; {config_file.path(env)} is read by Python: a compile outside `ggcc make`, `ggcc ninja` or "
                 "`ggcc cmake --build` starts Python when the file has settings")
     return Check(OK, what, f"{client}: compiles reach the daemon without starting Python{note}")
 

@@ -62,12 +62,14 @@ def native_first(root: str) -> str | None:
     the front of the build's PATH; None without a client (or under
     GGCC_NATIVE=0), or if it cannot be made.
 
-    A build configured with CC="ggcc gcc" or a launcher named `ggcc` runs
-    bin/ggcc, an sh script that execs the client: one more program started
-    per compile, a few tenths of a millisecond each. Through this link the
-    build reaches the client at once; the client, seeing its own name, does
-    all that bin/ggcc would, and hands anything that is not a compile to
-    the script beside its real file. Nothing else on PATH is shadowed."""
+    setup.py installs the client as bin/ggcc itself; but the `ggcc` a build
+    finds on PATH may still be the sh script that execs the client (a
+    source checkout's bin/, an install from before): one more program
+    started per compile, a few tenths of a millisecond each. Through this
+    link the build reaches the client at once; the client, seeing its own
+    name, does all that bin/ggcc would, and hands anything that is not a
+    compile to the Python ggcc beside its real file. Nothing else on PATH
+    is shadowed."""
     from ggcc.client import native
 
     client = native.find()

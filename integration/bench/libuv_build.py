@@ -6,7 +6,7 @@ then the build again from a full cache).
 
 ggcc runs in wait mode (local engine, a fresh daemon each) configured two
 ways: by hand, with CMAKE_C_COMPILER_LAUNCHER and CMAKE_C_LINKER_LAUNCHER
-set to `ggcc` ("ggcc": sh, then the native client), and by `ggcc cmake`
+set to `ggcc` ("ggcc": bin/ggcc, the native client itself where built), and by `ggcc cmake`
 ("ggcc_cmake"), which sets them to the native client itself (ggcc-client);
 by `ggcc cmake` with GGCC_LOCAL_RUN=sandbox ("ggcc_sandbox": misses scanned
 and run in the sandbox, not in the build tree); and through `ggcc infer
