@@ -77,3 +77,24 @@ def test_strict_sandbox_without_bubblewrap_fails(tmp_path: Path) -> None:
     assert rc == 1
     assert checks["bubblewrap"]["mark"] == "FAIL" and "install the 'bubblewrap' package" in checks["bubblewrap"]["fix"]
     assert checks["gcc"]["mark"] == "ok", checks["gcc"]
+
+
+def test_a_ggcc_that_is_still_the_script_is_said(tmp_path: Path, monkeypatch: Any) -> None:
+    """bin/ggcc is the native client where setup.py built it; a `ggcc`
+    that is the sh script beside a client (an install from before) costs
+    sh on every compile named ggcc: doctor says so, and not otherwise."""
+    import shutil
+    import sys
+
+    from ggcc.client import native
+    from ggcc.commands import doctor
+
+    client = Path(sys.executable).parent / native.NAME
+    shutil.copy(client, tmp_path / native.NAME)
+    monkeypatch.setattr(native, "find", lambda: str(tmp_path / native.NAME))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GGCC_")}
+    env["GGCC_CONFIG"] = str(tmp_path / "no-config.toml")
+    for ggcc, said in ((client, False), (Path(__file__).parent.parent / "bin" / "ggcc", True)):
+        shutil.copy(ggcc, tmp_path / "ggcc")
+        check = doctor._native(env)
+        assert check.mark == "ok" and ("starts sh" in check.detail) == said, check
