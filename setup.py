@@ -30,7 +30,8 @@ SCRIPT, SCRIPT_AS = "ggcc", "ggcc-python"
 
 class build_scripts_and_client(build_scripts):
     def run(self) -> None:
-        self.force = True  # a build directory's ggcc from before may be the client: copy the script again
+        # A build directory's ggcc from before may be the client: gone, the
+        # script is copied again.
         for name in (SCRIPT, SCRIPT_AS, NAME):
             stale = os.path.join(self.build_dir, name)
             if os.path.lexists(stale):

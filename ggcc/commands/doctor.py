@@ -149,14 +149,6 @@ def _ggcc_command() -> list[str]:
     return [beside] if os.access(beside, os.X_OK) else [sys.executable, "-m", "ggcc"]
 
 
-def _read_head(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read(4)
-    except OSError:
-        return None
-
-
 def _read(path: str) -> bytes | None:
     try:
         with open(path, "rb") as f:
@@ -192,7 +184,7 @@ def _native(env: Mapping[str, str]) -> Check:
                      f"{wire.NATIVE_WIRE.decode()}): compiles go through Python", "reinstall ggcc")
     note = ""
     command = os.path.join(os.path.dirname(client), "ggcc")
-    if (_read_head(command) or b"").startswith(b"#!"):
+    if (_read(command) or b"").startswith(b"#!"):
         note = (f"; {command} is a script that starts sh before the client on each compile named `ggcc`"
                 " (reinstall ggcc: setup.py installs the client as bin/ggcc)")
     if config_file.SET_VAR not in env and os.path.exists(config_file.path(env)):

@@ -153,13 +153,13 @@ def run(req: Request, ctx: Context, parsed: Compile, store: Store, locale: str, 
             object_id = store.local.put_made(os.path.join(cwd, output))
             depfile_id = store.local.put_made(os.path.join(cwd, dep_file)) if parsed.deps.kind else ""
         except (OSError, GgccError) as e:  # the store full or gone: the build's object is right all the same
-            if gone_under(e, ctx.root):
+            if not gone_under(e, ctx.root):
+                events: list[stats.Item] = [*step, (Event.UNFILED, "store-failed")] if step else []
+                stats.record(ctx.root, *events, (Event.ERROR, f"in-place: {e}"))
+            elif step:
                 # A `ggcc cache clear` emptied the store as the object went
                 # in: only cache is lost, as when the sandbox's run meets it.
                 stats.record(ctx.root, *step, (Event.UNFILED, "store-changed"))
-                return Done(0, p.stdout, p.stderr)
-            events: list[stats.Item] = [*step, (Event.UNFILED, "store-failed")] if step else []
-            stats.record(ctx.root, *events, (Event.ERROR, f"in-place: {e}"))
             return Done(0, p.stdout, p.stderr)
     except OSError:
         return Local("in-place-failed")
